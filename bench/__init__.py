@@ -1,0 +1,1 @@
+"""Benchmarks: rate-limit utilisation, requests spent, throughput and marts build time."""

@@ -1,0 +1,1 @@
+"""Prefect flows and schedules around the same functions `pixee-etl run` calls."""

@@ -1,0 +1,1 @@
+"""pixee-etl's connector: HTTP client, pagination, the dlt source, and the commands around them."""

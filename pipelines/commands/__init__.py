@@ -1,0 +1,17 @@
+"""The CLI's subcommands, one module each, and the flags they share."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.settings import Settings, load_settings
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every command that touches a destination takes."""
+    parser.add_argument("--profile", help="a profile in profiles/ (default: duckdb)")
+    parser.add_argument("--duckdb-path", help="the DuckDB file (default from the profile)")
+
+
+def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
+    return load_settings(args.profile, duckdb_path=args.duckdb_path, **extra)

@@ -1,0 +1,64 @@
+"""One run per destination at a time: an OS file lock that says who holds it."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.errors import LockHeldError
+from pipelines.settings import Settings
+
+
+def lock_path(settings: Settings) -> Path:
+    """The lock file: beside the DuckDB file, or per Snowflake database in the user's cache."""
+    if settings.destination == "duckdb":
+        return settings.duckdb_path.with_name(settings.duckdb_path.name + ".pixee-lock")
+    key = "|".join(settings.snowflake.get(k, "") for k in ("account", "database")) + "|" + settings.dataset
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixee-etl"
+    return cache / f"snowflake-{digest}.lock"
+
+
+@contextmanager
+def destination_lock(
+    settings: Settings, *, wait: bool = False, what: str = "pixee-etl run", poll_seconds: float = 1.0
+) -> Iterator[None]:
+    """Hold the destination's lock for the block; LockHeldError (or wait) if another run has it.
+
+    The kernel drops a flock when its process dies, so a SIGKILLed run never leaves a stale lock.
+    """
+    path = lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise LockHeldError(f"{path} is held by {holder}; retry later or pass --wait") from None
+                time.sleep(poll_seconds)
+        handle.seek(0)
+        handle.truncate()
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "what": what,
+        }
+        handle.write(json.dumps(holder))
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,219 @@
+"""Run settings: a named profile from profiles/, overridden by PIXEE_* environment, then by flags."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipelines.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PROFILES_DIR = REPO_ROOT / "profiles"
+DEFAULT_BASE_URL = "https://app.pixee.ai/api/v1"
+DEFAULT_PROFILE = "duckdb"
+
+# requests per minute, burst: the documented tiers (api-contract.md, "Rate limits").
+TIERS: Mapping[str, tuple[float, int]] = MappingProxyType({"standard": (60.0, 10), "enterprise": (300.0, 50)})
+DEFAULT_SLA_DAYS: Mapping[str, int] = MappingProxyType({"critical": 7, "high": 30, "medium": 90, "low": 180})
+# Keys that would put a secret into a file in git; secrets come from the environment only.
+_SECRET_KEYS = {"token", "password", "private_key", "private_key_passphrase", "secret"}
+
+
+class Secret:
+    """A string that never prints itself: repr, str and f-strings show '***'."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts allowed over plain http."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """Return the base URL without a trailing slash, or raise ConfigError naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"PIXEE_BASE_URL {url!r} is not an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise ConfigError("PIXEE_BASE_URL must not carry credentials; use PIXEE_TOKEN")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"PIXEE_BASE_URL {parts.scheme}://{parts.hostname} is plain http; "
+            "HTTPS is required except on loopback"
+        )
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs; built by load_settings, never mutated (use dataclasses.replace)."""
+
+    profile: str = DEFAULT_PROFILE
+    base_url: str = DEFAULT_BASE_URL
+    token: Secret | None = None
+    tier: str = "standard"
+    requests_per_minute: float = TIERS["standard"][0]
+    burst: int = TIERS["standard"][1]
+    destination: str = "duckdb"  # "duckdb" or "snowflake"
+    duckdb_path: Path = Path("pixee.duckdb")
+    # Non-secret Snowflake settings from the profile: account, database, warehouse, role, user...
+    snowflake: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    pipeline_name: str = "pixee"
+    dataset: str = "pixee"
+    marts_dataset: str = "pixee_marts"
+    sla_days: Mapping[str, int] = field(default_factory=lambda: DEFAULT_SLA_DAYS)
+    details: bool = False
+    lag_seconds: int = 300  # incremental look-back: updated_at may lag visibility by seconds
+    max_retry_after_seconds: float = 900.0  # a longer Retry-After ends the run, progress kept
+    concurrency: int = 8  # repositories read at once, all inside the one token bucket
+    # Prefect schedules: cron strings and the timezone they are read in.
+    schedule: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {"incremental_cron": "0 * * * *", "full_cron": "0 3 * * 0", "timezone": "UTC"}
+        )
+    )
+
+    def require_token(self) -> Secret:
+        if not self.token:
+            raise ConfigError("PIXEE_TOKEN is not set; export it (it is never read from a flag)")
+        return self.token
+
+
+def profiles_dir() -> Path:
+    return Path(os.environ.get("PIXEE_PROFILES_DIR", DEFAULT_PROFILES_DIR))
+
+
+def read_profile(name: str) -> dict[str, Any]:
+    """The profile file as a dict; ConfigError for an unknown name, bad TOML or a secret in it."""
+    directory = profiles_dir()
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in directory.glob("*.toml"))
+        raise ConfigError(f"unknown profile {name!r}; known profiles: {', '.join(known) or 'none'}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile {path} is not valid TOML: {exc}") from None
+    _refuse_secrets(data, str(path))
+    return data
+
+
+def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if key.lower() in _SECRET_KEYS:
+            raise ConfigError(f"{where} sets {key!r}: secrets come from the environment only")
+        if isinstance(value, Mapping):
+            _refuse_secrets(value, where)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> float | int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def load_settings(
+    profile: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Profile file, then PIXEE_* environment, then keyword overrides (from flags; None = unset)."""
+    env = os.environ if env is None else env
+    name = profile or env.get("PIXEE_PROFILE") or DEFAULT_PROFILE
+    data = read_profile(name)
+    dest = data.get("destination", {})
+    api = data.get("api", {})
+    datasets = data.get("datasets", {})
+    run = data.get("run", {})
+
+    tier = str(env.get("PIXEE_TIER") or api.get("tier", "standard"))
+    if tier not in TIERS:
+        raise ConfigError(f"tier {tier!r} is unknown; use one of {', '.join(TIERS)}")
+    rpm, burst = TIERS[tier]
+    rpm = float(api.get("requests_per_minute", rpm))
+    burst = int(api.get("burst", burst))
+    rpm = _number(env, "PIXEE_REQUESTS_PER_MINUTE", float) or rpm
+    burst = int(_number(env, "PIXEE_BURST", int) or burst)
+
+    token = env.get("PIXEE_TOKEN")
+    kind = str(dest.get("kind", "duckdb"))
+    if kind not in ("duckdb", "snowflake"):
+        raise ConfigError(f"profile {name!r}: destination kind {kind!r} is not duckdb or snowflake")
+
+    sla = dict(DEFAULT_SLA_DAYS)
+    for severity, days in data.get("sla_days", {}).items():
+        if severity not in sla or not isinstance(days, int) or days < 0:
+            raise ConfigError(f"profile {name!r}: sla_days.{severity} = {days!r} is not valid")
+        sla[severity] = days
+
+    schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
+    settings = Settings(
+        profile=name,
+        base_url=validate_base_url(env.get("PIXEE_BASE_URL") or api.get("base_url", DEFAULT_BASE_URL)),
+        token=Secret(token) if token else None,
+        tier=tier,
+        requests_per_minute=rpm,
+        burst=burst,
+        destination=kind,
+        duckdb_path=Path(dest.get("duckdb_path", "pixee.duckdb")),
+        snowflake=MappingProxyType({k: str(v) for k, v in dest.items() if k not in ("kind", "duckdb_path")}),
+        pipeline_name=str(run.get("pipeline_name", "pixee")),
+        dataset=str(datasets.get("raw", "pixee")),
+        marts_dataset=str(datasets.get("marts", "pixee_marts")),
+        sla_days=MappingProxyType(sla),
+        details=bool(run.get("details", False)),
+        lag_seconds=int(run.get("lag_seconds", 300)),
+        max_retry_after_seconds=float(run.get("max_retry_after_seconds", 900)),
+        concurrency=int(run.get("concurrency", 8)),
+        schedule=MappingProxyType(schedule),
+    )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "duckdb_path" in given:
+        given["duckdb_path"] = Path(given["duckdb_path"])
+    if "base_url" in given:
+        given["base_url"] = validate_base_url(given["base_url"])
+    return replace(settings, **given)
