@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import dlt
@@ -18,7 +20,8 @@ def destination_for(settings: Settings) -> Any:
             raise ConfigError(f"DuckDB path {path}: directory {path.parent} does not exist")
         return dlt.destinations.duckdb(str(path))
     if settings.destination == "snowflake":
-        raise ConfigError("the snowflake destination is not wired yet")  # filled in by issue 5
+        # TIMESTAMP_TZ keeps the UTC offset the API sent; LTZ would render in each session's zone.
+        return dlt.destinations.snowflake(credentials=snowflake_credentials(settings), use_timestamp_tz=True)
     raise ConfigError(f"unknown destination {settings.destination!r}")
 
 
@@ -31,3 +34,59 @@ def make_pipeline(settings: Settings, *, pipelines_dir: str | None = None) -> dl
         pipelines_dir=pipelines_dir,
         progress=None,
     )
+
+
+# Profile keys the Snowflake destination needs, and the dlt credential field each one fills.
+SNOWFLAKE_REQUIRED = {"account": "host", "database": "database", "user": "username"}
+SNOWFLAKE_OPTIONAL = {"warehouse": "warehouse", "role": "role", "authenticator": "authenticator"}
+# Secrets: ours first, then dlt's own names (environment or .dlt/secrets.toml).
+SNOWFLAKE_SECRETS = {
+    "password": ("PIXEE_SNOWFLAKE_PASSWORD", "destination.snowflake.credentials.password"),
+    "private_key": ("PIXEE_SNOWFLAKE_PRIVATE_KEY", "destination.snowflake.credentials.private_key"),
+    "private_key_passphrase": (
+        "PIXEE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+        "destination.snowflake.credentials.private_key_passphrase",
+    ),
+}
+
+
+def _snowflake_secret(name: str, env: Mapping[str, str]) -> str | None:
+    ours, dlt_key = SNOWFLAKE_SECRETS[name]
+    if env.get(ours):
+        return env[ours]
+    # An explicit env (tests) is the whole world: there, dlt's name is read spelled the env way.
+    value = dlt.secrets.get(dlt_key) if env is os.environ else env.get(dlt_key.upper().replace(".", "__"))
+    return str(value) if value else None
+
+
+def snowflake_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> Any:
+    """dlt SnowflakeCredentials from the profile's [destination] and secrets from the environment.
+
+    The error for a missing secret names the variable to set, never a value.
+    """
+    from dlt.destinations.impl.snowflake.configuration import SnowflakeCredentials
+
+    env = os.environ if env is None else env
+    conf = settings.snowflake
+    missing = [key for key in SNOWFLAKE_REQUIRED if not conf.get(key)]
+    if missing:
+        raise ConfigError(
+            f"profile {settings.profile!r}: [destination] needs {', '.join(missing)} for Snowflake"
+        )
+    creds = SnowflakeCredentials()
+    for key, field in {**SNOWFLAKE_REQUIRED, **SNOWFLAKE_OPTIONAL}.items():
+        if conf.get(key):
+            setattr(creds, field, conf[key])
+    secrets = {name: _snowflake_secret(name, env) for name in SNOWFLAKE_SECRETS}
+    if secrets["private_key"]:
+        creds.private_key = secrets["private_key"]
+        creds.private_key_passphrase = secrets["private_key_passphrase"]
+    elif secrets["password"]:
+        creds.password = secrets["password"]
+    elif creds.authenticator in (None, "", "snowflake"):
+        raise ConfigError(
+            "Snowflake needs a secret: export PIXEE_SNOWFLAKE_PASSWORD or PIXEE_SNOWFLAKE_PRIVATE_KEY "
+            "(or dlt's DESTINATION__SNOWFLAKE__CREDENTIALS__PASSWORD); profiles never hold secrets"
+        )
+    creds.resolve()
+    return creds
