@@ -1,0 +1,33 @@
+"""`pixee-etl marts`: rebuild the SQL marts from the raw tables already in the destination."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from pipelines.commands import add_settings_arguments, settings_from_args
+from pipelines.destinations import make_pipeline
+from pipelines.errors import ConfigError
+from pipelines.marts import build_marts
+
+
+def as_of_date(text: str) -> dt.date:
+    """An --as-of value: a calendar date YYYY-MM-DD (UTC)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--as-of {text!r} is not a date like 2026-03-31") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_arguments(parser)
+    parser.add_argument("--as-of", type=as_of_date, help="UTC date the marts are built for (default: today)")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if settings.destination == "duckdb" and not settings.duckdb_path.exists():
+        raise ConfigError(f"DuckDB file {settings.duckdb_path} does not exist; run `pixee-etl run` first")
+    report = build_marts(make_pipeline(settings), settings, args.as_of)
+    print(report.summary())
+    return 0

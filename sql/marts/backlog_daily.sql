@@ -1,0 +1,227 @@
+-- One row per (day, repository, severity): the open backlog at the end of each day, by age and SLA.
+-- Built from events, not per-day lookups: each finding opens and closes intervals of days in which it
+-- counts toward a measure; a running sum over the days of each (repository, severity) gives the
+-- backlog, so the cost grows with findings + output rows, not with their product.
+with findings as (
+    select * from pixee_staging.stg_findings
+),
+
+sla_policy as (
+    select * from pixee_marts.sla_policy
+),
+
+calendar as (
+    select * from pixee_marts.calendar
+),
+
+marts_build as (
+    select * from pixee_marts.marts_build
+),
+
+-- a finding is open at the end of day D for D in [detected_day, closed_day)
+finding_days as (
+    select
+        findings.repository_id,
+        coalesce(findings.severity, 'unknown') as severity,
+        sla_policy.sla_days,
+        cast(findings.detected_at as date) as detected_day,
+        cast(findings.resolved_at as date) as resolved_day,
+        case
+            when findings.resolved_at is null then null
+            when findings.resolved_at < findings.detected_at then cast(findings.detected_at as date)
+            else cast(findings.resolved_at as date)
+        end as closed_day,
+        case when findings.classification = 'TRUE_POSITIVE' then 1 else 0 end as is_true_positive,
+        case when findings.classification is null then 1 else 0 end as is_untriaged
+    from findings
+    left join sla_policy
+        on coalesce(findings.severity, 'unknown') = sla_policy.severity
+    where findings.detected_at is not null
+),
+
+-- findings that share every day they change on behave as one: collapse them first
+finding_groups as (
+    select
+        repository_id,
+        severity,
+        sla_days,
+        detected_day,
+        resolved_day,
+        closed_day,
+        count(*) as findings,
+        sum(is_true_positive) as true_positive,
+        sum(is_untriaged) as untriaged
+    from finding_days
+    group by repository_id, severity, sla_days, detected_day, resolved_day, closed_day
+),
+
+-- [start_day, end_day) in which a group counts toward a measure; end_day null: open through as-of
+measure_intervals as (
+    select
+        repository_id, severity, 'open' as measure,
+        detected_day as start_day, closed_day as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'age_0_7' as measure,
+        detected_day as start_day,
+        case
+            when closed_day is null or closed_day > detected_day + 8 then detected_day + 8
+            else closed_day
+        end as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'age_8_30' as measure,
+        detected_day + 8 as start_day,
+        case
+            when closed_day is null or closed_day > detected_day + 31 then detected_day + 31
+            else closed_day
+        end as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'age_31_90' as measure,
+        detected_day + 31 as start_day,
+        case
+            when closed_day is null or closed_day > detected_day + 91 then detected_day + 91
+            else closed_day
+        end as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'age_over_90' as measure,
+        detected_day + 91 as start_day, closed_day as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'over_sla' as measure,
+        detected_day + sla_days + 1 as start_day, closed_day as end_day,
+        findings, true_positive, untriaged
+    from finding_groups
+    where sla_days is not null
+),
+
+non_empty_intervals as (
+    select * from measure_intervals
+    where end_day is null or start_day < end_day
+),
+
+-- +n where an interval starts, -n where it ends; opened and resolved are per-day counts, not running
+measure_events as (
+    select
+        repository_id, severity, measure, start_day as day,
+        findings as delta, true_positive as true_positive_delta, untriaged as untriaged_delta
+    from non_empty_intervals
+    union all
+    select
+        repository_id, severity, measure, end_day as day,
+        -findings as delta, -true_positive as true_positive_delta, -untriaged as untriaged_delta
+    from non_empty_intervals
+    where end_day is not null
+    union all
+    select
+        repository_id, severity, 'opened' as measure, detected_day as day,
+        findings as delta, 0 as true_positive_delta, 0 as untriaged_delta
+    from finding_groups
+    union all
+    select
+        repository_id, severity, 'resolved' as measure, resolved_day as day,
+        findings as delta, 0 as true_positive_delta, 0 as untriaged_delta
+    from finding_groups
+    where resolved_day is not null
+),
+
+daily_changes as (
+    select
+        repository_id,
+        severity,
+        day,
+        sum(case when measure = 'open' then delta else 0 end) as open_change,
+        sum(case when measure = 'open' then true_positive_delta else 0 end) as open_true_positive_change,
+        sum(case when measure = 'open' then untriaged_delta else 0 end) as open_untriaged_change,
+        sum(case when measure = 'over_sla' then delta else 0 end) as open_over_sla_change,
+        sum(case when measure = 'age_0_7' then delta else 0 end) as open_age_0_7_change,
+        sum(case when measure = 'age_8_30' then delta else 0 end) as open_age_8_30_change,
+        sum(case when measure = 'age_31_90' then delta else 0 end) as open_age_31_90_change,
+        sum(case when measure = 'age_over_90' then delta else 0 end) as open_age_over_90_change,
+        sum(case when measure = 'opened' then delta else 0 end) as opened,
+        sum(case when measure = 'resolved' then delta else 0 end) as resolved
+    from measure_events
+    group by repository_id, severity, day
+),
+
+-- every day from the pair's first detection through the as-of date
+pair_first_days as (
+    select
+        repository_id,
+        severity,
+        min(detected_day) as first_day
+    from finding_groups
+    group by repository_id, severity
+),
+
+day_spine as (
+    select
+        calendar.day,
+        pair_first_days.repository_id,
+        pair_first_days.severity
+    from pair_first_days
+    inner join calendar
+        on calendar.day >= pair_first_days.first_day
+    inner join marts_build
+        on calendar.day <= marts_build.as_of
+),
+
+final as (
+    select
+        day_spine.day,
+        day_spine.repository_id,
+        day_spine.severity,
+        cast(sum(coalesce(daily_changes.open_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_findings,
+        cast(sum(coalesce(daily_changes.open_true_positive_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_true_positive,
+        cast(sum(coalesce(daily_changes.open_untriaged_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_untriaged,
+        cast(coalesce(daily_changes.opened, 0) as bigint) as opened,
+        cast(coalesce(daily_changes.resolved, 0) as bigint) as resolved,
+        cast(sum(coalesce(daily_changes.open_over_sla_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_over_sla,
+        cast(sum(coalesce(daily_changes.open_age_0_7_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_age_0_7,
+        cast(sum(coalesce(daily_changes.open_age_8_30_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_age_8_30,
+        cast(sum(coalesce(daily_changes.open_age_31_90_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_age_31_90,
+        cast(sum(coalesce(daily_changes.open_age_over_90_change, 0)) over (
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            rows between unbounded preceding and current row
+        ) as bigint) as open_age_over_90
+    from day_spine
+    left join daily_changes
+        on day_spine.repository_id = daily_changes.repository_id
+        and day_spine.severity = daily_changes.severity
+        and day_spine.day = daily_changes.day
+)
+
+select * from final

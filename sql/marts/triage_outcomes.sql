@@ -1,0 +1,47 @@
+-- One row per (detection tool, rule): how triage classified that rule's findings, and how fast.
+with findings as (
+    select * from pixee_staging.stg_findings
+),
+
+finding_outcomes as (
+    select
+        detection_tool,
+        rule_id,
+        classification,
+        case
+            when classification is not null
+                then cast(date_diff('microsecond', detected_at, triaged_at) as double) / 3600000000.0
+        end as hours_to_triage
+    from findings
+),
+
+rule_counts as (
+    select
+        detection_tool,
+        rule_id,
+        count(*) as findings,
+        count(classification) as triaged,
+        sum(case when classification = 'TRUE_POSITIVE' then 1 else 0 end) as true_positive,
+        sum(case when classification = 'FALSE_POSITIVE' then 1 else 0 end) as false_positive,
+        sum(case when classification = 'WONT_FIX' then 1 else 0 end) as wont_fix,
+        quantile_cont(hours_to_triage, 0.5) as p50_hours_to_triage
+    from finding_outcomes
+    group by detection_tool, rule_id
+),
+
+-- a ratio whose denominator is 0 is NULL
+final as (
+    select
+        detection_tool,
+        rule_id,
+        cast(findings as bigint) as findings,
+        cast(triaged as bigint) as triaged,
+        cast(true_positive as bigint) as true_positive,
+        cast(false_positive as bigint) as false_positive,
+        cast(wont_fix as bigint) as wont_fix,
+        case when triaged > 0 then cast(false_positive as double) / triaged end as false_positive_rate,
+        p50_hours_to_triage
+    from rule_counts
+)
+
+select * from final
