@@ -24,18 +24,18 @@ SOURCE_DIALECT = "duckdb"
 DIALECTS = ("duckdb", "snowflake")
 # Schema names as written in sql/; the runner maps them to the configured datasets.
 RAW_SCHEMA = "pixee"
-STAGING_SCHEMA = "pixee_staging"
+STAGING_SCHEMA = "pixee_marts_staging"
 MARTS_SCHEMA = "pixee_marts"
 LAYERS = {"staging": STAGING_SCHEMA, "marts": MARTS_SCHEMA}
 # Tables the runner writes from Python before any model runs: portable on both engines
 # (a SQL date spine is not: sqlglot's Snowflake output for generate_series is invalid there).
 HELPER_TABLES = ("sla_policy", "marts_build", "calendar")
 SEVERITIES = ("critical", "high", "medium", "low")
-# Session settings so that timestamp -> date casts and week truncation mean UTC and Monday on both.
-SESSION_SETUP = {
-    "duckdb": ("set TimeZone = 'UTC'",),
-    "snowflake": ("alter session set timezone = 'UTC'", "alter session set week_start = 1"),
-}
+# DuckDB casts TIMESTAMPTZ to DATE in the session's zone: make that UTC. Snowflake needs nothing
+# here: the raw columns are TIMESTAMP_TZ stored with the API's +00:00 offset (their DATE is the UTC
+# date whatever the session zone), dlt's connection already sets TIMEZONE=UTC, and DATE_TRUNC('week')
+# starts on Monday under the default WEEK_START (0) as under 1.
+SESSION_SETUP: Mapping[str, tuple[str, ...]] = {"duckdb": ("set TimeZone = 'UTC'",), "snowflake": ()}
 
 Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 
@@ -146,7 +146,8 @@ class Target:
             raise ConfigError(f"marts: destination dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
         schemas = {
             RAW_SCHEMA: settings.dataset,
-            STAGING_SCHEMA: f"{settings.dataset}_staging",
+            # not "<dataset>_staging": dlt keeps its own merge staging tables there
+            STAGING_SCHEMA: f"{settings.marts_dataset}_staging",
             MARTS_SCHEMA: settings.marts_dataset,
         }
         return cls(dialect=dialect, schemas=schemas, catalog=catalog)

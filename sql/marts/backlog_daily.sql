@@ -2,8 +2,10 @@
 -- Built from events, not per-day lookups: each finding opens and closes intervals of days in which it
 -- counts toward a measure; a running sum over the days of each (repository, severity) gives the
 -- backlog, so the cost grows with findings + output rows, not with their product.
+-- Days are counted as day numbers (days since 1970-01-01) so that adding a column of SLA days is
+-- integer arithmetic, which every engine does alike.
 with findings as (
-    select * from pixee_staging.stg_findings
+    select * from pixee_marts_staging.stg_findings
 ),
 
 sla_policy as (
@@ -24,12 +26,13 @@ finding_days as (
         findings.repository_id,
         coalesce(findings.severity, 'unknown') as severity,
         sla_policy.sla_days,
-        cast(findings.detected_at as date) as detected_day,
-        cast(findings.resolved_at as date) as resolved_day,
+        date_diff('day', date '1970-01-01', cast(findings.detected_at as date)) as detected_day,
+        date_diff('day', date '1970-01-01', cast(findings.resolved_at as date)) as resolved_day,
         case
             when findings.resolved_at is null then null
-            when findings.resolved_at < findings.detected_at then cast(findings.detected_at as date)
-            else cast(findings.resolved_at as date)
+            when findings.resolved_at < findings.detected_at
+                then date_diff('day', date '1970-01-01', cast(findings.detected_at as date))
+            else date_diff('day', date '1970-01-01', cast(findings.resolved_at as date))
         end as closed_day,
         case when findings.classification = 'TRUE_POSITIVE' then 1 else 0 end as is_true_positive,
         case when findings.classification is null then 1 else 0 end as is_untriaged
@@ -169,11 +172,12 @@ pair_first_days as (
 day_spine as (
     select
         calendar.day,
+        date_diff('day', date '1970-01-01', calendar.day) as day_number,
         pair_first_days.repository_id,
         pair_first_days.severity
     from pair_first_days
     inner join calendar
-        on calendar.day >= pair_first_days.first_day
+        on date_diff('day', date '1970-01-01', calendar.day) >= pair_first_days.first_day
     inner join marts_build
         on calendar.day <= marts_build.as_of
 ),
@@ -184,44 +188,44 @@ final as (
         day_spine.repository_id,
         day_spine.severity,
         cast(sum(coalesce(daily_changes.open_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_findings,
         cast(sum(coalesce(daily_changes.open_true_positive_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_true_positive,
         cast(sum(coalesce(daily_changes.open_untriaged_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_untriaged,
         cast(coalesce(daily_changes.opened, 0) as bigint) as opened,
         cast(coalesce(daily_changes.resolved, 0) as bigint) as resolved,
         cast(sum(coalesce(daily_changes.open_over_sla_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_over_sla,
         cast(sum(coalesce(daily_changes.open_age_0_7_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_age_0_7,
         cast(sum(coalesce(daily_changes.open_age_8_30_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_age_8_30,
         cast(sum(coalesce(daily_changes.open_age_31_90_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_age_31_90,
         cast(sum(coalesce(daily_changes.open_age_over_90_change, 0)) over (
-            partition by day_spine.repository_id, day_spine.severity order by day_spine.day
+            partition by day_spine.repository_id, day_spine.severity order by day_spine.day_number
             rows between unbounded preceding and current row
         ) as bigint) as open_age_over_90
     from day_spine
     left join daily_changes
         on day_spine.repository_id = daily_changes.repository_id
         and day_spine.severity = daily_changes.severity
-        and day_spine.day = daily_changes.day
+        and day_spine.day_number = daily_changes.day
 )
 
 select * from final

@@ -1,18 +1,18 @@
 -- One row per fix: its severity, the findings it addresses, and the hours between each step.
 with fixes as (
-    select * from pixee_staging.stg_fixes
+    select * from pixee_marts_staging.stg_fixes
 ),
 
 fix_finding_ids as (
-    select * from pixee_staging.stg_fix_finding_ids
+    select * from pixee_marts_staging.stg_fix_finding_ids
 ),
 
 findings as (
-    select * from pixee_staging.stg_findings
+    select * from pixee_marts_staging.stg_findings
 ),
 
 repositories as (
-    select * from pixee_staging.stg_repositories
+    select * from pixee_marts_staging.stg_repositories
 ),
 
 -- severity as a number so that max() picks the highest

@@ -1,14 +1,14 @@
 -- One row per repository as of the as-of date: backlog, triage outcomes, fixes and PRs, remediation time.
 with repositories as (
-    select * from pixee_staging.stg_repositories
+    select * from pixee_marts_staging.stg_repositories
 ),
 
 findings as (
-    select * from pixee_staging.stg_findings
+    select * from pixee_marts_staging.stg_findings
 ),
 
 fixes as (
-    select * from pixee_staging.stg_fixes
+    select * from pixee_marts_staging.stg_fixes
 ),
 
 backlog_daily as (

@@ -1,6 +1,6 @@
 -- One row per (detection tool, rule): how triage classified that rule's findings, and how fast.
 with findings as (
-    select * from pixee_staging.stg_findings
+    select * from pixee_marts_staging.stg_findings
 ),
 
 finding_outcomes as (
