@@ -1,0 +1,134 @@
+"""`pixee-etl simulate` (and `python -m simulator`): serve the simulator until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from datetime import datetime
+from types import FrameType
+
+from simulator.config import ENVELOPES, TIERS, SimConfig
+from simulator.server import Simulator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=7, help="the organisation's seed (default 7)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line: base_url, org_token, repo_tokens"
+    )
+    parser.add_argument("--repositories", type=int, default=12, help="number of repositories (default 12)")
+    parser.add_argument("--days", type=int, default=120, help="days of history (default 120)")
+    parser.add_argument(
+        "--findings", type=int, default=None, help="target number of findings (default: natural)"
+    )
+    parser.add_argument("--now", default=None, help="simulated now, ISO 8601 UTC (default: this hour)")
+    rate = parser.add_argument_group("rate limit (default: the standard tier, 60/min with burst 10)")
+    rate.add_argument("--tier", choices=sorted(TIERS), default=None)
+    rate.add_argument("--requests-per-minute", type=float, default=None)
+    rate.add_argument("--burst", type=int, default=None)
+    rate.add_argument("--no-rate-limit", action="store_true", help="admit every request")
+    parser.add_argument("--envelope", choices=ENVELOPES, default="cursor", help="page shape (default cursor)")
+    parser.add_argument("--ignore-updated-since", action="store_true", help="answer with everything")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="mean added latency per request")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500 or 503")
+    parser.add_argument(
+        "--visibility-lag-seconds",
+        type=int,
+        default=0,
+        help="changes carry an updated_at up to this many seconds before they become visible",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    rpm: float | None
+    burst = args.burst
+    tier = args.tier
+    if args.no_rate_limit:
+        rpm, tier = None, None
+    elif args.requests_per_minute is not None:
+        rpm, tier = args.requests_per_minute, None
+        burst = burst if burst is not None else 10
+    else:
+        tier = tier or "standard"  # the real API's default
+        rpm = None
+    now = None
+    if args.now:
+        now = datetime.fromisoformat(args.now)
+        if now.tzinfo is None:
+            raise SystemExit("pixee-etl simulate: --now must carry a timezone, e.g. 2026-11-28T00:00:00Z")
+    cfg = SimConfig(
+        seed=args.seed,
+        repositories=args.repositories,
+        days=args.days,
+        findings=args.findings,
+        requests_per_minute=rpm,
+        burst=burst if burst is not None else 10,
+        tier=tier,
+        envelope=args.envelope,
+        ignore_updated_since=args.ignore_updated_since,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        now=now,
+        visibility_lag_seconds=args.visibility_lag_seconds,
+    )
+    if tier is not None and burst is not None:
+        cfg.burst = burst  # --tier enterprise --burst 5: the tier's rate with an explicit burst
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:
+        print(f"pixee-etl simulate: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    sim = Simulator(cfg, port=args.port)
+    try:
+        base_url = sim.start()
+    except OSError as exc:
+        print(f"pixee-etl simulate: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        if args.json:
+            print(
+                json.dumps(
+                    {"base_url": base_url, "org_token": sim.org_token, "repo_tokens": sim.repo_tokens}
+                ),
+                flush=True,
+            )
+        else:
+            rate = (
+                "off"
+                if cfg.requests_per_minute is None
+                else f"{cfg.requests_per_minute:g}/min, burst {cfg.burst}"
+            )
+            n_repos = len(sim.repo_tokens)
+            print(f"Pixee API simulator (seed {cfg.seed}, {n_repos} repositories, rate limit {rate})")
+            print(f"PIXEE_BASE_URL={base_url}")
+            print(f"PIXEE_TOKEN={sim.org_token}")
+            for repo_id, token in sim.repo_tokens.items():
+                print(f"repository token {repo_id}: {token}")
+            print(f'try: curl -H "Authorization: Bearer {sim.org_token}" {base_url}/repositories')
+            print("Ctrl-C stops it.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description="serve the Pixee API simulator")
+    add_arguments(parser)
+    return main(parser.parse_args(argv))

@@ -1,0 +1,59 @@
+"""SimConfig: every knob of the simulator, shared by the Python API and `pixee-etl simulate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# requests per minute, burst: the documented tiers (api-contract.md, "Rate limits"). Kept here
+# rather than imported from pipelines so the simulator stays independent of the connector.
+TIERS: dict[str, tuple[float, int]] = {"standard": (60.0, 10), "enterprise": (300.0, 50)}
+ENVELOPES = ("cursor", "hal")
+
+
+def default_now() -> datetime:
+    """The current UTC time floored to the hour, so a demo's history ends 'today'."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class SimConfig:
+    """How big the organisation is, how the server behaves, and which seed drives both."""
+
+    seed: int = 7
+    repositories: int = 12
+    days: int = 120
+    findings: int | None = None  # target number of visible findings at start; None = natural size
+    requests_per_minute: float | None = None  # None = no rate limit
+    burst: int = 10
+    tier: str | None = None  # "standard" | "enterprise": sets requests_per_minute and burst
+    envelope: str = "cursor"  # "cursor" | "hal"
+    ignore_updated_since: bool = False
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    now: datetime | None = None  # simulated now (aware UTC); None = current hour (see default_now)
+    visibility_lag_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tier is not None:
+            if self.tier not in TIERS:
+                raise ValueError(f"tier must be one of {sorted(TIERS)}, not {self.tier!r}")
+            self.requests_per_minute, self.burst = TIERS[self.tier]
+        if self.envelope not in ENVELOPES:
+            raise ValueError(f"envelope must be one of {ENVELOPES}, not {self.envelope!r}")
+        if self.repositories < 1:
+            raise ValueError("repositories must be at least 1")
+        if self.days < 1:
+            raise ValueError("days must be at least 1")
+        if self.findings is not None and self.findings < 0:
+            raise ValueError("findings must be >= 0")
+        if self.requests_per_minute is not None and self.requests_per_minute <= 0:
+            raise ValueError("requests_per_minute must be > 0 (None turns rate limiting off)")
+        if self.burst < 1:
+            raise ValueError("burst must be at least 1")
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError("error_rate must be between 0 and 1")
+        if self.latency_ms < 0 or self.visibility_lag_seconds < 0:
+            raise ValueError("latency_ms and visibility_lag_seconds must be >= 0")
+        if self.now is not None and self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware (UTC)")

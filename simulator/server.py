@@ -1,0 +1,195 @@
+"""Simulator: one generated organisation served by uvicorn on loopback from a background thread."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from simulator.app import SimApp, SimulatedReset, finding_detail_view, fix_detail_view
+from simulator.config import SimConfig
+from simulator.org import KINDS, Org
+from simulator.timeutil import from_ms
+
+
+class _DropSimulatedResets(logging.Filter):
+    """uvicorn logs every exception an app raises; a reset we inject on purpose is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], SimulatedReset))
+
+
+logging.getLogger("uvicorn.error").addFilter(_DropSimulatedResets())
+
+
+class Simulator:
+    """A seeded Pixee API v1 on 127.0.0.1. Generate on construction, serve on start(), stop() to end."""
+
+    def __init__(self, cfg: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.cfg = cfg or SimConfig()
+        self.host = host
+        self.port = port
+        self.org = Org(self.cfg)
+        self.org_token = f"pxo_{secrets.token_urlsafe(24)}"
+        self.repo_tokens: dict[str, str] = {
+            repo_id: f"pxr_{secrets.token_urlsafe(24)}" for repo_id in self.org.records["repositories"]
+        }
+        self.app = SimApp(self.org, self.cfg, self.org_token, self.repo_tokens)
+        self.app.control = self._control
+        self.base_url: str | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        if self._thread is not None:
+            return self.base_url  # type: ignore[return-value]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(512)
+        self._sock = sock
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=30,
+            backlog=512,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="pixee-simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the simulator's server did not start")
+            time.sleep(0.01)
+        port = sock.getsockname()[1]
+        self.base_url = f"http://{self.host}:{port}/api/v1"
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- the organisation -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return from_ms(self.org.now)
+
+    def truth(self) -> dict[str, list[dict[str, Any]]]:
+        return self.org.truth()
+
+    def detail_truth(self) -> dict[str, list[dict[str, Any]]]:
+        org = self.org
+        with org.lock:
+            fixes = [fix_detail_view(org, rec) for rec in org.iter_visible("fixes")]
+            findings = [finding_detail_view(org, rec) for rec in org.iter_visible("findings")]
+        return {
+            "fix_details": [{k: f[k] for k in ("id", "diff", "rationale", "quality")} for f in fixes],
+            "finding_details": [{k: f[k] for k in ("id", "justification")} for f in findings],
+        }
+
+    def advance(self, hours: float) -> dict[str, Any]:
+        return self.org.advance(hours)
+
+    def update(self, kind: str, id: str, **fields: Any) -> dict[str, Any]:
+        _check_kind(kind)
+        return self.org.update(kind, id, **fields)
+
+    def delete(self, kind: str, id: str) -> None:
+        _check_kind(kind)
+        self.org.delete(kind, id)
+
+    # -- the server's behaviour -------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return self.app.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self.app.stats.reset()
+
+    def set_rate_limit(self, requests_per_minute: float | None, burst: int = 10) -> None:
+        if requests_per_minute is not None and requests_per_minute <= 0:
+            raise ValueError("requests_per_minute must be > 0, or None for no limit")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.cfg.requests_per_minute, self.cfg.burst = requests_per_minute, burst
+        self.app.limiter.configure(requests_per_minute, burst)
+
+    def inject(self, fault: str, *, path_prefix: str = "", count: int = 1) -> None:
+        self.app.faults.add(fault, path_prefix, count)
+
+    def _control(self, method: str, rel: str, spec: dict[str, Any], query: dict[str, str]) -> Any:
+        """The /_sim routes: the same operations as the Python API, for a simulator in another process."""
+        route = (method, rel.rstrip("/"))
+        if route == ("POST", "/_sim/advance"):
+            hours = spec.get("hours")
+            if not isinstance(hours, int | float) or isinstance(hours, bool) or hours < 0:
+                raise ValueError('body must be {"hours": <number >= 0>}')
+            return self.advance(float(hours))
+        if route == ("GET", "/_sim/stats"):
+            return self.stats()
+        if route in (("POST", "/_sim/stats/reset"), ("DELETE", "/_sim/stats")):
+            self.reset_stats()
+            return {"reset": True}
+        if route == ("GET", "/_sim/truth"):
+            return self.truth()
+        if route == ("GET", "/_sim/detail-truth"):
+            return self.detail_truth()
+        if route == ("GET", "/_sim/now"):
+            return {"now": self.now.isoformat().replace("+00:00", "Z")}
+        if route == ("POST", "/_sim/inject"):
+            self.inject(
+                str(spec["fault"]),
+                path_prefix=str(spec.get("path_prefix", "")),
+                count=int(spec.get("count", 1)),
+            )
+            return {"queued": spec["fault"]}
+        if route == ("POST", "/_sim/rate-limit"):
+            rpm = spec.get("requests_per_minute")
+            self.set_rate_limit(None if rpm is None else float(rpm), int(spec.get("burst", 10)))
+            return {"requests_per_minute": self.cfg.requests_per_minute, "burst": self.cfg.burst}
+        if route == ("POST", "/_sim/update"):
+            return self.update(str(spec["kind"]), str(spec["id"]), **dict(spec.get("fields") or {}))
+        if route == ("POST", "/_sim/delete"):
+            self.delete(str(spec["kind"]), str(spec["id"]))
+            return {"deleted": spec["id"]}
+        return None
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
