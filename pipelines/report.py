@@ -1,0 +1,195 @@
+"""What a sync did: rows, requests, 429s, retries, waits and rate utilisation, per table and in total."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.client import ClientStats
+
+RESOURCE_ORDER = ("repositories", "webhooks", "scans", "findings", "fixes", "fix_details", "finding_details")
+
+
+@dataclass
+class ResourceStats:
+    """One table's share of the sync."""
+
+    name: str
+    rows: int = 0
+    requests: int = 0
+    throttled_429: int = 0
+    retries: int = 0
+    wait_seconds: float = 0.0
+    elapsed: float = 0.0
+
+
+def allowed_requests(requests_per_minute: float, burst: int, seconds: float) -> float:
+    """What a token bucket admits in `seconds` starting full: the burst, then the rate."""
+    return burst + requests_per_minute / 60.0 * seconds
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one sync; `summary_table()` for people, `as_rows()` for Prefect artifacts."""
+
+    requests_per_minute: float
+    burst: int
+    full_refresh: bool = False
+    details: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    elapsed: float = 0.0  # wall time of the whole sync, loads included
+    request_window: float = 0.0  # first request sent -> last response received
+    resources: dict[str, ResourceStats] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    schema_changes: list[str] = field(default_factory=list)
+    batches: int = 0
+    repositories_read: int = 0
+    load_ids: list[str] = field(default_factory=list)
+    pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- filled while the sync runs (pipelines.source.Tally) ----------------------------------
+
+    def resource(self, name: str) -> ResourceStats:
+        with self._lock:
+            return self.resources.setdefault(name, ResourceStats(name))
+
+    def add_rows(self, table: str, count: int) -> None:
+        stats = self.resource(table)
+        with self._lock:
+            stats.rows += count
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            if message not in self.warnings:
+                self.warnings.append(message)
+
+    def absorb(self, stats: ClientStats) -> None:
+        """Copy the client's request counters in (at the end, or for a progress line)."""
+        snapshot = stats.snapshot()
+        for name, s in snapshot.items():
+            r = self.resource(name)
+            r.requests, r.throttled_429, r.retries = s.requests, s.throttled_429, s.retries
+            r.wait_seconds, r.elapsed = s.wait_seconds, s.elapsed
+        totals = stats.totals()
+        self.request_window = totals.elapsed
+
+    def finish(self, stats: ClientStats) -> None:
+        self.absorb(stats)
+        self.elapsed = time.monotonic() - self._t0
+
+    # -- derived ------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.resources.values())
+
+    @property
+    def total_requests(self) -> int:
+        return sum(r.requests for r in self.resources.values())
+
+    @property
+    def throttled_429(self) -> int:
+        return sum(r.throttled_429 for r in self.resources.values())
+
+    @property
+    def retries(self) -> int:
+        return sum(r.retries for r in self.resources.values())
+
+    @property
+    def wait_seconds(self) -> float:
+        return sum(r.wait_seconds for r in self.resources.values())
+
+    @property
+    def allowed_requests(self) -> float:
+        return allowed_requests(self.requests_per_minute, self.burst, self.request_window)
+
+    @property
+    def utilisation(self) -> float | None:
+        """Budget-consuming requests (429s consume nothing) over what the rate allowed meanwhile."""
+        if not self.total_requests:
+            return None
+        return (self.total_requests - self.throttled_429) / self.allowed_requests
+
+    def _ordered(self) -> list[ResourceStats]:
+        rank = {name: i for i, name in enumerate(RESOURCE_ORDER)}
+        return sorted(self.resources.values(), key=lambda r: (rank.get(r.name, 99), r.name))
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        """One dict per table plus a total row (for a Prefect table artifact)."""
+        rows = []
+        for r in self._ordered():
+            share = allowed_requests(self.requests_per_minute, self.burst, r.elapsed) if r.elapsed else 0
+            rows.append(
+                {
+                    "table": r.name,
+                    "rows": r.rows,
+                    "requests": r.requests,
+                    "throttled_429": r.throttled_429,
+                    "retries": r.retries,
+                    "wait_seconds": round(r.wait_seconds, 1),
+                    "elapsed_seconds": round(r.elapsed, 1),
+                    "utilisation": round((r.requests - r.throttled_429) / share, 3) if share else None,
+                }
+            )
+        util = self.utilisation
+        rows.append(
+            {
+                "table": "total",
+                "rows": self.rows,
+                "requests": self.total_requests,
+                "throttled_429": self.throttled_429,
+                "retries": self.retries,
+                "wait_seconds": round(self.wait_seconds, 1),
+                "elapsed_seconds": round(self.elapsed, 1),
+                "utilisation": round(util, 3) if util is not None else None,
+            }
+        )
+        return rows
+
+    def summary_table(self) -> str:
+        header = ("table", "rows", "requests", "429s", "retries", "wait s", "elapsed s", "rate use")
+        lines = []
+        for row in self.as_rows():
+            util = row["utilisation"]
+            lines.append(
+                (
+                    row["table"],
+                    f"{row['rows']:,}",
+                    f"{row['requests']:,}",
+                    str(row["throttled_429"]),
+                    str(row["retries"]),
+                    f"{row['wait_seconds']:.1f}",
+                    f"{row['elapsed_seconds']:.1f}",
+                    "-" if util is None else f"{util:.0%}",
+                )
+            )
+        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+
+        def fmt(cells: tuple[str, ...]) -> str:
+            pairs = enumerate(zip(cells, widths, strict=True))
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
+
+        out = [fmt(header), fmt(tuple("-" * w for w in widths))]
+        out += [fmt(line) for line in lines[:-1]]
+        out += [fmt(tuple("-" * w for w in widths)), fmt(lines[-1])]
+        out.append(
+            f"rate {self.requests_per_minute:g}/min burst {self.burst}: "
+            f"{self.total_requests - self.throttled_429} requests in a {self.request_window:.1f} s "
+            f"request window, {self.allowed_requests:.0f} allowed"
+        )
+        for change in self.schema_changes:
+            out.append(f"schema change: {change}")
+        for warning in self.warnings:
+            out.append(f"warning: {warning}")
+        return "\n".join(out)
+
+    def progress_line(self) -> str:
+        return (
+            f"requests {self.total_requests:,}  rows {self.rows:,}  "
+            f"429s {self.throttled_429}  retries {self.retries}  rate-limit wait {self.wait_seconds:.0f} s"
+        )

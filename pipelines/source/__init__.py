@@ -1,0 +1,187 @@
+"""The Pixee REST API v1 as a dlt source: repositories, scans, findings, fixes, webhooks (+ details).
+
+Tables (dataset `pixee`, names and flattening as in the warehouse contract):
+
+| table | endpoint | how it loads |
+|---|---|---|
+| `repositories` | `GET /repositories` | merge on `id`; incremental on `updated_at` (`updated_since`) |
+| `fixes` (+ `fixes__finding_ids`) | `GET /repositories/{id}/fixes` | merge on `id`; incremental, per repo |
+| `scans` | `GET /repositories/{id}/scans` | merge on `id`; incremental per repository |
+| `findings` | `GET /repositories/{id}/findings` | merge on `id`; incremental per repository |
+| `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
+| `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
+| `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
+
+Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
+`repositories` holds the organisation's cursor and `repos` one cursor per repository and list
+(`{"hwm": latest updated_at seen, "recent": ids seen in the look-back window}`). The filter sent
+is `hwm - lag_seconds`, fixed when the run starts; a repository without a cursor is read in full;
+rows the server sends although they are older or unchanged are dropped before loading, so a
+server that ignores `updated_since` still leaves exactly one row per object (and the merge on
+`id`, keeping the latest `updated_at`, settles copies read twice while an object changed).
+
+The per-repository resources read from a `Batch` (pipelines.source.fetcher): a thread pool reads
+many repositories at once through the one client and its one token bucket. `pipelines.sync` loads
+one batch of repositories per dlt load so each batch commits with its cursors; used directly,
+`pipeline.run(pixee_source(client))` reads every repository known to the state in one load
+(run it twice on a new dataset: the first run learns the repositories).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from pipelines.client import ForbiddenError, PixeeClient
+from pipelines.paging import iter_pages
+from pipelines.source import columns
+from pipelines.source.cursors import Cursor
+from pipelines.source.fetcher import (
+    CHILD_LISTS,
+    Batch,
+    Checkpoint,
+    Vanished,
+    Warn,
+    WorkerPool,
+)
+
+log = logging.getLogger("pipelines.source")
+
+SOURCE_NAME = "pixee"
+CHILD_RESOURCES = CHILD_LISTS
+DETAIL_RESOURCES = ("fix_details", "finding_details")
+_CHILD_COLUMNS = {
+    "fixes": columns.FIXES,
+    "scans": columns.SCANS,
+    "findings": columns.FINDINGS,
+    "fix_details": columns.FIX_DETAILS,
+    "finding_details": columns.FINDING_DETAILS,
+}
+
+
+class Tally(Protocol):
+    """Where the source reports rows and skipped things (pipelines.report.SyncReport is one)."""
+
+    def add_rows(self, table: str, count: int) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+class _LogTally:
+    def add_rows(self, table: str, count: int) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+
+
+def plan_batch(
+    number: int, repository_ids: Sequence[str], repos_state: dict[str, Any], lag_seconds: int, details: bool
+) -> Batch:
+    """A batch with its cursors made now, from the state as it stands (the start of the run)."""
+    cursors = {
+        (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds)
+        for repo in repository_ids
+        for kind in CHILD_LISTS
+    }
+    return Batch(number, list(repository_ids), cursors, details)
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=1)
+def pixee_source(
+    client: PixeeClient,
+    lag_seconds: int = 300,
+    details: bool = False,
+    concurrency: int = 8,
+    batch: Batch | None = None,
+    tally: Tally | None = None,
+) -> Sequence[DltResource]:
+    """Every list of the Pixee API; see the module docstring for tables and loading."""
+    report: Tally = tally or _LogTally()
+    own: dict[str, Any] = {}
+
+    def current_batch() -> Batch:
+        # Made on first use inside the extract step, where the source state can be read.
+        if batch is not None:
+            return batch
+        if "batch" not in own:
+            repos_state = dlt.current.source_state().setdefault("repos", {})
+            made = plan_batch(0, sorted(repos_state), repos_state, lag_seconds, details)
+            pool = WorkerPool(concurrency)
+            made.on_finish = pool.close
+            made.start(pool, client)
+            own["batch"] = made
+        return own["batch"]
+
+    @dlt.resource(
+        name="repositories", write_disposition="merge", primary_key="id", columns=columns.REPOSITORIES
+    )
+    def repositories() -> Iterator[list[dict[str, Any]]]:
+        state = dlt.current.source_state()
+        cursor = Cursor(state.get("repositories"), lag_seconds)
+        known = state.setdefault("repos", {})
+        params = {"updated_since": cursor.since} if cursor.since else None
+        for page in iter_pages(client, "/repositories", params, resource="repositories"):
+            rows = []
+            for row in page:
+                if not (isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]):
+                    report.warn("a repositories record without an id was rejected (not loaded)")
+                    continue
+                known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
+                if cursor.observe(row):
+                    rows.append(row)
+            if rows:
+                report.add_rows("repositories", len(rows))
+                yield rows
+        state["repositories"] = cursor.saved()
+
+    @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
+    def webhooks() -> Iterator[list[dict[str, Any]]]:
+        try:
+            for page in iter_pages(client, "/webhooks", resource="webhooks"):
+                report.add_rows("webhooks", len(page))
+                yield page
+        except ForbiddenError as exc:
+            report.warn(f"webhooks skipped: the token may not list them (403, request_id {exc.request_id})")
+
+    def child(table: str) -> DltResource:
+        def read() -> Iterator[list[dict[str, Any]] | None]:
+            repos_state = dlt.current.source_state().setdefault("repos", {})
+            for item in current_batch().drain(table):
+                if item is None:
+                    yield None  # nothing ready: dlt polls the other tables meanwhile
+                elif isinstance(item, list):
+                    report.add_rows(table, len(item))
+                    yield item
+                elif isinstance(item, Checkpoint):
+                    repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
+                elif isinstance(item, Vanished):
+                    repos_state.pop(item.repository_id, None)
+                    report.warn(f"repository {item.repository_id} vanished (404); skipped")
+                elif isinstance(item, Warn):
+                    report.warn(item.message)
+
+        return dlt.resource(
+            read,
+            name=table,
+            write_disposition="merge",
+            primary_key="id",
+            columns=_CHILD_COLUMNS[table],
+        )
+
+    resources: list[DltResource] = [repositories, webhooks]
+    resources += [child(table) for table in CHILD_RESOURCES]
+    if details:
+        resources += [child(table) for table in DETAIL_RESOURCES]
+    return resources
+
+
+def child_resource_names(details: bool) -> tuple[str, ...]:
+    return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
+
+
+__all__ = ["Batch", "WorkerPool", "child_resource_names", "pixee_source", "plan_batch"]

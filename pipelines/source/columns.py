@@ -1,0 +1,84 @@
+"""Column hints of the raw tables: types for every documented field, so all-null columns exist too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TColumns = dict[str, dict[str, Any]]
+
+
+def _cols(kind: str, *names: str) -> TColumns:
+    return {name: {"data_type": kind, "nullable": True} for name in names}
+
+
+# Of two copies of one object in a load (updated mid-walk, or re-read in the lag window),
+# the merge keeps the one with the latest updated_at.
+_ID: TColumns = {"id": {"data_type": "text", "nullable": False, "primary_key": True}}
+_UPDATED: TColumns = {"updated_at": {"data_type": "timestamp", "nullable": True, "dedup_sort": "desc"}}
+
+REPOSITORIES: TColumns = {
+    **_ID,
+    **_cols("text", "name", "full_name", "scm", "default_branch", "language"),
+    **_cols("bool", "enabled", "settings__auto_fix", "settings__triage"),
+    **_cols("bigint", "settings__max_open_prs"),
+    **_cols("timestamp", "last_scan_at", "created_at"),
+    **_UPDATED,
+}
+
+SCANS: TColumns = {
+    **_ID,
+    **_cols("text", "repository_id", "state", "trigger", "detection_tool", "branch", "commit_sha"),
+    **_cols("bigint", "findings_count", "fixes_generated", "duration_seconds"),
+    **_cols("timestamp", "started_at", "completed_at", "created_at"),
+    **_UPDATED,
+}
+
+FINDINGS: TColumns = {
+    **_ID,
+    **_cols(
+        "text",
+        "repository_id",
+        "scan_id",
+        "rule_id",
+        "detection_tool",
+        "title",
+        "severity",
+        "cwe",
+        "path",
+        "triage_status",
+        "classification",
+        "status",
+    ),
+    **_cols("bigint", "start_line"),
+    **_cols("double", "confidence"),
+    **_cols("timestamp", "detected_at", "triaged_at", "resolved_at", "created_at"),
+    **_UPDATED,
+}
+
+FIXES: TColumns = {
+    **_ID,
+    **_cols("text", "repository_id", "codemod", "detection_tool", "summary", "status", "pr_url"),
+    **_cols("bool", "ai_generated"),
+    **_cols("bigint", "files_changed", "pr_number"),
+    **_cols("timestamp", "pr_opened_at", "merged_at", "closed_at", "created_at"),
+    **_UPDATED,
+}
+
+WEBHOOKS: TColumns = {
+    **_ID,
+    **_cols("text", "url"),
+    **_cols("bool", "active"),
+    **_cols("timestamp", "created_at"),
+}
+
+FIX_DETAILS: TColumns = {
+    **_ID,
+    **_cols("text", "diff", "rationale"),
+    **_cols("bigint", "quality__safety", "quality__effectiveness", "quality__cleanliness"),
+}
+
+FINDING_DETAILS: TColumns = {**_ID, **_cols("text", "justification")}
+
+# Which fields of a detail response land in its table (the rest repeat the list row).
+FIX_DETAIL_FIELDS = ("id", "diff", "rationale", "quality")
+FINDING_DETAIL_FIELDS = ("id", "justification")

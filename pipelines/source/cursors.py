@@ -1,0 +1,64 @@
+"""Incremental cursors on updated_at: the filter to send, and which rows are new or changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# Past this many ids the lag-window memory is dropped: rows in the window are then simply
+# re-loaded (the merge makes that harmless), and the state stays small.
+MAX_RECENT = 10_000
+
+
+def parse_ts(value: str) -> datetime:
+    """ISO 8601 UTC with a Z, with or without fractional seconds."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_since(moment: datetime) -> str:
+    """The updated_since value: whole seconds, rounded down (earlier is always safe)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Cursor:
+    """One list's high-water mark plus the ids seen inside the look-back window.
+
+    `since` is fixed when the cursor is made (the start of the run) and never moves while pages
+    are read. `observe(row)` says whether a row is new or changed: rows older than the window are
+    not (a server that ignores updated_since sends them anyway), nor rows in the window already
+    seen with the same updated_at. `saved()` is the state to commit once the list is fully read.
+    """
+
+    def __init__(self, saved: dict[str, Any] | None, lag_seconds: int) -> None:
+        saved = saved or {}
+        self.lag = timedelta(seconds=lag_seconds)
+        self.hwm: datetime | None = parse_ts(saved["hwm"]) if saved.get("hwm") else None
+        self.recent: dict[str, str] = dict(saved.get("recent") or {})
+        self._floor = self.hwm - self.lag if self.hwm else None
+        self.since: str | None = format_since(self._floor) if self._floor else None
+        self._max = self.hwm
+        self._seen: dict[str, str] = {}
+
+    def observe(self, row: dict[str, Any]) -> bool:
+        raw = row.get("updated_at")
+        try:
+            ts = parse_ts(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return True  # no usable cursor value: load it, the merge keeps one copy
+        if self._floor is not None and (ts < self._floor or self.recent.get(row["id"]) == raw):
+            return False
+        if self._max is None or ts > self._max:
+            self._max = ts
+        if len(self._seen) <= MAX_RECENT:
+            self._seen[row["id"]] = raw
+        return True
+
+    def saved(self) -> dict[str, Any]:
+        if self._max is None:
+            return {}
+        floor = self._max - self.lag
+        recent = {**self.recent, **self._seen}
+        # Too many to remember: forget them all (they are re-loaded next run, harmlessly).
+        recent = {} if len(recent) > MAX_RECENT else {k: v for k, v in recent.items() if parse_ts(v) >= floor}
+        return {"hwm": self._max.isoformat(), "recent": recent}

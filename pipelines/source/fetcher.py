@@ -1,0 +1,224 @@
+"""Reads many repositories' lists at once inside the one token bucket, into bounded per-table queues."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.client import NotFoundError, PixeeClient
+from pipelines.paging import iter_pages
+from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
+from pipelines.source.cursors import Cursor
+
+log = logging.getLogger("pipelines.source")
+
+CHILD_LISTS = ("fixes", "scans", "findings")
+DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
+TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
+# Pages waiting per table: bounds memory however large the organisation (100 rows a page).
+QUEUE_PAGES = 32
+
+
+class _Cancelled(Exception):
+    """The batch was abandoned (an error elsewhere, or the sync ended); stop quietly."""
+
+
+@dataclass
+class Checkpoint:
+    """A repository's list was read to the end: its cursor state may be committed."""
+
+    repository_id: str
+    kind: str
+    state: dict[str, Any]
+
+
+@dataclass
+class Vanished:
+    """The repository answered 404: it was deleted since it was listed."""
+
+    repository_id: str
+
+
+@dataclass
+class Warn:
+    """Something skipped that the report should count."""
+
+    message: str
+
+
+def project(row: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    return {k: row[k] for k in fields if k in row}
+
+
+class WorkerPool:
+    """`size` daemon threads running tasks by priority: an earlier batch always goes first, so a
+    prefetched batch only uses threads the current one cannot keep busy."""
+
+    def __init__(self, size: int) -> None:
+        self._tasks: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"pixee-fetch-{i}", daemon=True)
+            for i in range(max(1, size))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, priority: int, task: Callable[[], None]) -> None:
+        self._tasks.put((priority, next(self._seq), task))
+
+    def _work(self) -> None:
+        while True:
+            _, _, task = self._tasks.get()
+            if task is None:
+                return
+            task()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._tasks.put((1 << 62, next(self._seq), None))
+
+
+@dataclass
+class Batch:
+    """A group of repositories loaded (and checkpointed) together.
+
+    Cursors are made when the batch is planned, from the state at the start of the run.
+    """
+
+    number: int
+    repository_ids: list[str]
+    cursors: dict[tuple[str, str], Cursor]
+    details: bool
+    queues: dict[str, queue.Queue[Any]] = field(default_factory=dict)
+    error: BaseException | None = None
+    cancelled: bool = False
+    finished: bool = False
+    started: bool = False
+    on_finish: Callable[[], None] | None = None
+    _outstanding: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.queues = {table: queue.Queue(maxsize=QUEUE_PAGES) for table in TABLES}
+
+    # -- producer side ------------------------------------------------------------------------
+
+    def start(self, pool: WorkerPool, client: PixeeClient) -> None:
+        """Queue every list read of this batch (idempotent)."""
+        with self._lock:
+            if self.started:
+                return
+            self.started = True
+        if not self.repository_ids:
+            self._finish()
+            return
+        for repository_id in self.repository_ids:
+            for kind in CHILD_LISTS:
+                self._submit(pool, lambda r=repository_id, k=kind: self._read_list(pool, client, r, k))
+
+    def _submit(self, pool: WorkerPool, work: Callable[[], None]) -> None:
+        with self._lock:
+            self._outstanding += 1
+
+        def run() -> None:
+            try:
+                if not self.cancelled:
+                    work()
+            except _Cancelled:
+                pass
+            except BaseException as exc:  # handed to the consumer, which raises it inside dlt
+                with self._lock:
+                    if self.error is None:
+                        self.error = exc
+                self.cancelled = True
+            finally:
+                with self._lock:
+                    self._outstanding -= 1
+                    done = self._outstanding == 0
+                if done:
+                    self._finish()
+
+        pool.submit(self.number, run)
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self.on_finish is not None:
+            self.on_finish()
+
+    def put(self, table: str, item: Any) -> None:
+        while True:
+            if self.cancelled:
+                raise _Cancelled
+            try:
+                self.queues[table].put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _read_list(self, pool: WorkerPool, client: PixeeClient, repository_id: str, kind: str) -> None:
+        cursor = self.cursors[(repository_id, kind)]
+        params = {"updated_since": cursor.since} if cursor.since else None
+        detail = DETAIL_OF.get(kind) if self.details else None
+        try:
+            for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
+                rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
+                if rows:
+                    self.put(kind, rows)
+                if detail:
+                    for row in rows:
+                        self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
+        except NotFoundError:
+            self.put(kind, Vanished(repository_id))
+            return
+        self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+
+    def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
+        table, path = DETAIL_OF[kind]
+        fields = FIX_DETAIL_FIELDS if kind == "fixes" else FINDING_DETAIL_FIELDS
+        try:
+            body = client.get_json(path.format(id=object_id), resource=table)
+        except NotFoundError:
+            self.put(table, Warn(f"{path.format(id=object_id)} answered 404; detail skipped"))
+            return
+        if isinstance(body, dict) and isinstance(body.get("data"), dict):
+            body = body["data"]  # tolerate a detail wrapped like a page
+        self.put(table, [project(body, fields)])
+
+    # -- consumer side ------------------------------------------------------------------------
+
+    def drain(self, table: str) -> Iterator[Any]:
+        """Items for one table, as they arrive; None while nothing is ready (dlt then polls the
+        other resources instead of blocking on this one)."""
+        q = self.queues[table]
+        while True:
+            if self.error is not None:
+                raise self.error
+            finished = self.finished
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                if finished:
+                    if self.error is not None:
+                        raise self.error from None
+                    return
+                yield None
+                continue
+            yield item
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def _has_id(row: Any, kind: str, batch: Batch) -> bool:
+    """A record without an id cannot be merged: reject it, loudly, rather than load it."""
+    if isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]:
+        return True
+    shape = f"keys {sorted(row)[:8]}" if isinstance(row, dict) else type(row).__name__
+    batch.put(kind, Warn(f"a {kind} record without an id was rejected (not loaded): {shape}"))
+    return False

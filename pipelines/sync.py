@@ -1,0 +1,183 @@
+"""Runs one sync: repositories and webhooks, then repositories' lists in checkpointed batches."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dlt
+import httpx
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from pipelines.client import PixeeClient, make_client, redact
+from pipelines.destinations import make_pipeline
+from pipelines.errors import PixeeEtlError
+from pipelines.report import SyncReport
+from pipelines.settings import Settings
+from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
+from pipelines.source.fetcher import Batch
+
+log = logging.getLogger("pipelines.sync")
+
+# Repositories per dlt load: each load commits its rows with its cursors, so a killed run loses
+# at most this group (plus what was prefetched of the next). Small enough to checkpoint often,
+# large enough that the loads' fixed cost stays small against the requests.
+BATCH_REPOSITORIES = 25
+PROGRESS_SECONDS = 0.5
+LOG_PROGRESS_SECONDS = 30.0
+
+
+def sync(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    details: bool | None = None,
+    progress: bool = False,
+    pipelines_dir: str | None = None,
+    batch_repositories: int = BATCH_REPOSITORIES,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncReport:
+    """Sync the API into the settings' destination; returns the report (also on report.pipeline).
+
+    Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept) or ConfigError.
+    """
+    details = settings.details if details is None else details
+    report = SyncReport(
+        settings.requests_per_minute, settings.burst, full_refresh=full_refresh, details=details
+    )
+    pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
+    report.pipeline = pipeline
+    with make_client(settings, transport=transport) as client, _progress(report, client, progress):
+        try:
+            before = _columns(pipeline)
+            first = pixee_source(
+                client, lag_seconds=settings.lag_seconds, details=details, tally=report
+            ).with_resources("repositories", "webhooks")
+            _load(pipeline, first, report, refresh="drop_sources" if full_refresh else None)
+            _load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            report.schema_changes = _schema_changes(before, _columns(pipeline))
+        finally:
+            report.finish(client.stats)
+    for row in report.as_rows()[:-1]:
+        log.info(
+            "%s: %d rows, %d requests, %d 429s, %d retries, %.1f s rate-limit wait",
+            row["table"],
+            row["rows"],
+            row["requests"],
+            row["throttled_429"],
+            row["retries"],
+            row["wait_seconds"],
+        )
+    return report
+
+
+def _load_repositories(
+    pipeline: dlt.Pipeline,
+    client: PixeeClient,
+    settings: Settings,
+    details: bool,
+    report: SyncReport,
+    batch_repositories: int,
+) -> None:
+    """Every known repository's lists, a batch per load; the next batch is read ahead while one
+    loads, on threads the current batch leaves idle, so the token bucket never waits for DuckDB."""
+    state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+    repos_state: dict[str, Any] = state.get("repos", {})
+    repository_ids = sorted(repos_state)
+    report.repositories_read = len(repository_ids)
+    size = max(1, batch_repositories)
+    batches: list[Batch] = [
+        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details)
+        for i, start in enumerate(range(0, len(repository_ids), size))
+    ]
+    pool = WorkerPool(settings.concurrency)
+    try:
+        for i, batch in enumerate(batches):
+            batch.start(pool, client)
+            if i + 1 < len(batches):
+                batches[i + 1].start(pool, client)
+            source = pixee_source(
+                client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
+            ).with_resources(*child_resource_names(details))
+            _load(pipeline, source, report)
+            report.batches += 1
+    finally:
+        for batch in batches:
+            batch.cancel()
+        pool.close()
+
+
+def _load(pipeline: dlt.Pipeline, source: Any, report: SyncReport, refresh: str | None = None) -> None:
+    """One dlt load through parquet; our own errors come out unwrapped, with one-line messages."""
+    try:
+        info = pipeline.run(source, loader_file_format="parquet", refresh=refresh)
+    except PipelineStepFailed as exc:
+        cause = _our_error(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    report.load_ids.extend(info.loads_ids)
+
+
+def _our_error(exc: BaseException) -> PixeeEtlError | None:
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PixeeEtlError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    if not pipeline.default_schema_name:
+        return {}
+    tables = pipeline.default_schema.data_tables()
+    return {t["name"]: set(t.get("columns", {})) for t in tables}
+
+
+def _schema_changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[str]:
+    """New columns and type variants in tables that existed before this sync (drift, not creation)."""
+    changes = []
+    for table, cols in sorted(after.items()):
+        if table not in before:
+            continue
+        for col in sorted(cols - before[table]):
+            if "__v_" in col:
+                changes.append(f"{table}.{col.split('__v_')[0]} changed type: new values land in {col}")
+            else:
+                changes.append(f"{table}.{col} is a new column")
+    return changes
+
+
+@contextmanager
+def _progress(report: SyncReport, client: PixeeClient, live: bool) -> Iterator[None]:
+    """A live status line on a terminal; elsewhere a plain log line now and then."""
+    stop = threading.Event()
+    tty = live and sys.stderr.isatty()
+    interval = PROGRESS_SECONDS if tty else LOG_PROGRESS_SECONDS
+
+    def tick() -> None:
+        while not stop.wait(interval):
+            report.absorb(client.stats)
+            if tty:
+                sys.stderr.write("\r" + redact(report.progress_line()) + "\x1b[K")
+                sys.stderr.flush()
+            else:
+                log.info("progress: %s", report.progress_line())
+
+    thread = threading.Thread(target=tick, name="pixee-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
