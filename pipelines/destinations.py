@@ -18,6 +18,13 @@ def destination_for(settings: Settings) -> Any:
         path = settings.duckdb_path
         if path.parent and not path.parent.exists():
             raise ConfigError(f"DuckDB path {path}: directory {path.parent} does not exist")
+        # DuckDB names the catalog after the file, so pixee.duckdb holding schema pixee makes
+        # every `pixee.<table>` ambiguous, for dlt's own load and for every analyst's query.
+        if path.stem in (settings.dataset, settings.marts_dataset):
+            raise ConfigError(
+                f"DuckDB file {path.name} has the same name as dataset {path.stem!r}; "
+                "DuckDB would make pixee.<table> ambiguous, pick another file name"
+            )
         return dlt.destinations.duckdb(str(path))
     if settings.destination == "snowflake":
         # TIMESTAMP_TZ keeps the UTC offset the API sent; LTZ would render in each session's zone.

@@ -91,7 +91,7 @@ class Settings:
     requests_per_minute: float = TIERS["standard"][0]
     burst: int = TIERS["standard"][1]
     destination: str = "duckdb"  # "duckdb" or "snowflake"
-    duckdb_path: Path = Path("pixee.duckdb")
+    duckdb_path: Path = Path("pixee_warehouse.duckdb")
     # Non-secret Snowflake settings from the profile: account, database, warehouse, role, user...
     snowflake: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     pipeline_name: str = "pixee"
@@ -199,7 +199,7 @@ def load_settings(
         requests_per_minute=rpm,
         burst=burst,
         destination=kind,
-        duckdb_path=Path(dest.get("duckdb_path", "pixee.duckdb")),
+        duckdb_path=Path(dest.get("duckdb_path", "pixee_warehouse.duckdb")),
         snowflake=MappingProxyType({k: str(v) for k, v in dest.items() if k not in ("kind", "duckdb_path")}),
         pipeline_name=str(run.get("pipeline_name", "pixee")),
         dataset=str(datasets.get("raw", "pixee")),
