@@ -1,0 +1,244 @@
+"""Prefect flow `pixee-sync`: extract-and-load, marts, data checks, report; one run per destination at once.
+
+The tasks are thin: they call the same library functions as `pixee-etl run` (pipelines.sync.sync,
+pipelines.marts.build_marts, pipelines.checks.run_checks), so a scheduled run and a manual run
+share one code path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
+from prefect.tasks import exponential_backoff
+
+from flows.report import read_summary, summary_markdown
+from pipelines.checks import CheckReport, Warehouse, run_checks
+from pipelines.errors import AuthError, ConfigError, LockHeldError, PixeeEtlError
+from pipelines.lock import destination_lock
+from pipelines.marts import MartsReport, build_marts
+from pipelines.report import SyncReport
+from pipelines.settings import Settings, load_settings
+from pipelines.sync import sync
+
+# Transient failures (an API that stayed down through the client's own retries, a Retry-After
+# over the ceiling, a warehouse hiccup) get another go after a pause; these never do.
+NEVER_RETRY: tuple[type[BaseException], ...] = (AuthError, ConfigError)
+TASK_RETRIES = 3
+RETRY_DELAYS = exponential_backoff(backoff_factor=60)(TASK_RETRIES)  # 1, 2, 4 minutes
+# How long a run with overlap="wait" waits for the one holding the destination.
+DEFAULT_MAX_WAIT_SECONDS = 2 * 3600
+
+
+class OverlapSkipped(Exception):
+    """Another run holds this destination and the run was told to skip rather than wait."""
+
+
+def _transient(task: Any, task_run: Any, state: State) -> bool:
+    """retry_condition_fn: retry unless the failure is one a retry cannot cure (401, bad config)."""
+    try:
+        state.result()
+    except NEVER_RETRY:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def destination_key(settings: Settings) -> str:
+    """Names the destination two runs must not share at once (no secret in it)."""
+    if settings.destination == "duckdb":
+        where = str(settings.duckdb_path.expanduser().resolve())
+    else:
+        where = "/".join(settings.snowflake.get(k, "") for k in ("account", "database"))
+    digest = hashlib.sha256(f"{settings.destination}|{where}|{settings.dataset}".encode()).hexdigest()[:12]
+    return f"pixee-etl-{settings.destination}-{digest}"
+
+
+def _ensure_limit(name: str) -> None:
+    """A global concurrency limit of 1 for the destination: it holds across machines and workers."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another run created it meanwhile
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+@contextmanager
+def exclusive(
+    settings: Settings, *, overlap: str, max_wait_seconds: float, say: Callable[[str], None] = print
+) -> Iterator[str]:
+    """Hold the destination for the block: Prefect's global limit (every machine, every worker), then
+    the file lock (this machine, also against a `pixee-etl run` outside Prefect).
+
+    Busy: with overlap="skip" raise OverlapSkipped at once; with "wait" say so and queue, up to
+    max_wait_seconds. A crashed holder frees the limit when its lease lapses, the file lock at exit.
+    """
+    from prefect.concurrency.sync import concurrency
+
+    name = destination_key(settings)
+    _ensure_limit(name)
+    wait = overlap == "wait"
+    busy = f"another pixee-sync run holds {name} ({settings.destination}, dataset {settings.dataset})"
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(concurrency(name, occupy=1, timeout_seconds=1, strict=True))
+        except TimeoutError:
+            if not wait:
+                raise OverlapSkipped(f"{busy}; skipping this run, the next one catches up") from None
+            say(f"{busy}; waiting up to {max_wait_seconds:.0f} s for it to finish")
+            try:
+                stack.enter_context(
+                    concurrency(name, occupy=1, timeout_seconds=max_wait_seconds, strict=True)
+                )
+            except TimeoutError:
+                raise OverlapSkipped(f"{busy}; gave up after waiting {max_wait_seconds:.0f} s") from None
+        deadline = time.monotonic() + max_wait_seconds
+        while True:
+            try:
+                stack.enter_context(destination_lock(settings, what="pixee-sync flow"))
+                break
+            except LockHeldError as held:
+                if not wait or time.monotonic() > deadline:
+                    raise OverlapSkipped(f"destination busy, skipping this run: {held}") from None
+                say(f"destination busy, waiting: {held}")
+            time.sleep(5.0)
+        yield name
+
+
+@task(
+    name="extract-and-load",
+    retries=TASK_RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=0.2,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def extract_and_load(settings: Settings, full_refresh: bool, pipelines_dir: str | None) -> SyncReport:
+    """pipelines.sync.sync: the API into the destination, incremental or full."""
+    report = sync(settings, full_refresh=full_refresh, pipelines_dir=pipelines_dir)
+    get_run_logger().info("sync done: %s rows, %s requests", report.rows, report.total_requests)
+    return report
+
+
+@task(
+    name="marts",
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport:
+    """pipelines.marts.build_marts on the pipeline the sync loaded through."""
+    result = build_marts(report.pipeline, settings, as_of=as_of)
+    get_run_logger().info(result.summary())
+    return result
+
+
+@task(name="data-checks", cache_policy=NO_CACHE)
+def data_checks(report: SyncReport, settings: Settings, as_of: dt.date, full_refresh: bool) -> CheckReport:
+    """pipelines.checks.run_checks; the result carries failures for the report, which fails the flow."""
+    checks = run_checks(report.pipeline, settings, as_of=as_of, full_refresh=full_refresh)
+    logger = get_run_logger()
+    for result in checks.results:
+        (logger.info if result.ok else logger.error)("%s: %s", result.name, result.message)
+    return checks
+
+
+def artifact_key(profile: str, what: str) -> str:
+    """Prefect artifact keys allow lower-case letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"pixee-sync-{profile}-{what}".lower())
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_artifacts(
+    sync_report: SyncReport, settings: Settings, as_of: dt.date, full_refresh: bool, checks: CheckReport
+) -> str:
+    """Two artifacts: requests per resource (table) and the marts summary (markdown)."""
+    rows = sync_report.as_rows()
+    create_table_artifact(
+        key=artifact_key(settings.profile, "requests"),
+        table=rows,
+        description=f"Rows, requests, 429s, retries and rate utilisation per resource ({settings.profile}).",
+    )
+    with sync_report.pipeline.sql_client() as client:
+        dialect = "snowflake" if settings.destination == "snowflake" else "duckdb"
+        summary = read_summary(Warehouse.for_settings(client.execute_sql, dialect, settings), as_of)
+    markdown = summary_markdown(
+        summary,
+        profile=settings.profile,
+        full_refresh=full_refresh,
+        sync_totals=rows[-1],
+        checks=checks.results,
+    )
+    create_markdown_artifact(
+        key=artifact_key(settings.profile, "summary"),
+        markdown=markdown,
+        description=f"Backlog, SLA breaches, time to remediate and merge rate as of {as_of}.",
+    )
+    return markdown
+
+
+@flow(name="pixee-sync", log_prints=True)
+def pixee_sync(
+    profile: str | None = None,
+    full_refresh: bool = False,
+    as_of: dt.date | None = None,
+    overlap: Literal["skip", "wait"] = "skip",
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+    duckdb_path: str | None = None,
+    pipelines_dir: str | None = None,
+) -> dict[str, Any] | State:
+    """One sync of the Pixee API into the profile's destination, then marts, checks and report.
+
+    Never two at once on one destination: with overlap="skip" a run that finds the destination
+    busy ends as Completed/Skipped and says who holds it; with "wait" it queues behind.
+    """
+    logger = get_run_logger()
+    settings = load_settings(profile, duckdb_path=duckdb_path)
+    settings.require_token()  # fail in one line before taking any lock
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    try:
+        guard = exclusive(settings, overlap=overlap, max_wait_seconds=max_wait_seconds, say=logger.warning)
+        with guard as held:
+            started = dt.datetime.now(dt.UTC)
+            logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
+            sync_report = extract_and_load(settings, full_refresh, pipelines_dir)
+            marts_report = marts(sync_report, settings, as_of)
+            checks = data_checks(sync_report, settings, as_of, full_refresh)
+            report_artifacts(sync_report, settings, as_of, full_refresh, checks)
+            finished = dt.datetime.now(dt.UTC)
+    except OverlapSkipped as skipped:
+        logger.warning(str(skipped))
+        return Completed(name="Skipped", message=str(skipped))
+    if checks.failures:
+        try:
+            checks.raise_for_failures()
+        except PixeeEtlError as failed:
+            logger.error(str(failed))
+            return Failed(message=str(failed))
+    return {
+        "profile": settings.profile,
+        "full_refresh": full_refresh,
+        "as_of": as_of.isoformat(),
+        "rows": sync_report.rows,
+        "requests": sync_report.total_requests,
+        "marts": dict(marts_report.rows),
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "destination": held,
+    }
