@@ -145,16 +145,16 @@ daily_changes as (
         repository_id,
         severity,
         day,
-        sum(case when measure = 'open' then delta else 0 end) as open_change,
-        sum(case when measure = 'open' then true_positive_delta else 0 end) as open_true_positive_change,
-        sum(case when measure = 'open' then untriaged_delta else 0 end) as open_untriaged_change,
-        sum(case when measure = 'over_sla' then delta else 0 end) as open_over_sla_change,
-        sum(case when measure = 'age_0_7' then delta else 0 end) as open_age_0_7_change,
-        sum(case when measure = 'age_8_30' then delta else 0 end) as open_age_8_30_change,
-        sum(case when measure = 'age_31_90' then delta else 0 end) as open_age_31_90_change,
-        sum(case when measure = 'age_over_90' then delta else 0 end) as open_age_over_90_change,
-        sum(case when measure = 'opened' then delta else 0 end) as opened,
-        sum(case when measure = 'resolved' then delta else 0 end) as resolved
+        cast(sum(case when measure = 'open' then delta else 0 end) as double) as open_change,
+        cast(sum(case when measure = 'open' then true_positive_delta else 0 end) as double) as open_true_positive_change,
+        cast(sum(case when measure = 'open' then untriaged_delta else 0 end) as double) as open_untriaged_change,
+        cast(sum(case when measure = 'over_sla' then delta else 0 end) as double) as open_over_sla_change,
+        cast(sum(case when measure = 'age_0_7' then delta else 0 end) as double) as open_age_0_7_change,
+        cast(sum(case when measure = 'age_8_30' then delta else 0 end) as double) as open_age_8_30_change,
+        cast(sum(case when measure = 'age_31_90' then delta else 0 end) as double) as open_age_31_90_change,
+        cast(sum(case when measure = 'age_over_90' then delta else 0 end) as double) as open_age_over_90_change,
+        cast(sum(case when measure = 'opened' then delta else 0 end) as double) as opened,
+        cast(sum(case when measure = 'resolved' then delta else 0 end) as double) as resolved
     from measure_events
     group by repository_id, severity, day
 ),
