@@ -1,0 +1,146 @@
+"""`pixee-etl demo`: the simulator on loopback, a full sync, a simulated day, an incremental sync, a tour."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.commands.run import configure_logging
+from pipelines.lock import destination_lock
+from pipelines.marts import build_marts
+from pipelines.report import SyncReport
+from pipelines.settings import Secret, Settings, load_settings
+from pipelines.sync import sync
+
+# The simulator and the client share one rate, high enough that the demo takes seconds, paced
+# exactly like a real sync (the client's bucket mirrors the server's, so no 429 is expected).
+DEMO_RPM = 1200.0
+DEMO_BURST = 20
+RAW_TABLES = ("repositories", "scans", "findings", "fixes", "fixes__finding_ids", "webhooks")
+EXAMPLE_SQL = """\
+-- open backlog by severity, the last 14 days
+select day, severity, sum(open_findings) as open_findings
+from pixee_marts.backlog_daily where day > current_date - 14 group by all order by day, severity;
+
+-- time to remediate by codemod
+select codemod, count(*) as merged, round(median(hours_detect_to_merge), 1) as p50_hours
+from pixee_marts.fix_latency where merged_at is not null group by codemod order by merged desc limit 10;
+
+-- repositories breaching their SLA
+select repository_name, open_findings, open_over_sla, merge_rate
+from pixee_marts.repository_scorecard order by open_over_sla desc;"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duckdb-path", default="pixee_demo.duckdb", help="where the demo warehouse goes")
+    parser.add_argument("--seed", type=int, default=7, help="the simulated organisation's seed")
+    parser.add_argument("--repositories", type=int, default=12, help="repositories in the organisation")
+    parser.add_argument("--days", type=int, default=120, help="days of history before today")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours between the two syncs")
+    parser.add_argument("--details", action="store_true", help="also load fix and finding details")
+
+
+def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
+    """The default profile aimed at the simulator; nothing is read from PIXEE_* variables."""
+    settings = load_settings(env={})
+    return replace(
+        settings,
+        base_url=base_url,
+        token=Secret(token),
+        tier="demo",
+        requests_per_minute=DEMO_RPM,
+        burst=DEMO_BURST,
+        duckdb_path=duckdb_path,
+        # Its own dlt working directory, apart from `pixee-etl run`'s.
+        pipeline_name="pixee_demo",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from simulator import SimConfig, Simulator
+
+    configure_logging()
+    config = SimConfig(
+        seed=args.seed,
+        repositories=args.repositories,
+        days=args.days,
+        requests_per_minute=DEMO_RPM,
+        burst=DEMO_BURST,
+    )
+    path = Path(args.duckdb_path)
+    with Simulator(config) as sim:
+        truth = sim.truth()
+        print(
+            f"A simulated Pixee organisation on {sim.base_url} (seed {args.seed}): "
+            f"{len(truth['repositories'])} repositories, {len(truth['scans']):,} scans, "
+            f"{len(truth['findings']):,} findings, {len(truth['fixes']):,} fixes.\n"
+        )
+        settings = demo_settings(sim.base_url, sim.org_token, path)
+        with destination_lock(settings, what="pixee-etl demo"):
+            print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
+            full = sync(settings, full_refresh=True, details=args.details, progress=True)
+            print(_indent(full.summary_table()))
+            marts = build_marts(full.pipeline, settings, as_of=sim.now.date())
+            print(_indent(marts.summary()) + "\n")
+
+            print(f"2. {args.hours:g} simulated hours pass: scans, triage, fixes, PRs merged and closed")
+            sim.advance(args.hours)
+
+            print("3. Incremental sync: only what changed")
+            incremental = sync(settings, details=args.details, progress=True)
+            print(_indent(incremental.summary_table()))
+            marts = build_marts(incremental.pipeline, settings, as_of=sim.now.date())
+            print(_indent(marts.summary()) + "\n")
+        print(tour(path, full, incremental, sim.now.date().isoformat()))
+    return 0
+
+
+def tour(path: Path, full: SyncReport, incremental: SyncReport, as_of: str) -> str:
+    """What a newcomer should look at: tables, request counts, a few mart numbers, SQL to try."""
+    lines = [f"What is in {path} now:"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        for table in RAW_TABLES:
+            count = _scalar(con, f"select count(*) from pixee.{table}")
+            lines.append(f"  pixee.{table:<20} {count:>8,} rows")
+        open_by = con.execute(
+            "select coalesce(sum(open_findings), 0), coalesce(sum(open_critical), 0), "
+            "coalesce(sum(open_high), 0), coalesce(sum(open_over_sla), 0), "
+            "coalesce(sum(prs_merged), 0), coalesce(sum(prs_closed_unmerged), 0) "
+            "from pixee_marts.repository_scorecard"
+        ).fetchone() or (0, 0, 0, 0, 0, 0)
+        p50 = _scalar(
+            con,
+            "select round(median(hours_detect_to_merge), 1) from pixee_marts.fix_latency "
+            "where merged_at is not null",
+        )
+    opened, critical, high, over_sla, merged, closed = (int(v) for v in open_by)
+    decided = merged + closed
+    ratio = full.total_requests / incremental.total_requests if incremental.total_requests else float("nan")
+    lines += [
+        "",
+        f"Requests: full sync {full.total_requests:,} ({full.rows:,} rows), "
+        f"incremental {incremental.total_requests:,} ({incremental.rows:,} rows): {ratio:.1f}x fewer.",
+        "",
+        f"From the marts (as of {as_of}):",
+        f"  open findings {opened:,} (critical {critical}, high {high}); over their SLA {over_sla:,}",
+        f"  Pixee PRs merged {merged:,}, closed unmerged {closed:,}"
+        + (f": merge rate {merged / decided:.0%}" if decided else ""),
+        f"  median hours from detection to merged fix: {p50 if p50 is not None else 'n/a'}",
+        "",
+        f"Try it: duckdb {path}",
+        _indent(EXAMPLE_SQL),
+    ]
+    return "\n".join(lines)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line if line else line for line in text.splitlines())

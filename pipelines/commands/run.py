@@ -1,0 +1,50 @@
+"""`pixee-etl run`: one sync into the destination under its lock, then the marts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipelines.commands import add_settings_arguments, settings_from_args
+from pipelines.commands.marts import as_of_date
+from pipelines.lock import destination_lock
+from pipelines.marts import build_marts
+from pipelines.sync import sync
+
+
+def configure_logging() -> None:
+    """Plain timestamped lines on stderr for our loggers; httpx's per-request lines stay quiet."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_arguments(parser)
+    parser.add_argument("--as-of", type=as_of_date, help="UTC date the marts are built for (default: today)")
+    parser.add_argument("--full-refresh", action="store_true", help="drop the raw tables and state; read all")
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        default=None,
+        help="also load fix_details and finding_details for new or changed fixes and findings",
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for another run on this destination to end")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    settings.require_token()
+    configure_logging()
+    with destination_lock(settings, wait=args.wait):
+        report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
+        print(report.summary_table())
+        marts = build_marts(report.pipeline, settings, as_of=args.as_of)
+        print(marts.summary())
+    return 0
