@@ -147,3 +147,19 @@ def test_a_rebuild_for_a_later_day_extends_the_backlog(tmp_path: Path) -> None:
         marts["backlog_daily"],
         expected_marts(handmade_org(), later, Settings().sla_days)["backlog_daily"],
     )
+
+
+def test_pixee_etl_marts_rebuilds_for_the_given_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.cli import main
+
+    load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
+    assert main(["marts", "--duckdb-path", str(tmp_path / "w.duckdb"), "--as-of", "2026-03-31"]) == 0
+    assert "marts as of 2026-03-31" in capsys.readouterr().out
+    marts = read_marts(tmp_path / "w.duckdb")
+    assert max(r["day"] for r in marts["backlog_daily"]) == HANDMADE_AS_OF
+    # a missing warehouse is one clear line and exit 2, nothing created
+    assert main(["marts", "--duckdb-path", str(tmp_path / "nope.duckdb")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "nope.duckdb").exists()

@@ -8,6 +8,7 @@ import datetime as dt
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.destinations import make_pipeline
 from pipelines.errors import ConfigError
+from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 
 
@@ -28,6 +29,8 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if settings.destination == "duckdb" and not settings.duckdb_path.exists():
         raise ConfigError(f"DuckDB file {settings.duckdb_path} does not exist; run `pixee-etl run` first")
-    report = build_marts(make_pipeline(settings), settings, args.as_of)
+    # the destination's lock: a rebuild never reads a sync that is half loaded
+    with destination_lock(settings, what="pixee-etl marts"):
+        report = build_marts(make_pipeline(settings), settings, args.as_of)
     print(report.summary())
     return 0
