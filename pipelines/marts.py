@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import graphlib
 import time
@@ -271,10 +272,26 @@ def run_models(
     for schema in (STAGING_SCHEMA, MARTS_SCHEMA):
         execute(target.create_schema_sql(schema))
     raw = _raw_columns(execute, target)
-    for statement in _helper_statements(settings, as_of, _first_detection(execute, target, raw), built_at):
-        execute(target.sql(statement))
-    for model in models:
-        execute(target.model_sql(model, raw))
+    statements = [
+        target.sql(statement)
+        for statement in _helper_statements(settings, as_of, _first_detection(execute, target, raw), built_at)
+    ] + [target.model_sql(model, raw) for model in models]
+    # On DuckDB the whole rebuild is one transaction: a failing model leaves the previous marts (and
+    # their marts_build.as_of) in place, never a mix. Snowflake commits each DDL statement by itself.
+    transactional = dialect == "duckdb"
+    if transactional:
+        execute("begin transaction")
+    try:
+        for statement in statements:
+            execute(statement)
+    except BaseException:
+        if transactional:
+            # dlt's client may have rolled back already; the model's error is the one to report
+            with contextlib.suppress(Exception):
+                execute("rollback")
+        raise
+    if transactional:
+        execute("commit")
     rows: dict[str, int] = {}
     for name in [m.name for m in models if m.layer == "marts"] + ["sla_policy"]:
         result = execute(target.sql(f"select count(*) from pixee_marts.{name}"))

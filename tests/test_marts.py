@@ -163,3 +163,24 @@ def test_pixee_etl_marts_rebuilds_for_the_given_day(
     assert main(["marts", "--duckdb-path", str(tmp_path / "nope.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "nope.duckdb").exists()
+
+
+def test_a_failing_model_leaves_the_previous_marts_whole(tmp_path: Path) -> None:
+    import shutil
+
+    from pipelines.marts import SQL_DIR, run_models
+
+    pipeline = load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
+    build_marts(pipeline, Settings(), HANDMADE_AS_OF)
+    broken = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, broken)
+    (broken / "marts" / "triage_outcomes.sql").write_text(
+        "select no_such_column from pixee_marts_staging.stg_findings"
+    )
+    later = HANDMADE_AS_OF + dt.timedelta(days=5)
+    with pipeline.sql_client() as client, pytest.raises(Exception, match="no_such_column"):
+        run_models(client.execute_sql, "duckdb", Settings(), later, sql_dir=broken)
+    marts = read_marts(tmp_path / "w.duckdb")
+    assert max(r["day"] for r in marts["backlog_daily"]) == HANDMADE_AS_OF  # not half rebuilt for `later`
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select as_of from pixee_marts.marts_build").fetchall() == [(HANDMADE_AS_OF,)]
