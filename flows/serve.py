@@ -1,0 +1,80 @@
+"""`pixee-etl serve`: the profile's hourly and weekly schedules, run by Prefect in this one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from flows.schedules import planned_deployments
+from pipelines.commands import add_settings_arguments, settings_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_arguments(parser)
+    parser.add_argument(
+        "--limit", type=int, default=1, help="flow runs at once in this process (default 1: one destination)"
+    )
+
+
+def _where() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    return f"the Prefect server at {url}" if url else "Prefect's ephemeral mode (a temporary local server)"
+
+
+async def _run(runner: Any, on_started: Callable[[], None]) -> None:
+    """runner.start(), announcing readiness only once it polls: a Ctrl-C from then on pauses the
+    schedules on the way out (one that arrives earlier stops it before anything is polled)."""
+    serving = asyncio.create_task(runner.start())
+    while not runner.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if runner.started:
+        on_started()
+    await serving
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    settings.require_token()  # every scheduled run needs it: fail now, not at the first run
+    planned = planned_deployments(settings)
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+    from prefect.schedules import Cron
+
+    from flows.pixee_sync import pixee_sync
+
+    print(
+        f"pixee-etl serve: profile {settings.profile!r}, {settings.destination}, against {_where()}",
+        flush=True,
+    )
+    # Paused on shutdown: no runs pile up in the server while nobody serves them.
+    runner = Runner(name=f"pixee-etl-serve-{settings.profile}", pause_on_shutdown=True, limit=args.limit)
+    try:
+        for plan in planned:
+            parameters = dict(plan.parameters)
+            if args.duckdb_path:
+                parameters["duckdb_path"] = args.duckdb_path
+            deployment = pixee_sync.to_deployment(
+                name=plan.name,
+                schedules=[Cron(plan.cron, timezone=plan.timezone)],
+                parameters=parameters,
+                description=plan.description,
+                tags=["pixee-etl", settings.profile],
+            )
+            runner.add_deployment(deployment)
+            upcoming = plan.next_runs(1)[0].isoformat()
+            print(
+                f"registered {plan.full_name}: {plan.cron!r} in {plan.timezone}, next run {upcoming}",
+                flush=True,
+            )
+        ready = f"pixee-etl serve: ready, serving {len(planned)} schedules; Ctrl-C stops"
+        asyncio.run(_run(runner, lambda: print(ready, flush=True)))
+    except (KeyboardInterrupt, TerminationSignal):
+        print("pixee-etl serve: stopped; schedules paused until the next serve", file=sys.stderr, flush=True)
+        return 0
+    return 0
