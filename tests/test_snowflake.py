@@ -330,3 +330,37 @@ def test_dlt_loads_and_merges_into_fake_snowflake(
     assert re.search(r'DELETE FROM "PIXEE"\."FIXES" .*WHERE EXISTS', text, re.S)
     assert re.search(r'INSERT INTO "PIXEE"\."FIXES"', text)
     assert PASSWORD not in text
+
+
+def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_checks(
+    tmp_path: Path, fake_snowflake: list[str]
+) -> None:
+    """The flow's library path end to end on Snowflake: sync -> build_marts -> run_checks."""
+    import datetime as dt
+
+    from pipelines.checks import run_checks
+    from pipelines.marts import build_marts
+    from pipelines.sync import sync
+    from simulator import SimConfig, Simulator
+
+    with Simulator(SimConfig(seed=7, repositories=2, days=20, requests_per_minute=None)) as sim:
+        env = {
+            "PIXEE_BASE_URL": sim.base_url,
+            "PIXEE_TOKEN": sim.org_token,
+            "PIXEE_REQUESTS_PER_MINUTE": "60000",
+        }
+        settings = load_settings("snowflake", env=env)
+        report = sync(settings, pipelines_dir=str(tmp_path))
+        truth = sim.truth()
+    with report.pipeline.sql_client() as client:
+        for table in ("repositories", "scans", "findings", "fixes", "webhooks"):
+            [(count,)] = client.execute_sql(f"select count(*) from pixee.{table}")
+            assert count == len(truth[table]), table
+    today = dt.datetime.now(dt.UTC).date()
+    marts = build_marts(report.pipeline, settings, as_of=today)
+    assert marts.dialect == "snowflake" and marts.rows["fix_latency"] == len(truth["fixes"])
+    checks = run_checks(report.pipeline, settings, as_of=today)
+    assert checks.failures == [], checks.failures
+    names = {result.name for result in checks.results}
+    assert {"unique:fixes", "unique:webhooks", "unique:backlog_daily", "fix_repositories", "marts_fresh"} <= names
+    assert sim.org_token not in "\n".join(fake_snowflake) and PASSWORD not in "\n".join(fake_snowflake)
