@@ -1,0 +1,47 @@
+"""The real `pixee-etl` CLI for subprocess tests, with test-sized knobs set from the environment.
+
+PIXEE_TEST_BATCH_REPOSITORIES: repositories per checkpointed load (sync's default is 25).
+PIXEE_TEST_BACKOFF_SECONDS: the client's first retry backoff (0.5 s otherwise), so retry
+exhaustion takes milliseconds. PIXEE_TEST_DEBUG=1: every logger at DEBUG, httpx and httpcore
+included, as a worst case for the secrets tests. Nothing else differs from `pixee-etl`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def main() -> int:
+    from pipelines import cli
+
+    batch = os.environ.get("PIXEE_TEST_BATCH_REPOSITORIES")
+    if batch:
+        from pipelines import sync
+
+        assert sync.sync.__kwdefaults__ is not None
+        sync.sync.__kwdefaults__["batch_repositories"] = int(batch)
+    backoff = os.environ.get("PIXEE_TEST_BACKOFF_SECONDS")
+    if backoff:
+        from pipelines.client import PixeeClient
+
+        assert PixeeClient.__init__.__kwdefaults__ is not None
+        PixeeClient.__init__.__kwdefaults__["backoff_base"] = float(backoff)
+    if os.environ.get("PIXEE_TEST_DEBUG"):
+        from pipelines.commands import run
+
+        configure = run.configure_logging
+
+        def configure_debug() -> None:
+            configure()
+            logging.getLogger().setLevel(logging.DEBUG)
+            for name in ("pipelines", "httpx", "httpcore", "dlt", "urllib3", "snowflake"):
+                logging.getLogger(name).setLevel(logging.DEBUG)
+
+        run.configure_logging = configure_debug
+    return cli.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

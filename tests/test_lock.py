@@ -1,0 +1,68 @@
+"""Two `pixee-etl run` on one DuckDB file never run at once: the second names the holder, or waits."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipelines.lock import destination_lock, lock_path
+from tests.faults_support import etl_env, run_etl, start_etl
+
+
+def test_second_run_is_refused_and_names_the_holder(
+    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path
+) -> None:
+    sim = simulator(repositories=3, days=10)
+    db = tmp_path / "warehouse.duckdb"
+    # Two requests a second: the first run is still syncing when the second starts.
+    env = etl_env(sim, tmp_path, rpm=120.0, burst=1)
+    first = start_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while sim.stats()["requests_total"] < 1:  # the lock is taken before the first request
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never sent a request"
+            time.sleep(0.01)
+        second = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+        assert first.poll() is None, "the first run ended before the second tried the lock"
+    finally:
+        first.kill()  # SIGKILL: what a crash does to the holder
+        first.communicate()
+
+    assert second.returncode != 0
+    message = second.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f'"pid": {first.pid}' in message and "--wait" in message
+    assert "held by" in message
+    assert second.stdout == ""
+
+    # The kernel dropped the killed run's lock: the next run gets it and finishes the sync.
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_matches_truth(sim, db)
+
+
+def test_wait_starts_once_the_holder_lets_go(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=2, days=5)
+    settings = sim_settings(sim)
+    env = etl_env(sim, tmp_path)
+    with destination_lock(settings, what="test holder"):
+        holder = json.loads(lock_path(settings).read_text())
+        assert holder["what"] == "test holder"
+        waiting = start_etl(env, "run", "--wait", "--duckdb-path", str(settings.duckdb_path), cwd=tmp_path)
+        # Long enough for the waiter to start and reach the lock; it must not send a request
+        # nor end while the lock is held.
+        time.sleep(3)
+        assert waiting.poll() is None, waiting.communicate()
+        assert sim.stats()["requests_total"] == 0
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert_matches_truth(sim, settings.duckdb_path)
