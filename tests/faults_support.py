@@ -131,7 +131,9 @@ def refetched_pages(
     those k incrementally (`incremental_per_repo` pages each repository, an unchanged organisation)
     and the others in full: the k that explains the resumed run's page count is the one committed.
     """
-    for k in range(len(full) + 1):
-        if resumed == incremental_per_repo * sum(sizes[:k]) + sum(full[k:]):
-            return k, killed - sum(full[:k])
-    raise AssertionError(f"no number of committed batches explains {resumed} pages after the kill")
+    fits = [
+        k for k in range(len(full) + 1) if resumed == incremental_per_repo * sum(sizes[:k]) + sum(full[k:])
+    ]
+    # Batches whose full read costs what an incremental one does cannot be told apart.
+    assert len(fits) == 1, f"{fits} committed batches would each explain {resumed} pages after the kill"
+    return fits[0], killed - sum(full[: fits[0]])
