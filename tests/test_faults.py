@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines import client
 from pipelines.settings import DEFAULT_PROFILES_DIR
 from pipelines.sync import sync
 from tests.faults_support import (
@@ -93,7 +94,12 @@ def test_bad_pages_and_server_errors_are_retried(
     assert_matches_truth: Check,
     tmp_path: Path,
     fault: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Retries without the production backoff (0.5 s doubling), so six of them take no time.
+    monkeypatch.setattr(
+        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
+    )
     sim = simulator(repositories=2, days=10)
     repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
     for prefix in ("/repositories", f"/repositories/{repo}/findings", "/webhooks"):
