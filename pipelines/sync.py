@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,7 +26,9 @@ log = logging.getLogger("pipelines.sync")
 # Repositories per dlt load: each load commits its rows with its cursors, so a killed run loses
 # at most this group (plus what was prefetched of the next). Small enough to checkpoint often,
 # large enough that the loads' fixed cost stays small against the requests.
-BATCH_REPOSITORIES = 25
+BATCH_REPOSITORIES = 10
+# dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
+LOADER_FILE_FORMAT = "parquet"
 PROGRESS_SECONDS = 0.5
 LOG_PROGRESS_SECONDS = 30.0
 
@@ -53,11 +55,21 @@ def sync(
     report.pipeline = pipeline
     with make_client(settings, transport=transport) as client, _progress(report, client, progress):
         try:
+            # A fresh machine restores state and schema from the warehouse; a batch a killed run
+            # committed but did not load goes in before anything new is read.
+            _step(pipeline.sync_destination)
+            if pipeline.has_pending_data:
+                _normalize_and_load(pipeline, report)
             before = _columns(pipeline)
             first = pixee_source(
                 client, lag_seconds=settings.lag_seconds, details=details, tally=report
             ).with_resources("repositories", "webhooks")
-            _load(pipeline, first, report, refresh="drop_sources" if full_refresh else None)
+            _step(
+                pipeline.extract,
+                first,
+                refresh="drop_sources" if full_refresh else None,
+                loader_file_format=LOADER_FILE_FORMAT,
+            )
             _load_repositories(pipeline, client, settings, details, report, batch_repositories)
             report.schema_changes = _schema_changes(before, _columns(pipeline))
         finally:
@@ -83,8 +95,12 @@ def _load_repositories(
     report: SyncReport,
     batch_repositories: int,
 ) -> None:
-    """Every known repository's lists, a batch per load; the next batch is read ahead while one
-    loads, on threads the current batch leaves idle, so the token bucket never waits for DuckDB."""
+    """Load what was extracted, then every known repository's lists, a batch per load.
+
+    Reading runs ahead of loading: the first batch is read while the repositories load, and
+    each next batch (on threads the current one leaves idle) while the current one loads, so
+    the token bucket never waits for DuckDB.
+    """
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
     repos_state: dict[str, Any] = state.get("repos", {})
     repository_ids = sorted(repos_state)
@@ -96,14 +112,17 @@ def _load_repositories(
     ]
     pool = WorkerPool(settings.concurrency)
     try:
+        if batches:
+            batches[0].start(pool, client)
+        _normalize_and_load(pipeline, report)  # the repositories and webhooks
         for i, batch in enumerate(batches):
-            batch.start(pool, client)
             if i + 1 < len(batches):
                 batches[i + 1].start(pool, client)
             source = pixee_source(
                 client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
             ).with_resources(*child_resource_names(details))
-            _load(pipeline, source, report)
+            _step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
+            _normalize_and_load(pipeline, report)
             report.batches += 1
     finally:
         for batch in batches:
@@ -111,15 +130,21 @@ def _load_repositories(
         pool.close()
 
 
-def _load(pipeline: dlt.Pipeline, source: Any, report: SyncReport, refresh: str | None = None) -> None:
-    """One dlt load through parquet; our own errors come out unwrapped, with one-line messages."""
+def _step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One dlt step; our own errors come out unwrapped, so the operator reads one line."""
     try:
-        info = pipeline.run(source, loader_file_format="parquet", refresh=refresh)
+        return step(*args, **kwargs)
     except PipelineStepFailed as exc:
         cause = _our_error(exc)
         if cause is not None:
             raise cause from None
         raise
+
+
+def _normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
+    """Everything extracted so far into the destination, through parquet files."""
+    _step(pipeline.normalize)
+    info = _step(pipeline.load)
     report.load_ids.extend(info.loads_ids)
 
 
