@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -16,8 +17,7 @@ def destination_for(settings: Settings) -> Any:
     """A dlt destination object; Snowflake credentials come from the environment, never a profile."""
     if settings.destination == "duckdb":
         path = settings.duckdb_path
-        if path.parent and not path.parent.exists():
-            raise ConfigError(f"DuckDB path {path}: directory {path.parent} does not exist")
+        check_duckdb_path(path)
         # DuckDB names the catalog after the file, so pixee.duckdb holding schema pixee makes
         # every `pixee.<table>` ambiguous, for dlt's own load and for every analyst's query.
         if path.stem in (settings.dataset, settings.marts_dataset):
@@ -30,6 +30,25 @@ def destination_for(settings: Settings) -> Any:
         # TIMESTAMP_TZ keeps the UTC offset the API sent; LTZ would render in each session's zone.
         return dlt.destinations.snowflake(credentials=snowflake_credentials(settings), use_timestamp_tz=True)
     raise ConfigError(f"unknown destination {settings.destination!r}")
+
+
+def check_duckdb_path(path: Path) -> None:
+    """ConfigError naming what is wrong when the DuckDB file cannot be created or written there.
+
+    Checked before anything is written (the lock file beside it included), so a bad path leaves
+    no trace; DuckDB's own error would come later, wrapped in a dlt traceback.
+    """
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(f"DuckDB path {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise ConfigError(f"DuckDB path {path}: {parent} is not a directory")
+    if path.is_dir():
+        raise ConfigError(
+            f"DuckDB path {path} is a directory; give a file name, e.g. {path}/pixee_warehouse.duckdb"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise ConfigError(f"DuckDB path {path} is not writable by this user")
 
 
 def make_pipeline(settings: Settings, *, pipelines_dir: str | None = None) -> dlt.Pipeline:
