@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pipelines.errors import ConfigError
 
@@ -65,11 +65,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def shown_url(url: str) -> str:
+    """The URL as an error message may show it: no user info, query or fragment (a secret may
+    hide there, e.g. a token pasted as https://user:TOKEN@host)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    path = parts.path if netloc else parts.path.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
 def validate_base_url(url: str) -> str:
     """Return the base URL without a trailing slash, or raise ConfigError naming what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"PIXEE_BASE_URL {url!r} is not an http(s) URL with a host")
+        raise ConfigError(f"PIXEE_BASE_URL {shown_url(url)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
         raise ConfigError("PIXEE_BASE_URL must not carry credentials; use PIXEE_TOKEN")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -180,6 +189,12 @@ def load_settings(
     burst = int(_number(env, "PIXEE_BURST", int) or burst)
 
     token = env.get("PIXEE_TOKEN")
+    base_url = env.get("PIXEE_BASE_URL") or api.get("base_url", DEFAULT_BASE_URL)
+    if token and len(token) >= 8 and token in base_url:
+        # Checked before the URL is echoed in any message: the token must never be printed.
+        raise ConfigError(
+            "PIXEE_BASE_URL contains the value of PIXEE_TOKEN; the token goes in PIXEE_TOKEN only"
+        )
     kind = str(dest.get("kind", "duckdb"))
     if kind not in ("duckdb", "snowflake"):
         raise ConfigError(f"profile {name!r}: destination kind {kind!r} is not duckdb or snowflake")
@@ -193,7 +208,7 @@ def load_settings(
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
     settings = Settings(
         profile=name,
-        base_url=validate_base_url(env.get("PIXEE_BASE_URL") or api.get("base_url", DEFAULT_BASE_URL)),
+        base_url=validate_base_url(base_url),
         token=Secret(token) if token else None,
         tier=tier,
         requests_per_minute=rpm,
