@@ -96,8 +96,11 @@ def main(args: argparse.Namespace) -> int:
     sim = Simulator(cfg, port=args.port)
     try:
         base_url = sim.start()
-    except OSError as exc:
-        print(f"pixee-etl simulate: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+    except OSError:
+        print(
+            f"pixee-etl simulate: cannot listen on 127.0.0.1:{args.port} (is the port in use?)",
+            file=sys.stderr,
+        )
         return 1
     try:
         if args.json:

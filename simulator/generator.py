@@ -362,7 +362,7 @@ class HookChain:
 
     def __init__(self, seed: int, start: int) -> None:
         self.rng = Random(f"{seed}/webhooks")
-        self.next_t = start
+        self.next_t = start + whole_seconds(self.rng.uniform(0, 10) * DAY_MS)
         self.count = 0
 
     def extend_to(self, until: int) -> list[Webhook]:
@@ -372,29 +372,18 @@ class HookChain:
             self.next_t += whole_seconds(rng.uniform(10, 40) * DAY_MS)
         return out
 
-    def make(
-        self,
-        created: int,
-        deletable: bool = True,
-        url: str | None = None,
-        events: list[str] | None = None,
-        active: bool | None = None,
-    ) -> Webhook:
+    def make(self, created: int, deletable: bool) -> Webhook:
         rng = self.rng
         self.count += 1
         host = self.HOSTS[rng.randrange(len(self.HOSTS))]
-        if events is None:
-            events = ["*"] if rng.random() < 0.4 else sorted(rng.sample(self.EVENTS, rng.randint(1, 3)))
-        deleted = (
-            created + whole_seconds(rng.uniform(2, 40) * DAY_MS)
-            if deletable and rng.random() < 0.35
-            else None
-        )
+        events = ["*"] if rng.random() < 0.4 else sorted(rng.sample(self.EVENTS, rng.randint(1, 3)))
+        lifetime = rng.uniform(2, 40) * DAY_MS
+        deleted = created + whole_seconds(lifetime) if deletable and rng.random() < 0.35 else None
         return Webhook(
             f"wh_{rng.getrandbits(48):012x}",
-            url=url or f"https://{host}/{rng.getrandbits(40):010x}",
+            url=f"https://{host}/{rng.getrandbits(40):010x}",
             events=events,
-            active=active if active is not None else rng.random() < 0.9,
+            active=rng.random() < 0.9,
             created_at=created,
             deleted=deleted,
             secret=f"whsec_{rng.getrandbits(128):032x}",
