@@ -235,6 +235,11 @@ def test_failing_runs_never_show_the_token(
     everything = "\n".join([caplog.text, out.out, out.err, str(auth.value), str(api.value)])
     for secret in (bad, sim.org_token):
         assert secret not in everything
+    # Nor in any file the runs left: dlt's working directory (state, traces) and the warehouse.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert bad.encode() not in data and sim.org_token.encode() not in data, path
     assert isinstance(settings.token, Secret)
 
 

@@ -38,7 +38,10 @@ class Cursor:
         self._floor = self.hwm - self.lag if self.hwm else None
         self.since: str | None = format_since(self._floor) if self._floor else None
         self._max = self.hwm
-        self._seen: dict[str, str] = {}
+        # Rows seen in this read near its newest: arrive ordered by updated_at, so older ones
+        # are pruned as the newest moves on, and memory stays small however long the list.
+        self._seen: dict[str, tuple[str, datetime]] = {}
+        self._prune_at = 1024
 
     def observe(self, row: dict[str, Any]) -> bool:
         raw = row.get("updated_at")
@@ -50,15 +53,18 @@ class Cursor:
             return False
         if self._max is None or ts > self._max:
             self._max = ts
-        if len(self._seen) <= MAX_RECENT:
-            self._seen[row["id"]] = raw
+        self._seen[row["id"]] = (raw, ts)
+        if len(self._seen) >= self._prune_at:
+            floor = self._max - self.lag
+            self._seen = {k: v for k, v in self._seen.items() if v[1] >= floor}
+            self._prune_at = max(1024, 2 * len(self._seen))
         return True
 
     def saved(self) -> dict[str, Any]:
         if self._max is None:
             return {}
         floor = self._max - self.lag
-        recent = {**self.recent, **self._seen}
+        recent = {**self.recent, **{k: raw for k, (raw, _) in self._seen.items()}}
         # Too many to remember: forget them all (they are re-loaded next run, harmlessly).
         recent = {} if len(recent) > MAX_RECENT else {k: v for k, v in recent.items() if parse_ts(v) >= floor}
         return {"hwm": self._max.isoformat(), "recent": recent}
