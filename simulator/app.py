@@ -188,11 +188,22 @@ class SimApp:
         route, params = self._match(method, rel) if path.startswith(PREFIX + "/") else (None, {})
         route_name = route[0] if route else f"{method} <unmatched>"
         self.stats.enter()
-        status = 500
+        counted = False
+
+        async def counted_send(message: dict[str, Any]) -> None:
+            # Count before the response leaves: a client that reads stats() right after its
+            # response must find its request there.
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                counted = True
+                self.stats.leave(route_name, message["status"])
+            await send(message)
+
         try:
-            status = await self._api(scope, receive, send, method, rel, route, params, rid)
+            await self._api(scope, receive, counted_send, method, rel, route, params, rid)
         finally:
-            self.stats.leave(route_name, status)
+            if not counted:
+                self.stats.leave(route_name, 500)
 
     async def _api(
         self,
