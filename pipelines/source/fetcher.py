@@ -18,6 +18,7 @@ from pipelines.source.cursors import Cursor
 log = logging.getLogger("pipelines.source")
 
 CHILD_LISTS = ("fixes", "scans", "findings")
+READ_ORDER = ("findings", "fixes", "scans")
 DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
 TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
 # Pages waiting per table: bounds memory however large the organisation (100 rows a page).
@@ -118,8 +119,10 @@ class Batch:
         if not self.repository_ids:
             self._finish()
             return
-        for repository_id in self.repository_ids:
-            for kind in CHILD_LISTS:
+        # Longest lists first (findings outnumber fixes, fixes outnumber scans): a page walk is
+        # sequential, so a long one started last would leave the other threads idle at the end.
+        for kind in READ_ORDER:
+            for repository_id in self.repository_ids:
                 self._submit(pool, lambda r=repository_id, k=kind: self._read_list(pool, client, r, k))
 
     def _submit(self, pool: WorkerPool, work: Callable[[], None]) -> None:
