@@ -362,5 +362,5 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     checks = run_checks(report.pipeline, settings, as_of=today)
     assert checks.failures == [], checks.failures
     names = {result.name for result in checks.results}
-    assert {"unique:fixes", "unique:webhooks", "unique:backlog_daily", "fix_repositories", "marts_fresh"} <= names
+    assert {"unique:fixes", "unique:webhooks", "unique:backlog_daily", "fix_repositories"} <= names
     assert sim.org_token not in "\n".join(fake_snowflake) and PASSWORD not in "\n".join(fake_snowflake)
