@@ -253,3 +253,43 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize(
+    "fault", ["truncated_json", "non_json_200", "missing_data", "reset", "http_503_html"]
+)
+def test_bad_pages_are_retried_and_the_warehouse_stays_exact(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+    fault: str,
+) -> None:
+    sim = simulator(repositories=2, days=20)
+    repo = sim.truth()["repositories"][0]["id"]
+    sim.inject(fault, path_prefix=f"/repositories/{repo}/findings", count=2)
+    sim.inject(fault, path_prefix="/repositories", count=1)
+    report = run(sim_settings(sim), tmp_path)
+    assert report.retries >= 3
+    assert_matches_truth(sim, sim_settings(sim).duckdb_path)
+
+
+def test_schema_drift_is_reported_and_does_not_corrupt_columns(
+    simulator: Callable[..., Any], sim_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = simulator(repositories=1, days=20)
+    settings = sim_settings(sim)
+    run(settings, tmp_path)
+    first, second = (f["id"] for f in sim.truth()["findings"][:2])
+    sim.update("findings", first, risk_score=0.7)
+    sim.update("findings", second, start_line="line twelve")
+    report = run(settings, tmp_path)
+    assert "findings.risk_score is a new column" in report.schema_changes
+    assert any(c.startswith("findings.start_line changed type") for c in report.schema_changes)
+    (kind,) = _query(
+        settings.duckdb_path,
+        "select data_type from information_schema.columns "
+        "where table_schema = 'pixee' and table_name = 'findings' and column_name = 'start_line'",
+    )
+    assert kind == ("BIGINT",)
+    assert "schema change: findings.risk_score is a new column" in report.summary_table()
