@@ -137,3 +137,26 @@ def test_bad_pages_past_the_retries_fail_naming_endpoint_and_request_id(
     done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_matches_truth(sim, db)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_401_or_403_mid_sync_fails_at_once_in_one_line_keeping_committed_batches(
+    simulator: Callable[..., Any], tmp_path: Path, status: int
+) -> None:
+    sim = simulator(repositories=3, days=10)
+    repos = sorted(r["id"] for r in sim.truth()["repositories"])
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, batch=1, PIXEE_PROFILES_DIR=str(profile_with(tmp_path, concurrency=1)))
+    path = f"/repositories/{repos[1]}/findings"
+    sim.inject(f"http_{status}", path_prefix=path, count=1)
+
+    failed = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("pixee-etl run: ") and f"/api/v1{path}" in last and f"status {status}" in last
+    assert re.search(r"request_id req_[0-9a-f]{8}", last), last
+    assert "Traceback" not in failed.stderr
+    by_status = sim.stats()["by_route"]["GET /repositories/{id}/findings"]
+    assert by_status[str(status)] == 1  # not retried
+    assert repos[0] in loaded_repositories(db)
