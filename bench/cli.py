@@ -1,0 +1,151 @@
+"""`python -m bench`: run the four measurements in one process tree and write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import machine
+from bench.minimum import minimum_requests
+from bench.report import render
+from bench.runs import UNLIMITED_RPM, ceiling_fetch, marts_build, our_sync, peer_sync, run_isolated
+from bench.simproc import SimProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Sizes:
+    """How big each organisation is and how the rate-limited server behaves."""
+
+    rate_repositories: int = 100
+    rate_findings: int = 150_000  # ~1,950 requests: a little over 3 minutes at 600/min
+    requests_per_minute: float = 600.0
+    burst: int = 10
+    latency_ms: float = 200.0
+    throughput_repositories: int = 200
+    throughput_findings: int = 1_000_000
+
+
+QUICK = Sizes(
+    rate_repositories=10, rate_findings=5_000, throughput_repositories=20, throughput_findings=30_000
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def _settle(sim: SimProcess, burst: int, requests_per_minute: float) -> None:
+    """Let the server's bucket fill back to its burst, then zero its counters, before a run."""
+    time.sleep(burst / (requests_per_minute / 60.0) + 1.0)
+    sim.reset_stats()
+
+
+def _with_server(result: dict[str, Any], sim: SimProcess) -> dict[str, Any]:
+    stats = sim.stats()
+    result["server_requests"] = stats["requests_total"]
+    result["server_429"] = stats["rate_limited"]
+    result["server_peak_concurrent"] = stats["peak_concurrent"]
+    return result
+
+
+def rate_and_requests(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    """Measurements 1 and 2 on one rate-limited organisation: ours, the peer, then incrementals."""
+    out: dict[str, Any] = {}
+    with SimProcess(
+        sizes.rate_repositories,
+        sizes.rate_findings,
+        requests_per_minute=sizes.requests_per_minute,
+        burst=sizes.burst,
+        latency_ms=sizes.latency_ms,
+    ) as sim:
+        truth = sim.truth()
+        out["org"] = {kind: len(rows) for kind, rows in truth.items()}
+        out["minimum"] = minimum_requests(truth)
+        del truth
+        ours_dir, peer_dir = workdir / "rate-ours", workdir / "rate-peer"
+        args = (sim.base_url, sim.token, str(ours_dir), sizes.requests_per_minute, sizes.burst)
+        _settle(sim, sizes.burst, sizes.requests_per_minute)
+        log(f"1. full sync (ours), minimum {sum(out['minimum'].values())} requests")
+        out["ours"] = _with_server(run_isolated(our_sync, *args, True), sim)
+        _settle(sim, sizes.burst, sizes.requests_per_minute)
+        log("1. full sync (peer: dlt rest_api)")
+        out["peer"] = _with_server(run_isolated(peer_sync, sim.base_url, sim.token, str(peer_dir)), sim)
+        _settle(sim, sizes.burst, sizes.requests_per_minute)
+        log("2. incremental sync, nothing changed")
+        out["no_change"] = _with_server(run_isolated(our_sync, *args, False), sim)
+        out["advanced"] = sim.advance(24)
+        _settle(sim, sizes.burst, sizes.requests_per_minute)
+        log("2. incremental sync after a simulated day")
+        out["day"] = _with_server(run_isolated(our_sync, *args, False), sim)
+    return out
+
+
+def throughput_and_marts(sizes: Sizes, workdir: Path) -> dict[str, Any]:
+    """Measurements 3 and 4 on one large organisation with no rate limit."""
+    out: dict[str, Any] = {}
+    ours_dir = workdir / "throughput"
+    log(f"3. generating {sizes.throughput_findings:,} findings in the simulator")
+    with SimProcess(sizes.throughput_repositories, sizes.throughput_findings) as sim:
+        out["simulator_generate_peak_rss_mb"] = sim.peak_rss_mb()
+        for name, fn, args in (
+            ("ceiling", ceiling_fetch, (sim.base_url, sim.token)),
+            ("ours", our_sync, (sim.base_url, sim.token, str(ours_dir), UNLIMITED_RPM, 1000, True)),
+        ):
+            log(f"3. {name}")
+            sim.reset_stats()
+            cpu_before = sim.cpu_seconds()
+            result = _with_server(run_isolated(fn, *args), sim)
+            result["server_cpu_seconds"] = sim.cpu_seconds() - cpu_before
+            out[name] = result
+        out["simulator_peak_rss_mb"] = sim.peak_rss_mb()
+        log("4. marts")
+        out["marts"] = run_isolated(marts_build, sim.base_url, sim.token, str(ours_dir))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small organisations (about a minute)")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep DuckDB files here (default: temp)")
+    sizing = parser.add_argument_group("sizes (override the default or --quick ones)")
+    for field, value in asdict(Sizes()).items():
+        sizing.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=None)
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else Sizes()
+    sizes = Sizes(
+        **{**asdict(sizes), **{k: v for k, v in vars(args).items() if k in asdict(sizes) and v is not None}}
+    )
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pixee-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine.describe(),
+        "sizes": asdict(sizes),
+        "quick": args.quick,
+    }
+    try:
+        results["rate"] = rate_and_requests(sizes, workdir)
+        results["throughput"] = throughput_and_marts(sizes, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["bench_seconds"] = time.monotonic() - started
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(results))
+    log(f"wrote {args.output} in {results['bench_seconds']:.0f} s")
+    return 0

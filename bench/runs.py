@@ -1,0 +1,128 @@
+"""What each measurement runs, each in a fresh child process so its peak memory and CPU are its own."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+CONCURRENCY = (
+    8  # the connector's default (profiles/duckdb.toml [run] concurrency); the ceiling and peer match it
+)
+UNLIMITED_RPM = 1e7  # "no rate limit" for the client's bucket: never the bottleneck
+
+
+def run_isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """fn(*args) in a new spawned process; its result plus that process's peak RSS and CPU time."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args).result()
+
+
+def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    started = time.monotonic()
+    result = fn(*args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result.setdefault("wall_seconds", time.monotonic() - started)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # kB on Linux
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def _settings(base_url: str, token: str, workdir: str, requests_per_minute: float, burst: int) -> Any:
+    from pipelines.settings import Secret, Settings
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    return Settings(
+        base_url=base_url,
+        token=Secret(token),
+        requests_per_minute=requests_per_minute,
+        burst=burst,
+        duckdb_path=Path(workdir) / "pixee_warehouse.duckdb",
+        concurrency=CONCURRENCY,
+    )
+
+
+def our_sync(
+    base_url: str, token: str, workdir: str, requests_per_minute: float, burst: int, full_refresh: bool
+) -> dict[str, Any]:
+    """pixee-etl's sync (pipelines.sync.sync) into DuckDB, sampled by the stack profiler."""
+    from bench.sampler import StackSampler
+    from pipelines.sync import sync
+
+    settings = _settings(base_url, token, workdir, requests_per_minute, burst)
+    started = time.monotonic()
+    with StackSampler() as sampler:
+        report = sync(settings, full_refresh=full_refresh, pipelines_dir=str(Path(workdir) / "pipelines"))
+    return {
+        "wall_seconds": time.monotonic() - started,
+        "rows": report.rows,
+        "rows_by_table": {name: r.rows for name, r in report.resources.items()},
+        "requests": report.total_requests,
+        "throttled_429": report.throttled_429,
+        "retries": report.retries,
+        "request_window": report.request_window,
+        "profile": sampler.shares(),
+    }
+
+
+def peer_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
+    """dlt's rest_api source on the same endpoints into its own DuckDB file."""
+    # dlt reads these when the source runs: as many worker threads as our connector has, and
+    # enough attempts that 429s (answered with Retry-After) never make the peer give up.
+    os.environ["EXTRACT__WORKERS"] = str(CONCURRENCY)
+    os.environ["RUNTIME__REQUEST_MAX_ATTEMPTS"] = "50"
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    from bench.peer import peer_config
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    pipeline = dlt.pipeline(
+        pipeline_name="peer",
+        destination=dlt.destinations.duckdb(str(Path(workdir) / "peer_warehouse.duckdb")),
+        dataset_name="peer",
+        pipelines_dir=str(Path(workdir) / "peer_pipelines"),
+    )
+    started = time.monotonic()
+    pipeline.run(rest_api_source(peer_config(base_url, token)), loader_file_format="parquet")
+    wall = time.monotonic() - started
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    tables = ("repositories", "webhooks", "fixes", "scans", "findings")
+    return {
+        "wall_seconds": wall,
+        "rows": sum(counts.get(t, 0) for t in tables),
+        "rows_by_table": {t: counts.get(t, 0) for t in tables},
+    }
+
+
+def ceiling_fetch(base_url: str, token: str) -> dict[str, Any]:
+    """Plain httpx + json over the same lists, sampled like our sync."""
+    from bench.ceiling import fetch_all
+    from bench.sampler import StackSampler
+
+    started = time.monotonic()
+    with StackSampler() as sampler:
+        result = fetch_all(base_url, token, CONCURRENCY)
+    return {**result, "wall_seconds": time.monotonic() - started, "profile": sampler.shares()}
+
+
+def marts_build(base_url: str, token: str, workdir: str) -> dict[str, Any]:
+    """Every mart rebuilt on the DuckDB file our sync loaded (pipelines.marts.build_marts)."""
+    from pipelines.destinations import make_pipeline
+    from pipelines.marts import build_marts
+
+    settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
+    pipeline = make_pipeline(settings, pipelines_dir=str(Path(workdir) / "pipelines"))
+    started = time.monotonic()
+    report = build_marts(pipeline, settings)
+    return {
+        "wall_seconds": time.monotonic() - started,
+        "build_seconds": report.elapsed_seconds,
+        "rows": dict(report.rows),
+    }
