@@ -318,8 +318,15 @@ def test_openapi_describes_every_route(c: httpx.Client, sim: Simulator) -> None:
         "DELETE /webhooks/{id}",
     }
     assert routes == served
-    finding_fields = set(doc["components"]["schemas"]["Finding"]["properties"])
-    assert finding_fields == set(sim.truth()["findings"][0])
+    truth = sim.truth()
+    for kind, schema in (
+        ("repositories", "Repository"),
+        ("scans", "Scan"),
+        ("findings", "Finding"),
+        ("fixes", "Fix"),
+        ("webhooks", "Webhook"),
+    ):
+        assert set(doc["components"]["schemas"][schema]["properties"]) == set(truth[kind][0]), kind
 
 
 def test_a_findings_target_is_met_exactly() -> None:
@@ -342,3 +349,22 @@ def test_visibility_lag_lets_an_older_updated_at_appear_later() -> None:
             if before.get(o["id"]) != o["updated_at"] and ts(o["updated_at"]) < seen_max
         ]
     assert late  # a reader whose cursor stopped at seen_max would miss these without a look-back
+
+
+def test_simulate_defaults_to_the_standard_tier_and_flags_override_it() -> None:
+    import argparse
+
+    from simulator.cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def cfg(*argv: str) -> tuple[float | None, int]:
+        config = config_from_args(parser.parse_args(list(argv)))
+        return config.requests_per_minute, config.burst
+
+    assert cfg() == (60.0, 10)
+    assert cfg("--tier", "enterprise") == (300.0, 50)
+    assert cfg("--tier", "enterprise", "--burst", "5") == (300.0, 5)
+    assert cfg("--requests-per-minute", "6000", "--burst", "100") == (6000.0, 100)
+    assert cfg("--no-rate-limit")[0] is None
