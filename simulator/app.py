@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import threading
 from collections import defaultdict
@@ -124,24 +125,26 @@ class Stats:
             }
 
 
+def _cursor_check(updated_ms: int, obj_id: str) -> str:
+    # A short keyed digest so an edited or invented cursor is refused, not silently obeyed.
+    return hashlib.blake2b(f"{updated_ms}|{obj_id}".encode(), key=b"pixee-sim", digest_size=6).hexdigest()
+
+
 def encode_cursor(key: tuple[int, str]) -> str:
-    raw = json.dumps([key[0], key[1]], separators=(",", ":")).encode()
+    raw = json.dumps([key[0], key[1], _cursor_check(*key)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
+    invalid = ApiError(400, "invalid_cursor", "cursor is not one this server issued")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this server issued") from None
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or type(value[0]) is not int
-        or not isinstance(value[1], str)
-    ):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this server issued")
+        raise invalid from None
+    if not isinstance(value, list) or len(value) != 3 or type(value[0]) is not int:
+        raise invalid
+    if not isinstance(value[1], str) or value[2] != _cursor_check(value[0], value[1]):
+        raise invalid
     return value[0], value[1]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -134,7 +135,8 @@ def test_ignore_updated_since_answers_with_everything() -> None:
 
 def test_bad_cursor_unknown_ids_and_missing_token_get_the_documented_errors(sim: Simulator) -> None:
     with client(sim) as c:
-        for cursor in ("garbage", "eyJ4IjoxfQ", ""):
+        forged = base64.urlsafe_b64encode(b'[1,"repo_x","000000000000"]').decode()
+        for cursor in ("garbage", "eyJ4IjoxfQ", forged, ""):
             r = c.get("/repositories", params={"cursor": cursor})
             if cursor:
                 assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
