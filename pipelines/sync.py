@@ -18,7 +18,14 @@ from pipelines.destinations import make_pipeline
 from pipelines.errors import PixeeEtlError
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
-from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
+from pipelines.source import (
+    SOURCE_NAME,
+    WorkerPool,
+    child_resource_names,
+    pixee_source,
+    plan_batch,
+    read_webhooks,
+)
 from pipelines.source.fetcher import Batch
 
 log = logging.getLogger("pipelines.sync")
@@ -61,9 +68,10 @@ def sync(
             if pipeline.has_pending_data:
                 _normalize_and_load(pipeline, report)
             before = _columns(pipeline)
+            hooks = read_webhooks(client, report)
             first = pixee_source(
-                client, lag_seconds=settings.lag_seconds, details=details, tally=report
-            ).with_resources("repositories", "webhooks")
+                client, lag_seconds=settings.lag_seconds, details=details, tally=report, webhook_pages=hooks
+            ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
             _step(
                 pipeline.extract,
                 first,

@@ -293,3 +293,18 @@ def test_schema_drift_is_reported_and_does_not_corrupt_columns(
     )
     assert kind == ("BIGINT",)
     assert "schema change: findings.risk_score is a new column" in report.summary_table()
+
+
+def test_webhooks_forbidden_leaves_the_table_as_it_was(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=1, days=10)
+    settings = sim_settings(sim)
+    run(settings, tmp_path)
+    sim.inject("http_403", path_prefix="/webhooks", count=1)
+    report = run(settings, tmp_path)
+    assert any("webhooks skipped" in w for w in report.warnings)
+    assert_matches_truth(sim, settings.duckdb_path, ["webhooks"])  # skipped, not emptied

@@ -79,6 +79,20 @@ class _LogTally:
         log.warning(message)
 
 
+def webhooks_skipped(exc: ForbiddenError) -> str:
+    return f"webhooks skipped: the token may not list them (403, request_id {exc.request_id})"
+
+
+def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]]] | None:
+    """Every page of /webhooks (a handful of rows), or None with a warning when the token is
+    a repository's (403): the table is then left as it is rather than emptied."""
+    try:
+        return list(iter_pages(client, "/webhooks", resource="webhooks"))
+    except ForbiddenError as exc:
+        tally.warn(webhooks_skipped(exc))
+        return None
+
+
 def plan_batch(
     number: int, repository_ids: Sequence[str], repos_state: dict[str, Any], lag_seconds: int, details: bool
 ) -> Batch:
@@ -99,6 +113,7 @@ def pixee_source(
     concurrency: int = 8,
     batch: Batch | None = None,
     tally: Tally | None = None,
+    webhook_pages: Sequence[list[dict[str, Any]]] | None = None,
 ) -> Sequence[DltResource]:
     """Every list of the Pixee API; see the module docstring for tables and loading."""
     report: Tally = tally or _LogTally()
@@ -141,12 +156,19 @@ def pixee_source(
 
     @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
     def webhooks() -> Iterator[list[dict[str, Any]]]:
+        # A replace resource that yields nothing empties its table, so pipelines.sync reads the
+        # webhooks first (`webhook_pages`) and leaves this resource out when the token may not.
         try:
-            for page in iter_pages(client, "/webhooks", resource="webhooks"):
+            pages = (
+                webhook_pages
+                if webhook_pages is not None
+                else iter_pages(client, "/webhooks", resource="webhooks")
+            )
+            for page in pages:
                 report.add_rows("webhooks", len(page))
                 yield page
         except ForbiddenError as exc:
-            report.warn(f"webhooks skipped: the token may not list them (403, request_id {exc.request_id})")
+            report.warn(webhooks_skipped(exc))
 
     def child(table: str) -> DltResource:
         def read() -> Iterator[list[dict[str, Any]] | None]:
@@ -184,4 +206,4 @@ def child_resource_names(details: bool) -> tuple[str, ...]:
     return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
 
 
-__all__ = ["Batch", "WorkerPool", "child_resource_names", "pixee_source", "plan_batch"]
+__all__ = ["Batch", "WorkerPool", "child_resource_names", "pixee_source", "plan_batch", "read_webhooks"]
