@@ -104,14 +104,14 @@ class ScanChain:
                 repo.done.append(completed)
             self.next_t = created + whole_seconds(rng.uniform(1.0, 3.0) * DAY_MS)
 
-    def completed_after(self, t: int, k: int) -> int:
-        """Completion time of the k-th successful scheduled scan after t (extends the schedule)."""
+    def completed_after(self, t: int, k: int) -> int | None:
+        """Completion time of the k-th successful scheduled scan after t; None if scanning stopped first."""
         while True:
             i = bisect_right(self.ok, t) + k - 1
             if i < len(self.ok):
                 return self.ok[i]
             if self.stop is not None and self.next_t > self.stop:
-                return self.ok[-1] if self.ok and self.ok[-1] > t else t + k * 2 * DAY_MS
+                return None
             self.extend_to(self.next_t + 30 * DAY_MS)
 
 
@@ -270,7 +270,9 @@ def plan_scan_results(
             no_open_fix = f.id not in fixed_ids or f.id in closed_at
             if no_open_fix and rng.random() < p:
                 base = max(f.detected, closed_at.get(f.id) or 0)
-                f.resolved, f.rkind = chain.completed_after(base, rng.randint(1, 8)), FIXED_BY_SCAN
+                later_scan = chain.completed_after(base, rng.randint(1, 8))
+                if later_scan is not None:
+                    f.resolved, f.rkind = later_scan, FIXED_BY_SCAN
         if f.resolved is not None and f.rkind != DISMISS and rng.random() < 0.06:
             f.reopened = f.resolved + rng.randint(1, 30) * DAY_MS + rng.randint(0, 86_399) * 1000
     scan.n_findings = len(findings)

@@ -279,6 +279,11 @@ def test_the_organisation_follows_the_lifecycle_rules() -> None:
             assert findings[fid]["classification"] == "TRUE_POSITIVE"
             if fix["status"] == "merged" and findings[fid]["status"] == "fixed":
                 assert findings[fid]["resolved_at"] == fix["merged_at"]
+    merged_at = {fid: x["merged_at"] for x in merged for fid in x["finding_ids"]}
+    scan_ends = {(s["repository_id"], s["completed_at"]) for s in truth["scans"] if s["state"] == "completed"}
+    for f in findings.values():
+        if f["status"] == "fixed" and f["resolved_at"] != merged_at.get(f["id"]):
+            assert (f["repository_id"], f["resolved_at"]) in scan_ends  # a later scan no longer reported it
     stamps = [f["triaged_at"] for f in findings.values() if f["triaged_at"]] + [
         f["detected_at"] for f in findings.values()
     ]
