@@ -70,22 +70,24 @@ def run_etl(
     )
 
 
-def kill_after_requests(proc: subprocess.Popen[str], sim: Any, requests: int, timeout: float = 60) -> bool:
+def kill_after_requests(
+    proc: subprocess.Popen[str], sim: Any, requests: int, timeout: float = 60
+) -> tuple[bool, str, str]:
     """SIGKILL `proc` once the simulator has answered `requests` requests since its stats were reset.
-    Returns False if the process ended by itself first."""
+    Returns whether it was killed (False: it ended by itself first) and what it wrote until then."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None:
         if sim.stats()["requests_total"] >= requests:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return True
+            out, err = proc.communicate()
+            return True, out, err
         if time.monotonic() > deadline:
             proc.kill()
             proc.communicate()
             raise AssertionError(f"the run made fewer than {requests} requests in {timeout} s")
         time.sleep(0.002)
-    proc.communicate()
-    return False
+    out, err = proc.communicate()
+    return False, out, err
 
 
 def route_counts(stats: Mapping[str, Any]) -> dict[str, int]:

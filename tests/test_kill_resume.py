@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,14 +23,14 @@ from tests.faults_support import (
     start_etl,
 )
 
-BATCH = 2  # repositories per checkpoint: 8 repositories make 4 batches
+BATCH = 2  # repositories per checkpoint: 6 repositories make 3 batches
 KILL_POINTS = 4
 # Batches a kill may lose: the one loading and the next, read ahead meanwhile. The issue asks
 # for one; see /work/notes/requests-to-connector.md (3).
 LOST_BATCHES = 2
 # Slow enough that a run spends a few seconds requesting (so kills land mid-sync), fast enough
 # that the test stays short.
-RPM, BURST = 900.0, 3
+RPM, BURST = 1200.0, 3
 
 
 def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
@@ -38,7 +39,7 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     assert_matches_truth: Callable[..., None],
     tmp_path: Path,
 ) -> None:
-    sim = simulator(repositories=8, days=30)
+    sim = simulator(repositories=6, days=30)
     truth = sim.truth()
     full = batch_pages(truth, BATCH)
     n_repos = len(truth["repositories"])
@@ -58,7 +59,9 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     total = sum(clean.values())
 
     rng = random.Random(20261128)
-    points = [*sorted(rng.sample(range(2, total), KILL_POINTS - 1)), total]
+    # One seeded point in each stretch of the run, and one after its last request (the last load).
+    edges = [2 + (total - 2) * i // (KILL_POINTS - 1) for i in range(KILL_POINTS)]
+    points = [*(rng.randrange(lo, hi) for lo, hi in itertools.pairwise(edges)), total]
     refetched: dict[int, int] = {}
     failures: list[str] = []
     for point in points:
@@ -68,14 +71,18 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
         env = etl_env(sim, home, rpm=RPM, burst=BURST, batch=BATCH)
         sim.reset_stats()
         proc = start_etl(env, "run", "--duckdb-path", str(db), cwd=home)
-        killed = kill_after_requests(proc, sim, point)
+        killed, _, _ = kill_after_requests(proc, sim, point)
         assert killed, f"the run ended before its request {point}"
         first = route_counts(sim.stats())
 
         sim.reset_stats()
         resumed = run_etl(env, "run", "--duckdb-path", str(db), cwd=home)
         if resumed.returncode != 0:
-            failures.append(f"killed after {point} requests: the next run failed: {resumed.stderr[-600:]}")
+            known = "normalize/extracted" in resumed.stderr  # the commit-window test below
+            failures.append(
+                f"killed after {point} requests: the next run failed"
+                f"{' (dlt commit window, see the test below)' if known else ''}: {resumed.stderr[-600:]}"
+            )
             continue
         try:
             assert_matches_truth(sim, db)

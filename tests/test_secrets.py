@@ -8,6 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pipelines import cli
 from tests.faults_support import etl_env, kill_after_requests, run_etl, start_etl
 from tests.secrets_scan import scan_duckdb, scan_files
 
@@ -17,7 +20,12 @@ SNOWFLAKE_PASSWORD = "sf_CANARY-password-a4f19c7e2d"
 SECRETS = (TOKEN, WRONG_TOKEN, SNOWFLAKE_PASSWORD)
 
 
-def test_no_secret_reaches_any_output_file_or_table(simulator: Callable[..., Any], tmp_path: Path) -> None:
+def test_no_secret_reaches_any_output_file_or_table(
+    simulator: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     sim = simulator(repositories=3, days=10)
     sim.app.token_scope[TOKEN] = None  # the simulator accepts our canary as an organisation token
     db = tmp_path / "warehouse.duckdb"
@@ -52,23 +60,35 @@ def test_no_secret_reaches_any_output_file_or_table(simulator: Callable[..., Any
     attempt("bad pages past the retries", 1)
     sim.inject("retry_after:3600", path_prefix=one_list, count=1)
     attempt("Retry-After above the ceiling", 1)
+    # Configuration refused before any request: in this process (a subprocess each costs seconds).
     host = sim.base_url.split("//", 1)[1]
-    attempt("token in the URL's user info", 2, PIXEE_BASE_URL=f"http://pixee:{TOKEN}@{host}")
-    attempt("token in a malformed URL", 2, PIXEE_BASE_URL=f"ftp://{TOKEN}@app.pixee.ai/api/v1")
-    attempt("plain http with the token in it", 2, PIXEE_BASE_URL=f"http://app.pixee.ai/{TOKEN}")
-    attempt("another secret in a malformed URL", 2, PIXEE_BASE_URL=f"ftp://u:{WRONG_TOKEN}@app.pixee.ai/v1")
-    attempt("another secret in a URL without scheme", 2, PIXEE_BASE_URL=f"{WRONG_TOKEN}@app.pixee.ai/v1")
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "warehouse.toml").write_text('[destination]\nkind = "snowflake"\naccount = "acme"\n')
-    attempt(
-        "Snowflake profile missing its user", 2, PIXEE_PROFILES_DIR=str(profiles), PIXEE_PROFILE="warehouse"
-    )
+    for name, changes in {
+        "token in the URL's user info": {"PIXEE_BASE_URL": f"http://pixee:{TOKEN}@{host}"},
+        "token in a malformed URL": {"PIXEE_BASE_URL": f"ftp://{TOKEN}@app.pixee.ai/api/v1"},
+        "plain http with the token in it": {"PIXEE_BASE_URL": f"http://app.pixee.ai/{TOKEN}"},
+        "another secret in a malformed URL": {"PIXEE_BASE_URL": f"ftp://u:{WRONG_TOKEN}@app.pixee.ai/v1"},
+        "another secret in a URL without scheme": {"PIXEE_BASE_URL": f"{WRONG_TOKEN}@app.pixee.ai/v1"},
+        "Snowflake profile missing its user": {
+            "PIXEE_PROFILES_DIR": str(profiles),
+            "PIXEE_PROFILE": "warehouse",
+        },
+    }.items():
+        with monkeypatch.context() as patch:
+            for key, value in {**env, **changes}.items():
+                patch.setenv(key, value)
+            code = cli.main(run)
+        captured = capsys.readouterr()
+        assert code == 2, f"{name}: {captured.err}"
+        outputs[name] = (captured.out, captured.err)
 
     sim.reset_stats()
     killed = start_etl(env, "run", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
-    assert kill_after_requests(killed, sim, 4)
-    outputs["SIGKILL mid-sync"] = ("", "")  # output of a killed process is lost; its files are scanned
+    was_killed, *written = kill_after_requests(killed, sim, 4)
+    assert was_killed
+    outputs["SIGKILL mid-sync"] = (written[0], written[1])
 
     leaks = []
     for name, done in outputs.items():

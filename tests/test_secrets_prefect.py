@@ -23,9 +23,13 @@ SECRETS = (TOKEN, WRONG_TOKEN, SNOWFLAKE_PASSWORD)
 
 @pytest.fixture(scope="module")
 def prefect_api() -> Iterator[None]:
-    """A temporary Prefect server; with the flow tests' one already up, this one nests inside it."""
+    """A temporary Prefect server: the flow tests' one if it is already up (it is slow to start)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    if PREFECT_API_URL.value() and "prefect-test.db" in str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()):
+        yield
+        return
     with prefect_test_harness(server_startup_timeout=60):
         yield
 
