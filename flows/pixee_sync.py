@@ -64,18 +64,21 @@ def destination_key(settings: Settings) -> str:
     return f"pixee-etl-{settings.destination}-{digest}"
 
 
-def _ensure_limit(name: str) -> None:
-    """A global concurrency limit of 1 for the destination: it holds across machines and workers."""
+def _ensure_limit(name: str) -> bool:
+    """A global concurrency limit of 1 for the destination (it holds across machines and workers);
+    returns whether a run holds it right now."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_global_concurrency_limit_by_name(name)
+            limit = client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
             with suppress(ObjectAlreadyExists):  # another run created it meanwhile
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            return False
+    return limit.active_slots >= limit.limit
 
 
 @contextmanager
@@ -91,22 +94,36 @@ def exclusive(
     from prefect.concurrency.sync import concurrency
 
     name = destination_key(settings)
-    _ensure_limit(name)
     wait = overlap == "wait"
     busy = f"another pixee-sync run holds {name} ({settings.destination}, dataset {settings.dataset})"
+    waiting = f"{busy}; waiting up to {max_wait_seconds:.0f} s for it to finish"
     with ExitStack() as stack:
+
+        def acquire(timeout: float) -> None:
+            stack.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout, strict=True))
+
         try:
-            stack.enter_context(concurrency(name, occupy=1, timeout_seconds=1, strict=True))
+            # Look first, so that a busy destination is said plainly, then ask for the slot; a run
+            # that took it meanwhile shows as a short first attempt timing out.
+            if _ensure_limit(name):
+                if not wait:
+                    raise TimeoutError
+                say(waiting)
+                acquire(max_wait_seconds)
+            else:
+                try:
+                    acquire(1.0 if wait else 5.0)
+                except TimeoutError:
+                    if not wait:
+                        raise
+                    say(waiting)
+                    acquire(max_wait_seconds)
         except TimeoutError:
-            if not wait:
-                raise OverlapSkipped(f"{busy}; skipping this run, the next one catches up") from None
-            say(f"{busy}; waiting up to {max_wait_seconds:.0f} s for it to finish")
-            try:
-                stack.enter_context(
-                    concurrency(name, occupy=1, timeout_seconds=max_wait_seconds, strict=True)
-                )
-            except TimeoutError:
-                raise OverlapSkipped(f"{busy}; gave up after waiting {max_wait_seconds:.0f} s") from None
+            raise OverlapSkipped(
+                f"{busy}; gave up after waiting {max_wait_seconds:.0f} s"
+                if wait
+                else f"{busy}; skipping this run, the next one catches up"
+            ) from None
         deadline = time.monotonic() + max_wait_seconds
         while True:
             try:

@@ -172,7 +172,28 @@ def test_a_run_finding_the_destination_busy_is_skipped_and_says_so(
     assert state.is_completed() and state.name == "Skipped"
     assert "destination busy, skipping this run" in state.message
     assert "pixee-etl run (test)" in state.message  # who holds it
-    assert sim.stats().get("requests", 0) == 0  # nothing was read
+    assert sim.stats()["requests_total"] == 0  # nothing was read
+
+
+def test_a_run_on_another_worker_holding_the_limit_makes_this_one_skip(
+    prefect_harness: None, sim: Any, env: dict[str, str]
+) -> None:
+    from prefect.concurrency.sync import concurrency
+
+    from flows.pixee_sync import _ensure_limit, destination_key, pixee_sync
+
+    name = destination_key(load_settings(duckdb_path=env["duckdb_path"]))
+    _ensure_limit(name)
+    sim.reset_stats()
+    # What a run on another machine does: hold the destination's global concurrency slot.
+    with concurrency(name, occupy=1, strict=True):
+        state = pixee_sync(**env, overlap="skip", return_state=True)
+    assert state.is_completed() and state.name == "Skipped"
+    assert state.message == (
+        f"another pixee-sync run holds {name} (duckdb, dataset pixee); "
+        "skipping this run, the next one catches up"
+    )
+    assert sim.stats()["requests_total"] == 0
 
 
 def test_two_runs_at_once_do_not_overlap(prefect_harness: None, sim: Any, env: dict[str, str]) -> None:
