@@ -308,3 +308,27 @@ def test_webhooks_forbidden_leaves_the_table_as_it_was(
     report = run(settings, tmp_path)
     assert any("webhooks skipped" in w for w in report.warnings)
     assert_matches_truth(sim, settings.duckdb_path, ["webhooks"])  # skipped, not emptied
+
+
+def test_a_package_left_by_a_killed_run_is_loaded_before_new_reads(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    from pipelines.client import make_client
+    from pipelines.destinations import make_pipeline
+    from pipelines.source import pixee_source
+
+    sim = simulator(repositories=2, days=20)
+    settings = sim_settings(sim)
+    run(settings, tmp_path)
+    sim.advance(24)
+    # A run that extracted the changed repositories (and their cursor) but died before loading.
+    pipeline = make_pipeline(settings, pipelines_dir=str(tmp_path / "pipelines"))
+    with make_client(settings) as client:
+        pipeline.extract(pixee_source(client).with_resources("repositories", "webhooks"))
+    assert pipeline.has_pending_data
+    report = run(settings, tmp_path)
+    assert report.resource("repositories").rows == 0  # the pending package already had them
+    assert_matches_truth(sim, settings.duckdb_path)
