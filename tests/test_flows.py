@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines.errors import ApiError, AuthError, ConfigError, RateLimitCeilingError
 from pipelines.lock import destination_lock
 from pipelines.settings import load_settings
 
@@ -224,3 +225,21 @@ def test_two_runs_at_once_do_not_overlap(prefect_harness: None, sim: Any, env: d
     said = _logs(second_state.state_details.flow_run_id)
     assert f"another pixee-sync run holds {name} (duckdb, dataset pixee); waiting up to 7200 s" in said
     assert "another pixee-sync run holds" not in _logs(first_state.state_details.flow_run_id)
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (ApiError("server error", status=503), True),
+        (RateLimitCeilingError("wait"), True),
+        (OSError("connection reset"), True),
+        (AuthError("unauthorized", status=401), False),
+        (ConfigError("bad profile"), False),
+    ],
+)
+def test_only_transient_failures_are_retried(error: Exception, retried: bool) -> None:
+    from prefect.states import Failed
+
+    from flows.pixee_sync import _transient
+
+    assert _transient(None, None, Failed(data=error)) is retried
