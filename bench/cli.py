@@ -15,10 +15,19 @@ from typing import Any
 from bench import machine
 from bench.minimum import minimum_requests
 from bench.report import render
-from bench.runs import UNLIMITED_RPM, ceiling_fetch, marts_build, our_sync, peer_sync, run_isolated
+from bench.runs import (
+    UNLIMITED_RPM,
+    ceiling_fetch,
+    marts_build,
+    our_sync,
+    peer_sync,
+    profiled_sync,
+    run_isolated,
+)
 from bench.simproc import SimProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILE_MAX_FINDINGS = 100_000
 
 
 @dataclass
@@ -109,6 +118,14 @@ def throughput_and_marts(sizes: Sizes, workdir: Path) -> dict[str, Any]:
         out["simulator_peak_rss_mb"] = sim.peak_rss_mb()
         log("4. marts")
         out["marts"] = run_isolated(marts_build, sim.base_url, sim.token, str(ours_dir))
+    # A smaller organisation for the cProfile run: the profiler's overhead makes its time no
+    # measurement, only its proportions are reported.
+    findings = min(PROFILE_MAX_FINDINGS, max(1, sizes.throughput_findings // 5))
+    repositories = max(1, sizes.throughput_repositories // 5)
+    log(f"3. cProfile of the loader thread on {findings:,} findings")
+    with SimProcess(repositories, findings) as sim:
+        profiled = run_isolated(profiled_sync, sim.base_url, sim.token, str(workdir / "profile"))
+    out["profile_run"] = {**profiled, "findings": findings, "repositories": repositories}
     return out
 
 

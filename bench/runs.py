@@ -68,6 +68,48 @@ def our_sync(
         "retries": report.retries,
         "request_window": report.request_window,
         "profile": sampler.shares(),
+        "threads_cpu": sampler.cpu(),
+    }
+
+
+def profiled_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
+    """A full sync with cProfile on the loader (main) thread: which functions its time goes to.
+
+    cProfile slows pure-Python code, so this run's wall time is not a throughput figure; it is
+    separate from the measured run and only its proportions are reported.
+    """
+    import cProfile
+    import pstats
+
+    from pipelines.sync import sync
+
+    settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
+    profiler = cProfile.Profile()
+    started = time.monotonic()
+    profiler.enable()
+    report = sync(settings, full_refresh=True, pipelines_dir=str(Path(workdir) / "pipelines"))
+    profiler.disable()
+    wall = time.monotonic() - started
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]
+
+    def label(key: tuple[str, int, str]) -> str:
+        path, _, name = key
+        for marker in ("/site-packages/", "/work/main/"):
+            if marker in path:
+                return f"{path.split(marker, 1)[1]}:{name}"
+        return f"{path.rsplit('/', 1)[-1]}:{name}"
+
+    own = sorted(((v[2], label(k)) for k, v in entries.items()), reverse=True)[:12]
+    steps = {}
+    for key, value in entries.items():
+        if key[0].endswith("dlt/pipeline/pipeline.py") and key[2] in ("extract", "normalize", "load"):
+            steps[key[2]] = value[3]  # cumulative seconds in that step
+    return {
+        "wall_seconds": wall,
+        "rows": report.rows,
+        "top_own": [(name, seconds) for seconds, name in own],
+        "steps": steps,
     }
 
 

@@ -13,14 +13,6 @@ from types import FrameType
 
 # (path fragment, category) for the loader (main) thread: the outermost dlt step on the stack.
 MAIN_STEPS = (("/dlt/normalize/", "normalize"), ("/dlt/load/", "load"), ("/dlt/extract/", "extract"))
-# (path fragment, owner) of the innermost Python frame: whose code the thread is running.
-OWNERS = (
-    ("/pipelines/", "pipelines (ours)"),
-    ("/dlt/", "dlt"),
-    ("/duckdb", "duckdb"),
-    ("/pyarrow/", "pyarrow"),
-    ("/json/", "json"),
-)
 
 
 def _frames(frame: FrameType | None) -> list[FrameType]:
@@ -36,15 +28,6 @@ def _is_waiting(frame: FrameType) -> bool:
     return path.endswith(("/threading.py", "/queue.py")) or name in ("wait", "acquire", "get")
 
 
-def _owner(stack: list[FrameType]) -> str:
-    """Whose Python code the innermost frame is: ours, dlt's, or a library's."""
-    path = stack[0].f_code.co_filename
-    for fragment, name in OWNERS:
-        if fragment in path:
-            return name
-    return "stdlib/other"
-
-
 def classify_main(frame: FrameType) -> str:
     stack = _frames(frame)
     step = "pipeline glue"
@@ -56,7 +39,7 @@ def classify_main(frame: FrameType) -> str:
             break
     if step == "extract" and _is_waiting(stack[0]):
         return "extract: waiting for pages from the fetch threads"
-    return f"{step}: {_owner(stack)}"
+    return step
 
 
 def classify_fetch(frame: FrameType) -> str:
@@ -83,10 +66,18 @@ class StackSampler:
     def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self.counts: dict[str, Counter[str]] = {"main": Counter(), "fetch": Counter()}
+        # Per thread id: (role, seconds on a CPU, seconds runnable but waiting for a CPU), from
+        # /proc/self/task/<tid>/schedstat: tells a busy machine apart from a blocked thread.
+        self.sched: dict[int, tuple[str, float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+        self._base: dict[int, tuple[str, float, float]] = {}
 
     def __enter__(self) -> StackSampler:
+        main = threading.main_thread()
+        self._read_sched([main], main.ident)
+        self._base = dict(self.sched)  # the main thread's life before the measured work
+        self.sched.clear()
         self._thread.start()
         return self
 
@@ -97,15 +88,53 @@ class StackSampler:
     def _run(self) -> None:
         main_id = threading.main_thread().ident
         own = threading.get_ident()
+        ticks = 0
         while not self._stop.wait(self.interval):
-            names = {t.ident: t.name for t in threading.enumerate()}
+            threads = threading.enumerate()
+            names = {t.ident: t.name for t in threads}
+            ticks += 1
+            if ticks % 25 == 1:
+                self._read_sched(threads, main_id)
             for ident, frame in sys._current_frames().items():
                 if ident == own:
                     continue
                 if ident == main_id:
-                    self.counts["main"][classify_main(frame)] += 1
+                    role, category = "main", classify_main(frame)
                 elif names.get(ident, "").startswith(("pixee-fetch", "ceiling-fetch")):
-                    self.counts["fetch"][classify_fetch(frame)] += 1
+                    role, category = "fetch", classify_fetch(frame)
+                else:
+                    continue
+                self.counts[role][category] += 1
+        self._read_sched(threading.enumerate(), main_id)
+
+    def _read_sched(self, threads: list[threading.Thread], main_id: int | None) -> None:
+        for thread in threads:
+            if thread.native_id is None:
+                continue
+            if thread.ident == main_id:
+                role = "main"
+            elif thread.name.startswith(("pixee-fetch", "ceiling-fetch")):
+                role = "fetch"
+            else:
+                continue
+            try:
+                with open(f"/proc/self/task/{thread.native_id}/schedstat") as stat:
+                    on_cpu, waiting, _ = (int(x) for x in stat.read().split())
+            except (OSError, ValueError):
+                continue
+            self.sched[thread.native_id] = (role, on_cpu / 1e9, waiting / 1e9)
+
+    def cpu(self) -> dict[str, dict[str, float]]:
+        """Per role: seconds on a CPU and seconds waiting for one (summed over that role's threads)."""
+        out: dict[str, dict[str, float]] = {}
+        for tid, (role, on_cpu, waiting) in self.sched.items():
+            _, on_cpu_before, waiting_before = self._base.get(tid, (role, 0.0, 0.0))
+            on_cpu, waiting = on_cpu - on_cpu_before, waiting - waiting_before
+            entry = out.setdefault(role, {"on_cpu": 0.0, "runqueue_wait": 0.0, "threads": 0})
+            entry["on_cpu"] += on_cpu
+            entry["runqueue_wait"] += waiting
+            entry["threads"] += 1
+        return out
 
     def shares(self) -> dict[str, list[tuple[str, float]]]:
         """Per role, (category, share of that role's samples), largest first."""
