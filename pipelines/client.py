@@ -112,8 +112,11 @@ class TokenBucket:
     """Client-side copy of the server's bucket: capacity `burst`, refilled at rate/60 per second.
 
     Thread-safe: callers reserve a slot under the lock and sleep outside it, so N threads share
-    one budget. `headroom` tokens are held back from the burst: the server counts a request when
-    it arrives, which can be a few milliseconds closer to its neighbour than when it was sent.
+    one budget. Part of the burst is held back: the server counts a request when it arrives, and
+    a request delayed on its way (a busy machine, a slow thread) lets later ones bunch up behind
+    it. Holding back rate x `headroom_seconds` tokens (at least one, less than the burst) absorbs
+    that much delay: the server's bucket then always holds that many tokens more than ours.
+    The steady rate is the server's; only the opening burst is smaller.
     """
 
     def __init__(
@@ -121,13 +124,14 @@ class TokenBucket:
         requests_per_minute: float,
         burst: int,
         *,
-        headroom: float = 1.0,
+        headroom_seconds: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if requests_per_minute <= 0 or burst < 1:
             raise ValueError("requests_per_minute and burst must be positive")
         self.rate = requests_per_minute / 60.0
+        headroom = min(burst - 1.0, max(1.0, self.rate * headroom_seconds)) if headroom_seconds else 0.0
         self.capacity = max(1.0, burst - headroom)
         self.requests_per_minute = requests_per_minute
         self.burst = burst

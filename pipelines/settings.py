@@ -111,6 +111,7 @@ class Settings:
     lag_seconds: int = 300  # incremental look-back: updated_at may lag visibility by seconds
     max_retry_after_seconds: float = 900.0  # a longer Retry-After ends the run, progress kept
     concurrency: int = 8  # repositories read at once, all inside the one token bucket
+    batch_repositories: int = 10  # repositories per dlt load: a kill loses at most one such batch
     # Prefect schedules: cron strings and the timezone they are read in.
     schedule: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(
@@ -224,6 +225,9 @@ def load_settings(
         lag_seconds=int(run.get("lag_seconds", 300)),
         max_retry_after_seconds=float(run.get("max_retry_after_seconds", 900)),
         concurrency=int(run.get("concurrency", 8)),
+        batch_repositories=int(
+            _number(env, "PIXEE_BATCH_REPOSITORIES", int) or run.get("batch_repositories", 10)
+        ),
         schedule=MappingProxyType(schedule),
     )
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 import httpx
+from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import PixeeClient, make_client, redact
@@ -29,11 +31,8 @@ from pipelines.source import (
 from pipelines.source.fetcher import Batch
 
 log = logging.getLogger("pipelines.sync")
+E = TypeVar("E", bound=BaseException)
 
-# Repositories per dlt load: each load commits its rows with its cursors, so a killed run loses
-# at most this group (plus what was prefetched of the next). Small enough to checkpoint often,
-# large enough that the loads' fixed cost stays small against the requests.
-BATCH_REPOSITORIES = 10
 # dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
 LOADER_FILE_FORMAT = "parquet"
 PROGRESS_SECONDS = 0.5
@@ -47,13 +46,16 @@ def sync(
     details: bool | None = None,
     progress: bool = False,
     pipelines_dir: str | None = None,
-    batch_repositories: int = BATCH_REPOSITORIES,
+    batch_repositories: int | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
-    Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept) or ConfigError.
+    `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
+    Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
+    or DestinationError.
     """
+    batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
     report = SyncReport(
         settings.requests_per_minute, settings.burst, full_refresh=full_refresh, details=details
@@ -66,7 +68,8 @@ def sync(
             # committed but did not load goes in before anything new is read.
             _step(pipeline.sync_destination)
             if pipeline.has_pending_data:
-                _normalize_and_load(pipeline, report)
+                pipeline = _finish_pending(pipeline, settings, pipelines_dir, report)
+                report.pipeline = pipeline
             before = _columns(pipeline)
             hooks = read_webhooks(client, report)
             first = pixee_source(
@@ -124,12 +127,14 @@ def _load_repositories(
             batches[0].start(pool, client)
         _normalize_and_load(pipeline, report)  # the repositories and webhooks
         for i, batch in enumerate(batches):
-            if i + 1 < len(batches):
-                batches[i + 1].start(pool, client)
             source = pixee_source(
                 client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
             ).with_resources(*child_resource_names(details))
             _step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
+            # Batch i is now an extracted package, which survives a kill (the next run loads it
+            # first). Reading i+1 only from here on bounds what a kill can lose to one batch.
+            if i + 1 < len(batches):
+                batches[i + 1].start(pool, client)
             _normalize_and_load(pipeline, report)
             report.batches += 1
     finally:
@@ -138,15 +143,54 @@ def _load_repositories(
         pool.close()
 
 
+class DestinationError(PixeeEtlError):
+    """The warehouse refused or could not be reached; `transient` says whether a retry may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 def _step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One dlt step; our own errors come out unwrapped, so the operator reads one line."""
+    """One dlt step; our own errors and the destination's come out as one line each."""
     try:
         return step(*args, **kwargs)
     except PipelineStepFailed as exc:
         cause = _our_error(exc)
         if cause is not None:
             raise cause from None
+        destination = _in_chain(exc, DestinationException)
+        if destination is not None:
+            first = redact(str(destination).strip().splitlines()[0] if str(destination).strip() else "")
+            raise DestinationError(
+                f"the destination failed during {exc.step}: {type(destination).__name__}: {first}",
+                transient=isinstance(destination, DestinationTransientException),
+            ) from None
         raise
+
+
+def _finish_pending(
+    pipeline: dlt.Pipeline, settings: Settings, pipelines_dir: str | None, report: SyncReport
+) -> dlt.Pipeline:
+    """Load what an interrupted run extracted; when its files are beyond repair (a kill inside
+    dlt's own commit), start from the warehouse's state instead, as a fresh machine would: the
+    uncommitted batch is simply read again."""
+    try:
+        _normalize_and_load(pipeline, report)
+        return pipeline
+    except PixeeEtlError:
+        raise
+    except Exception as exc:  # dlt's half-moved package folders: anything but our own errors
+        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        report.warn(
+            f"an interrupted run left packages that cannot be loaded ({type(exc).__name__}: {reason}); "
+            "dropped them and restored the state from the warehouse, so their batch is read again"
+        )
+    working_dir = pipeline.working_dir
+    shutil.rmtree(working_dir, ignore_errors=True)
+    fresh = make_pipeline(settings, pipelines_dir=pipelines_dir)
+    _step(fresh.sync_destination)
+    return fresh
 
 
 def _normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
@@ -157,10 +201,15 @@ def _normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
 
 
 def _our_error(exc: BaseException) -> PixeeEtlError | None:
+    return _in_chain(exc, PixeeEtlError)
+
+
+def _in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of `kind` among exc and its causes."""
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, PixeeEtlError):
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__

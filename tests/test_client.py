@@ -178,7 +178,7 @@ def test_retry_after_above_the_ceiling_stops_the_run() -> None:
 
 def test_bucket_admits_burst_then_rate() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(60, 10, headroom=0, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(60, 10, headroom_seconds=0, clock=clock, sleep=clock.sleep)
     for _ in range(10):
         assert bucket.acquire() == 0
     bucket.acquire()
@@ -186,6 +186,15 @@ def test_bucket_admits_burst_then_rate() -> None:
     for _ in range(5):
         bucket.acquire()
     assert clock.now == pytest.approx(6.0)
+
+
+def test_bucket_holds_back_a_share_of_the_burst_for_arrival_jitter() -> None:
+    # 0.2 s of requests at the rate, at least one token, never the whole burst.
+    assert TokenBucket(60, 10).capacity == 9  # standard tier: one token
+    assert TokenBucket(300, 50).capacity == 49
+    assert TokenBucket(600, 10).capacity == 8  # 10/s x 0.2 s
+    assert TokenBucket(6000, 10).capacity == 1
+    assert TokenBucket(60, 1).capacity == 1
 
 
 def test_plain_http_off_loopback_is_refused() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from pipelines.commands.run import configure_logging
+from pipelines.destinations import destination_for
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport
@@ -80,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
             f"{len(truth['findings']):,} findings, {len(truth['fixes']):,} fixes.\n"
         )
         settings = demo_settings(sim.base_url, sim.org_token, path)
+        destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
             full = sync(settings, full_refresh=True, details=args.details, progress=True)

@@ -8,6 +8,7 @@ import sys
 
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
+from pipelines.destinations import destination_for
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.sync import sync
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     settings.require_token()
+    destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
     with destination_lock(settings, wait=args.wait):
         report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
