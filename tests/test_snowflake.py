@@ -338,7 +338,8 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     """The flow's library path end to end on Snowflake: sync -> build_marts -> run_checks."""
     import datetime as dt
 
-    from pipelines.checks import run_checks
+    from flows.report import read_summary
+    from pipelines.checks import Warehouse, run_checks
     from pipelines.marts import build_marts
     from pipelines.sync import sync
     from simulator import SimConfig, Simulator
@@ -361,6 +362,14 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     assert marts.dialect == "snowflake" and marts.rows["fix_latency"] == len(truth["fixes"])
     checks = run_checks(report.pipeline, settings, as_of=today)
     assert checks.failures == [], checks.failures
+    # The run summary's queries (percentiles, merge rate) translate and run on Snowflake too.
+    with report.pipeline.sql_client() as client:
+        summary = read_summary(Warehouse.for_settings(client.execute_sql, "snowflake", settings), today)
+    merged = [
+        f for f in truth["fixes"] if f["merged_at"] and f["merged_at"][:10] > str(today - dt.timedelta(30))
+    ]
+    assert summary.merged_in_window == len(merged) and summary.open_total > 0
+    assert (summary.p50_hours is None) == (not merged)
     names = {result.name for result in checks.results}
     assert {"unique:fixes", "unique:webhooks", "unique:backlog_daily", "fix_repositories"} <= names
     assert sim.org_token not in "\n".join(fake_snowflake) and PASSWORD not in "\n".join(fake_snowflake)
