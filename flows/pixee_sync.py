@@ -210,6 +210,23 @@ def report_artifacts(
     return markdown
 
 
+def _failed(state: State, step: str, settings: Settings, as_of: dt.date, full_refresh: bool) -> State:
+    """A run that failed before the report still leaves a summary saying what failed (the state's
+    message is our one-line error, which never holds a secret); the flow ends in that state."""
+    kind = "full reconciliation" if full_refresh else "incremental sync"
+    create_markdown_artifact(
+        key=artifact_key(settings.profile, "summary"),
+        markdown=(
+            f"# pixee-etl: {kind}, profile `{settings.profile}`, as of {as_of}: **failed**\n\n"
+            f"The `{step}` task failed: {state.message}\n\n"
+            "Nothing after it ran. Batches the sync committed before the failure are kept; "
+            "the next run resumes from them.\n"
+        ),
+        description=f"pixee-sync failed in {step}.",
+    )
+    return state
+
+
 @flow(name="pixee-sync", log_prints=True)
 def pixee_sync(
     profile: str | None = None,
@@ -234,8 +251,14 @@ def pixee_sync(
         with guard as held:
             started = dt.datetime.now(dt.UTC)
             logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
-            sync_report = extract_and_load(settings, full_refresh, pipelines_dir)
-            marts_report = marts(sync_report, settings, as_of)
+            synced = extract_and_load(settings, full_refresh, pipelines_dir, return_state=True)
+            if synced.is_failed():
+                return _failed(synced, "extract-and-load", settings, as_of, full_refresh)
+            sync_report: SyncReport = synced.result()
+            built = marts(sync_report, settings, as_of, return_state=True)
+            if built.is_failed():
+                return _failed(built, "marts", settings, as_of, full_refresh)
+            marts_report: MartsReport = built.result()
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             report_artifacts(sync_report, settings, as_of, full_refresh, checks)
             finished = dt.datetime.now(dt.UTC)

@@ -159,6 +159,10 @@ def test_a_401_fails_once_without_retrying(
     ]
     assert extract.run_count == 1 and extract.state.is_failed()
     assert "pxo_wrong-token-never-echoed" not in (state.message or "") + (extract.state.message or "")
+    # People looking at the run in Prefect see what failed, in the summary where the numbers would be.
+    markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
+    assert "**failed**" in markdown and "The `extract-and-load` task failed" in markdown and "401" in markdown
+    assert "pxo_wrong-token-never-echoed" not in markdown
 
 
 def test_a_run_finding_the_destination_busy_is_skipped_and_says_so(
