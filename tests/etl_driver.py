@@ -1,6 +1,5 @@
 """The real `pixee-etl` CLI for subprocess tests, with test-sized knobs set from the environment.
 
-PIXEE_TEST_BATCH_REPOSITORIES: repositories per checkpointed load (sync's default is 25).
 PIXEE_TEST_BACKOFF_SECONDS: the client's first retry backoff (0.5 s otherwise), so retry
 exhaustion takes milliseconds. PIXEE_TEST_DEBUG=1: every logger at DEBUG, httpx and httpcore
 included, as a worst case for the secrets tests. Nothing else differs from `pixee-etl`.
@@ -16,12 +15,6 @@ import sys
 def main() -> int:
     from pipelines import cli
 
-    batch = os.environ.get("PIXEE_TEST_BATCH_REPOSITORIES")
-    if batch:
-        from pipelines import sync
-
-        assert sync.sync.__kwdefaults__ is not None
-        sync.sync.__kwdefaults__["batch_repositories"] = int(batch)
     backoff = os.environ.get("PIXEE_TEST_BACKOFF_SECONDS")
     if backoff:
         from pipelines.client import PixeeClient

@@ -46,7 +46,7 @@ def etl_env(
         }
     )
     if batch is not None:
-        env["PIXEE_TEST_BATCH_REPOSITORIES"] = str(batch)
+        env["PIXEE_BATCH_REPOSITORIES"] = str(batch)
     env.update(extra)
     return env
 

@@ -62,28 +62,9 @@ CASES: list[tuple[str, dict[str, str | None], list[str], str]] = [
 ]
 
 
-# `run` takes the lock (writing beside the DuckDB file) before it checks the path:
-# /work/notes/requests-to-connector.md (4).
-LOCK_FIRST = {
-    "duckdb-dir-missing",
-    "duckdb-parent-is-a-file",
-    "duckdb-path-is-a-dir",
-    "duckdb-named-like-dataset",
-}
-
-
 @pytest.mark.parametrize(
     ("env", "argv", "names"),
-    [
-        pytest.param(
-            *c[1:],
-            id=c[0],
-            marks=[pytest.mark.xfail(strict=True, reason="lock before path check")]
-            if c[0] in LOCK_FIRST
-            else [],
-        )
-        for c in CASES
-    ],
+    [pytest.param(*c[1:], id=c[0]) for c in CASES],
 )
 def test_bad_configuration_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path,

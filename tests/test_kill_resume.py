@@ -25,9 +25,6 @@ from tests.faults_support import (
 
 BATCH = 2  # repositories per checkpoint: 6 repositories make 3 batches
 KILL_POINTS = 4
-# Batches a kill may lose: the one loading and the next, read ahead meanwhile. The issue asks
-# for one; see /work/notes/requests-to-connector.md (3).
-LOST_BATCHES = 2
 # Slow enough that a run spends a few seconds requesting (so kills land mid-sync), fast enough
 # that the test stays short.
 RPM, BURST = 1200.0, 3
@@ -94,10 +91,10 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
         committed, refetched[point] = refetched_pages(
             child_pages(first), child_pages(route_counts(sim.stats())), full, sizes, 3
         )
-        if refetched[point] > LOST_BATCHES * one_batch:
+        if refetched[point] > one_batch:
             failures.append(
                 f"killed after {point} requests ({committed} batches committed): {refetched[point]} "
-                f"pages re-fetched, more than {LOST_BATCHES} batch(es) of {one_batch} pages"
+                f"pages re-fetched, more than one batch ({one_batch} pages)"
             )
 
     worst = max(refetched.values(), default=None)
@@ -108,18 +105,21 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason="requests-to-connector (2): half-deleted package blocks runs")
+@pytest.mark.parametrize("twin", [True, False], ids=["half-deleted-after-commit", "unknown-corruption"])
 def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
-    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path
+    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path, twin: bool
 ) -> None:
     """dlt renames a normalized package into place, then deletes its extracted copy ("Committing
     storage, do not kill this process"). A SIGKILL inside that delete leaves an extracted package
-    without its files; seen once in the random kills above, made here by hand."""
+    without its files (seen in the random kills above); made here by hand, once beside its
+    committed twin as a kill leaves it, once alone (files dlt cannot read, whatever the cause)."""
     sim = simulator(repositories=2, days=5)
     db = tmp_path / "warehouse.duckdb"
     env = etl_env(sim, tmp_path)
     assert run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
-    leftover = tmp_path / "dlt" / "pipelines" / "pixee" / "normalize" / "extracted" / "1795895025.6718016"
+    working = tmp_path / "dlt" / "pipelines" / "pixee"
+    load_id = max(p.name for p in (working / "load" / "loaded").iterdir()) if twin else "1795895025.6718016"
+    leftover = working / "normalize" / "extracted" / load_id
     leftover.mkdir(parents=True)
     (leftover / "load_package_state.json").write_text("{}")
     sim.advance(24)
@@ -128,3 +128,4 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
+    assert not leftover.exists()
