@@ -46,6 +46,7 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
     batches: int = 0
+    concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
@@ -180,7 +181,8 @@ class SyncReport:
         out.append(
             f"rate {self.requests_per_minute:g}/min burst {self.burst}: "
             f"{self.total_requests - self.throttled_429} requests in a {self.request_window:.1f} s "
-            f"request window, {self.allowed_requests:.0f} allowed"
+            f"request window, {self.allowed_requests:.0f} allowed; wait s is summed over the "
+            f"{self.concurrency} reading threads"
         )
         for change in self.schema_changes:
             out.append(f"schema change: {change}")

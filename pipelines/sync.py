@@ -58,7 +58,11 @@ def sync(
     batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
     report = SyncReport(
-        settings.requests_per_minute, settings.burst, full_refresh=full_refresh, details=details
+        settings.requests_per_minute,
+        settings.burst,
+        full_refresh=full_refresh,
+        details=details,
+        concurrency=settings.concurrency,
     )
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
