@@ -25,7 +25,9 @@ def destination_for(settings: Settings) -> Any:
                 f"DuckDB file {path.name} has the same name as dataset {path.stem!r}; "
                 "DuckDB would make pixee.<table> ambiguous, pick another file name"
             )
-        return dlt.destinations.duckdb(str(path))
+        # Absolute: dlt remembers a relative path in the pipeline's working dir and keeps using
+        # the first directory it was resolved in, whatever the current directory is later.
+        return dlt.destinations.duckdb(str(path.resolve()))
     if settings.destination == "snowflake":
         # TIMESTAMP_TZ keeps the UTC offset the API sent; LTZ would render in each session's zone.
         return dlt.destinations.snowflake(credentials=snowflake_credentials(settings), use_timestamp_tz=True)

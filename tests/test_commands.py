@@ -95,3 +95,18 @@ def test_demo_needs_no_token_and_shows_full_then_incremental(
     assert "Requests: full sync" in out and "Try it: duckdb" in out
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from pixee.repositories").fetchone() == (2,)
+
+
+def test_a_relative_duckdb_path_means_the_current_directory_every_time(
+    simulator: Callable[..., Any],
+    env: Callable[..., None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = simulator(repositories=1, days=5)
+    env(sim)
+    for place in ("first", "second"):
+        (tmp_path / place).mkdir()
+        monkeypatch.chdir(tmp_path / place)
+        assert main(["run", "--duckdb-path", "warehouse.duckdb"]) == 0
+        assert (tmp_path / place / "warehouse.duckdb").is_file()
