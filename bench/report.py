@@ -34,6 +34,10 @@ def _accepted(result: dict[str, Any]) -> int:
     return int(result["server_requests"] - result["server_429"])
 
 
+def _full(result: dict[str, Any]) -> dict[str, Any]:
+    return result.get("bucket_full") or {"share": 0.0, "fetch_during": []}
+
+
 def _blocked(result: dict[str, Any]) -> float:
     shares = dict(result.get("profile", {}).get("fetch", []))
     return shares.get("blocked: page queue full (loader behind)", 0.0)
@@ -168,8 +172,13 @@ def render(results: dict[str, Any]) -> str:
             f"over the request window alone utilisation is {o['window_ratio']:.3f}; the other "
             f"{_s(ours['wall_seconds'] - ours['request_window'])} s of the {_s(ours['wall_seconds'])} s "
             "are outside it (dlt pipeline setup, the first load of repositories and webhooks before "
-            "the lists start, the last batch's load after the last response). Fetch threads: "
-            f"{_profile(ours, 'fetch')}; loader thread: {_profile(ours, 'main', 3)}.",
+            "the lists start, the last batch's load after the last response). Inside the window, "
+            f"the client's token bucket was full (at its capacity, burst minus a headroom of 2, "
+            f"so every token the rate added was lost) in {_full(ours)['share']:.1%} of the samples; "
+            "meanwhile its fetch threads were: "
+            f"{'; '.join(f'{n} {v:.0%}' for n, v in _full(ours)['fetch_during'][:4]) or 'no samples'}. "
+            f"Over the whole run the fetch threads were: {_profile(ours, 'fetch')}; the loader "
+            f"thread: {_profile(ours, 'main', 3)}. {_threads(ours)}",
         )
     )
     verdicts.append(
@@ -347,7 +356,7 @@ def render(results: dict[str, Any]) -> str:
     )
 
     # verdicts ----------------------------------------------------------------------------------
-    out += ["", "## Goals", ""]
+    out += ["", "## Closing note: goals met and missed", ""]
     out.append(
         _table(
             ["goal", "result", "measured"],

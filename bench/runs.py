@@ -11,6 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.simproc import proc_status_kb
+
 CONCURRENCY = (
     8  # the connector's default (profiles/duckdb.toml [run] concurrency); the ceiling and peer match it
 )
@@ -29,7 +31,9 @@ def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     result = fn(*args)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.setdefault("wall_seconds", time.monotonic() - started)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # kB on Linux
+    # VmHWM, not ru_maxrss: Linux carries the parent's high-water mark across fork and exec into
+    # ru_maxrss, so a spawned child would report at least the bench parent's size.
+    result["peak_rss_mb"] = proc_status_kb(os.getpid(), "VmHWM") / 1024
     result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     return result
 
@@ -57,7 +61,7 @@ def our_sync(
 
     settings = _settings(base_url, token, workdir, requests_per_minute, burst)
     started = time.monotonic()
-    with StackSampler() as sampler:
+    with StackSampler(probe=bucket_full) as sampler:
         report = sync(settings, full_refresh=full_refresh, pipelines_dir=str(Path(workdir) / "pipelines"))
     return {
         "wall_seconds": time.monotonic() - started,
@@ -69,7 +73,21 @@ def our_sync(
         "request_window": report.request_window,
         "profile": sampler.shares(),
         "threads_cpu": sampler.cpu(),
+        "bucket_full": sampler.probe_summary(),
     }
+
+
+def bucket_full() -> bool:
+    """True while the client's token bucket is at capacity: from then on, tokens the rate adds
+    are lost. Reads the bucket's state (read-only) for the diagnosis of utilisation."""
+    from pipelines import client
+
+    now = time.monotonic()
+    for bucket in list(client._buckets.values()):
+        tokens = bucket._tokens + max(0.0, now - bucket._last) * bucket.rate
+        if tokens >= bucket.capacity - 1e-9 and now >= bucket._blocked_until:
+            return True
+    return False
 
 
 def profiled_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from types import FrameType
 
 # (path fragment, category) for the loader (main) thread: the outermost dlt step on the stack.
@@ -63,8 +64,14 @@ def classify_fetch(frame: FrameType) -> str:
 class StackSampler:
     """Counts, per role (main / fetch), what each thread is doing every `interval` seconds."""
 
-    def __init__(self, interval: float = 0.01) -> None:
+    def __init__(self, interval: float = 0.01, probe: Callable[[], bool] | None = None) -> None:
         self.interval = interval
+        # probe(): a condition sampled with the stacks (the client's bucket is full); `during`
+        # counts what the fetch threads were doing while it held.
+        self.probe = probe
+        self.ticks = 0
+        self.probe_hits = 0
+        self.during: Counter[str] = Counter()
         self.counts: dict[str, Counter[str]] = {"main": Counter(), "fetch": Counter()}
         # Per thread id: (role, seconds on a CPU, seconds runnable but waiting for a CPU), from
         # /proc/self/task/<tid>/schedstat: tells a busy machine apart from a blocked thread.
@@ -95,6 +102,9 @@ class StackSampler:
             ticks += 1
             if ticks % 25 == 1:
                 self._read_sched(threads, main_id)
+            hit = self.probe() if self.probe is not None else False
+            self.ticks += 1
+            self.probe_hits += hit
             for ident, frame in sys._current_frames().items():
                 if ident == own:
                     continue
@@ -105,6 +115,8 @@ class StackSampler:
                 else:
                     continue
                 self.counts[role][category] += 1
+                if hit and role == "fetch":
+                    self.during[category] += 1
         self._read_sched(threading.enumerate(), main_id)
 
     def _read_sched(self, threads: list[threading.Thread], main_id: int | None) -> None:
@@ -135,6 +147,14 @@ class StackSampler:
             entry["runqueue_wait"] += waiting
             entry["threads"] += 1
         return out
+
+    def probe_summary(self) -> dict[str, object]:
+        """Share of samples where the probe held, and the fetch threads' doings meanwhile."""
+        total = sum(self.during.values()) or 1
+        return {
+            "share": self.probe_hits / self.ticks if self.ticks else 0.0,
+            "fetch_during": [(name, n / total) for name, n in self.during.most_common()],
+        }
 
     def shares(self) -> dict[str, list[tuple[str, float]]]:
         """Per role, (category, share of that role's samples), largest first."""

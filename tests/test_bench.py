@@ -28,7 +28,7 @@ def test_bench_writes_all_four_tables(tmp_path: Path) -> None:
         "## 2. Requests spent",
         "## 3. Throughput with no rate limit",
         "## 4. Marts",
-        "## Goals",
+        "## Closing note: goals met and missed",
     ):
         assert heading in doc
     for row in (
