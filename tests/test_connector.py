@@ -332,3 +332,28 @@ def test_a_package_left_by_a_killed_run_is_loaded_before_new_reads(
     report = run(settings, tmp_path)
     assert report.resource("repositories").rows == 0  # the pending package already had them
     assert_matches_truth(sim, settings.duckdb_path)
+
+
+def test_the_source_alone_in_a_plain_dlt_pipeline(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    import dlt
+
+    from pipelines.client import make_client
+    from pipelines.source import pixee_source
+
+    sim = simulator(repositories=2, days=20)
+    settings = sim_settings(sim)
+    pipeline = dlt.pipeline(
+        "standalone",
+        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
+        dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    with make_client(settings) as client:
+        for _ in range(2):  # the first run learns the repositories, the second reads their lists
+            pipeline.run(pixee_source(client), loader_file_format="parquet")
+    assert_matches_truth(sim, settings.duckdb_path)
