@@ -2,13 +2,17 @@
 
 PIXEE_TEST_BACKOFF_SECONDS: the client's first retry backoff (0.5 s otherwise), so retry
 exhaustion takes milliseconds. PIXEE_TEST_DEBUG=1: every logger at DEBUG, httpx and httpcore
-included, as a worst case for the secrets tests. Nothing else differs from `pixee-etl`.
+included, as a worst case for the secrets tests. PIXEE_TEST_KILL_AFTER_COPY=<table>: SIGKILL
+this process the moment DuckDB has committed the first copy of <table>'s file into its table,
+before dlt records the job as done (a kill the random kill points hit only by luck).
+Nothing else differs from `pixee-etl`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 
@@ -21,6 +25,18 @@ def main() -> int:
 
         assert PixeeClient.__init__.__kwdefaults__ is not None
         PixeeClient.__init__.__kwdefaults__["backoff_base"] = float(backoff)
+    kill_after = os.environ.get("PIXEE_TEST_KILL_AFTER_COPY")
+    if kill_after:
+        from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+
+        copy = DuckDbCopyJob.run
+
+        def copy_then_die(job: DuckDbCopyJob) -> None:
+            copy(job)
+            if job.load_table_name == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        DuckDbCopyJob.run = copy_then_die  # type: ignore[method-assign]
     if os.environ.get("PIXEE_TEST_DEBUG"):
         from pipelines.commands import run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,7 +56,8 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     assert incremental == 3 * n_repos  # one page per list and repository when nothing changed
     total = sum(clean.values())
 
-    rng = random.Random(20261128)
+    # PIXEE_KILL_SEED explores other kill points (the default keeps the suite reproducible).
+    rng = random.Random(int(os.environ.get("PIXEE_KILL_SEED", "20261128")))
     # One seeded point in each stretch of the run, and one after its last request (the last load).
     edges = [2 + (total - 2) * i // (KILL_POINTS - 1) for i in range(KILL_POINTS)]
     points = [*(rng.randrange(lo, hi) for lo, hi in itertools.pairwise(edges)), total]
@@ -129,3 +131,26 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
     assert not leftover.exists()
+
+
+# Not strict: which jobs are mid-commit besides the killed one depends on thread timing.
+@pytest.mark.xfail(strict=False, reason="requests-to-connector (6): a re-run copy job loads rows twice")
+@pytest.mark.parametrize("table", ["fixes", "findings", "webhooks", "repositories"])
+def test_a_kill_between_a_copy_and_its_record_loads_nothing_twice(
+    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path, table: str
+) -> None:
+    """dlt re-runs a load job it did not record as done. A kill right after DuckDB committed a
+    copy into a merge table's staging table (or the state table) must still end with one row
+    per object and the state matching the rows."""
+    sim = simulator(repositories=4, days=10)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, batch=2)
+    killed = run_etl(
+        {**env, "PIXEE_TEST_KILL_AFTER_COPY": table}, "run", "--duckdb-path", str(db), cwd=tmp_path
+    )
+    assert killed.returncode == -9, killed.stderr[-1500:]
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert_matches_truth(sim, db)
