@@ -68,6 +68,10 @@ def sync(
     # live seconds on local disk (the loaded parquet keeps its own compression). The environment
     # (DATA_WRITER__DISABLE_COMPRESSION=false) still wins over this.
     dlt.config["data_writer.disable_compression"] = True
+    # Pages of flat lists travel as Arrow tables (pipelines.source.arrow); they get the same
+    # _dlt_id and _dlt_load_id columns as rows normalized from dicts, so both mix in one table.
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
     with make_client(settings, transport=transport) as client, _progress(report, client, progress):

@@ -20,6 +20,10 @@ rows the server sends although they are older or unchanged are dropped before lo
 server that ignores `updated_since` still leaves exactly one row per object (and the merge on
 `id`, keeping the latest `updated_at`, settles copies read twice while an object changed).
 
+Pages of flat lists (findings, scans) travel as Arrow tables typed from the column hints, so
+dlt writes them to parquet without normalizing row by row; a page that does not fit (a new
+field, a value of another type) goes as dicts, and dlt adds the column or a variant column.
+
 The per-repository resources read from a `Batch` (pipelines.source.fetcher): a thread pool reads
 many repositories at once through the one client and its one token bucket. `pipelines.sync` loads
 one batch of repositories per dlt load so each batch commits with its cursors; used directly,
@@ -34,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines.client import ForbiddenError, PixeeClient
@@ -52,6 +57,7 @@ from pipelines.source.fetcher import (
 log = logging.getLogger("pipelines.source")
 
 SOURCE_NAME = "pixee"
+ARROW_ROWS = 10_000
 CHILD_RESOURCES = CHILD_LISTS
 DETAIL_RESOURCES = ("fix_details", "finding_details")
 _CHILD_COLUMNS = {
@@ -171,9 +177,21 @@ def pixee_source(
             report.warn(webhooks_skipped(exc))
 
     def child(table: str) -> DltResource:
-        def read() -> Iterator[list[dict[str, Any]] | None]:
+        def read() -> Iterator[list[dict[str, Any]] | pa.Table | None]:
             repos_state = dlt.current.source_state().setdefault("repos", {})
+            # Arrow pages are gathered into larger tables: dlt's cost per Arrow item is fixed.
+            gathered: list[pa.Table] = []
             for item in current_batch().drain(table):
+                if isinstance(item, pa.Table):
+                    report.add_rows(table, item.num_rows)
+                    gathered.append(item)
+                    if sum(t.num_rows for t in gathered) >= ARROW_ROWS:
+                        yield pa.concat_tables(gathered)
+                        gathered = []
+                    continue
+                if gathered:
+                    yield pa.concat_tables(gathered)
+                    gathered = []
                 if item is None:
                     yield None  # nothing ready: dlt polls the other tables meanwhile
                 elif isinstance(item, list):
@@ -186,6 +204,8 @@ def pixee_source(
                     report.warn(f"repository {item.repository_id} vanished (404); skipped")
                 elif isinstance(item, Warn):
                     report.warn(item.message)
+            if gathered:
+                yield pa.concat_tables(gathered)
 
         return dlt.resource(
             read,

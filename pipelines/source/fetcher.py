@@ -12,6 +12,7 @@ from typing import Any
 
 from pipelines.client import NotFoundError, PixeeClient
 from pipelines.paging import iter_pages
+from pipelines.source.arrow import page_to_arrow
 from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
 
@@ -172,7 +173,9 @@ class Batch:
             for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
                 rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
                 if rows:
-                    self.put(kind, rows)
+                    # Typed here, on the reading thread, so the loader only writes parquet.
+                    table = page_to_arrow(kind, rows)
+                    self.put(kind, rows if table is None else table)
                 if detail:
                     for row in rows:
                         self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
