@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine.describe(),
+        "machine": {"code": machine.code_state(REPO_ROOT), **machine.describe()},
         "sizes": asdict(sizes),
         "quick": args.quick,
     }

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+CODE_PATHS = ("pipelines", "simulator", "sql", "bench")
 PACKAGES = ("dlt", "duckdb", "httpx", "pyarrow", "uvicorn", "starlette")
 
 
@@ -29,6 +32,25 @@ def _ram_gb() -> float:
     except OSError:
         pass
     return 0.0
+
+
+def code_state(root: Path) -> str:
+    """The commit measured, and any uncommitted change to the code under measurement."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *CODE_PATHS],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    changed = sorted(line[3:] for line in dirty if line.strip())
+    return f"{commit}" + (f" + uncommitted changes to {', '.join(changed)}" if changed else " (clean)")
 
 
 def describe() -> dict[str, str]:

@@ -34,6 +34,10 @@ def _accepted(result: dict[str, Any]) -> int:
     return int(result["server_requests"] - result["server_429"])
 
 
+def _us_per_row(result: dict[str, Any]) -> float:
+    return result["cpu_seconds"] / result["rows"] * 1e6 if result["rows"] else 0.0
+
+
 def _full(result: dict[str, Any]) -> dict[str, Any]:
     return result.get("bucket_full") or {"share": 0.0, "fetch_during": []}
 
@@ -162,7 +166,8 @@ def render(results: dict[str, Any]) -> str:
         f"pixee-etl: {speedup:.2f}x the peer's speed (peer wall / ours). Over its request window "
         f"(first request to last response, {_s(ours['request_window'])} s) pixee-etl's utilisation is "
         f"{o['window_ratio']:.3f}; the rest of its wall time is pipeline setup and the last load. "
-        f"Where its fetch threads spent their time: {_profile(ours, 'fetch')}."
+        f"Where its fetch threads spent their time: {_profile(ours, 'fetch')}. Its token bucket "
+        f"was full (so budget was being lost) in {_full(ours)['share']:.1%} of the samples."
     )
     verdicts.append(
         (
@@ -320,7 +325,11 @@ def render(results: dict[str, Any]) -> str:
             "the one loader thread, which runs dlt's extract, normalize and load for every row "
             f"({_profile(fast, 'main', 4)}), while the fetch threads spend {_blocked(fast):.0%} of "
             "their samples blocked on a full page queue, waiting for it. The ceiling does no "
-            f"per-row work after json. {_threads(fast)} {_cprofile(thr.get('profile_run'))}",
+            f"per-row work after json. The process used {fast['cpu_seconds'] / fast['wall_seconds']:.2f} "
+            "cores: one interpreter runs Python on one core at a time (the GIL), so the loader "
+            "thread and the fetch threads share that core; it spent "
+            f"{_us_per_row(fast):.0f} CPU us a row against the ceiling's {_us_per_row(ceiling):.0f}. "
+            f"{_threads(fast)} {_cprofile(thr.get('profile_run'))}",
         )
     )
     verdicts.append(
