@@ -189,6 +189,7 @@ def _finish_pending(
     uncommitted batch is simply read again."""
     try:
         _normalize_and_load(pipeline, report)
+        _remove_double_loads(pipeline, report)
         return pipeline
     except PixeeEtlError:
         raise
@@ -210,6 +211,41 @@ def _normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
     _step(pipeline.normalize)
     info = _step(pipeline.load)
     report.load_ids.extend(info.loads_ids)
+
+
+def _remove_double_loads(pipeline: dlt.Pipeline, report: SyncReport) -> None:
+    """After resuming a package: a kill between the warehouse committing a copy job and dlt
+    recording it makes dlt run the job again, and the merge then inserts both copies (the same
+    _dlt_id twice; dlt-hub/dlt#3023). Keep one copy of each such row, in every table."""
+    if not pipeline.default_schema_name:
+        return
+    tables = [
+        t["name"]
+        for t in pipeline.default_schema.data_tables(seen_data_only=True)
+        if "_dlt_id" in t.get("columns", {})
+    ]
+    with pipeline.sql_client() as client:
+        for name in tables:
+            table = client.make_qualified_table_name(name)
+            try:
+                rows = client.execute_sql(f"select count(*) - count(distinct _dlt_id) from {table}")
+            except Exception:  # a table the warehouse does not hold yet
+                continue
+            extra = int(rows[0][0]) if rows else 0
+            if not extra:
+                continue
+            twice = f"select _dlt_id from {table} group by _dlt_id having count(*) > 1"
+            with client.begin_transaction():
+                client.execute_sql(
+                    f"create temporary table pixee_double_loaded as "
+                    f"select distinct * from {table} where _dlt_id in ({twice})"
+                )
+                client.execute_sql(
+                    f"delete from {table} where _dlt_id in (select _dlt_id from pixee_double_loaded)"
+                )
+                client.execute_sql(f"insert into {table} select * from pixee_double_loaded")
+                client.execute_sql("drop table pixee_double_loaded")
+            report.warn(f"{name}: {extra} rows loaded twice by a job an interrupted run left; removed")
 
 
 def _our_error(exc: BaseException) -> PixeeEtlError | None:
