@@ -76,10 +76,12 @@ def _cprofile(run: dict[str, Any] | None) -> str:
     total = sum(steps.values()) or 1.0
     split = ", ".join(f"{name} {seconds / total:.0%}" for name, seconds in steps.items())
     top = "; ".join(f"`{name}` {seconds:.1f} s" for name, seconds in run["top_own"][:8])
+    wall = run["wall_seconds"] or 1.0
+    key = "; ".join(f"{name} {seconds / wall:.0%}" for name, seconds in run.get("key_cumulative", {}).items())
     return (
         f"cProfile of the loader thread in a separate sync of {run['findings']:,} findings "
-        f"({run['rows']:,} rows; the profiler slows it, so only proportions count): dlt steps "
-        f"{split}; most own time in {top}."
+        f"({run['rows']:,} rows, {_s(wall)} s under the profiler, which slows it: only proportions "
+        f"count): dlt steps {split}; share of the profiled time inside {key}; most own time in {top}."
     )
 
 

@@ -123,12 +123,26 @@ def profiled_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
     for key, value in entries.items():
         if key[0].endswith("dlt/pipeline/pipeline.py") and key[2] in ("extract", "normalize", "load"):
             steps[key[2]] = value[3]  # cumulative seconds in that step
+    # Cumulative seconds of the dlt functions a slow loader thread has been seen to spend on.
+    key: dict[str, float] = {}
+    for (path, _, name), value in entries.items():
+        if "/dlt/" in path and name in KEY_FUNCTIONS:
+            key[KEY_FUNCTIONS[name]] = max(key.get(KEY_FUNCTIONS[name], 0.0), value[3])
     return {
         "wall_seconds": wall,
         "rows": report.rows,
         "top_own": [(name, seconds) for seconds, name in own],
         "steps": steps,
+        "key_cumulative": key,
     }
+
+
+KEY_FUNCTIONS = {
+    "compute_table_schema": "table schema computed and validated per item (hints.compute_table_schema)",
+    "resolve_configuration": "dlt configuration resolved (resolve.resolve_configuration)",
+    "w_normalize_files": "normalize worker (worker.w_normalize_files)",
+    "load_single_package": "load of a package (load.load_single_package)",
+}
 
 
 def peer_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
