@@ -133,8 +133,6 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
     assert not leftover.exists()
 
 
-# Not strict: which jobs are mid-commit besides the killed one depends on thread timing.
-@pytest.mark.xfail(strict=False, reason="requests-to-connector (6): a re-run copy job loads rows twice")
 @pytest.mark.parametrize("table", ["fixes", "webhooks"])  # a merge table, a replace table
 def test_a_kill_between_a_copy_and_its_record_loads_nothing_twice(
     simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path, table: str
