@@ -143,3 +143,51 @@ def test_exit_code_2_from_the_real_process(simulator: Callable[..., Any], tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert sim.stats()["requests_total"] == 0
     assert DEFAULT_PROFILES_DIR.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"PIXEE_TOKEN": None}, "PIXEE_TOKEN is not set"),
+        ({"PIXEE_BASE_URL": "app.pixee.ai/api/v1"}, "PIXEE_BASE_URL 'app.pixee.ai/api/v1'"),
+        ({"PIXEE_PROFILE": "prod"}, "unknown profile 'prod'"),
+    ],
+    ids=["missing-token", "malformed-url", "unknown-profile"],
+)
+def test_check_refuses_bad_configuration_the_same_way(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str | None],
+    names: str,
+) -> None:
+    world = _world(tmp_path, monkeypatch)
+    for key, value in env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    code = cli.main(["check"])
+    out = capsys.readouterr()
+    assert code == 2, out.err
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pixee-etl check: ") and names in lines[0], out.err
+    assert _files(world) == set()
+
+
+def test_check_with_a_refused_token_is_one_line_exit_1(
+    simulator: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = simulator(repositories=1, days=2)
+    _world(tmp_path, monkeypatch)
+    monkeypatch.setenv("PIXEE_BASE_URL", sim.base_url)
+    monkeypatch.setenv("PIXEE_TOKEN", "pxo_not-a-token-the-simulator-knows")
+    code = cli.main(["check"])
+    out = capsys.readouterr()
+    assert code == 1
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "401" in lines[0] and "request_id req_" in lines[0], out.err
+    assert "pxo_not-a-token" not in out.err
