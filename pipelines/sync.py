@@ -178,6 +178,16 @@ def _step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 f"the destination failed during {exc.step}: {type(destination).__name__}: {first}",
                 transient=isinstance(destination, DestinationTransientException),
             ) from None
+        if exc.step == "sync":
+            # sync_destination only talks to the warehouse, and a driver's own error (Snowflake's
+            # OperationalError for an unreachable account) is no dlt DestinationException.
+            log.debug("the destination failed during sync", exc_info=exc.exception)
+            text = str(exc.exception).strip()
+            raise DestinationError(
+                f"the destination failed during sync: {type(exc.exception).__name__}: "
+                f"{redact(text.splitlines()[0] if text else '')}",
+                transient=True,
+            ) from None
         raise
 
 

@@ -160,3 +160,27 @@ def test_401_or_403_mid_sync_fails_at_once_in_one_line_keeping_committed_batches
     by_status = sim.stats()["by_route"]["GET /repositories/{id}/findings"]
     assert by_status[str(status)] == 1  # not retried
     assert repos[0] in loaded_repositories(db)
+
+
+def test_a_destination_driver_error_while_syncing_state_is_one_line(tmp_path: Path) -> None:
+    """Snowflake's OperationalError for an unreachable account (not a dlt DestinationException)
+    came out of sync_destination as a traceback; it is one DestinationError line instead. The
+    real Snowflake path needs a network, so the step is driven here with the driver's error."""
+    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
+    from snowflake.connector.errors import OperationalError
+
+    from pipelines.sync import DestinationError, _step
+
+    pipeline = dlt.pipeline("faults", destination="duckdb", pipelines_dir=str(tmp_path))
+
+    def unreachable() -> None:
+        try:
+            raise OperationalError("250001: Could not connect to Snowflake backend after 2 attempt(s).")
+        except OperationalError as exc:
+            raise PipelineStepFailed(pipeline, "sync", None, exc, None) from exc
+
+    with pytest.raises(DestinationError) as failed:
+        _step(unreachable)
+    assert str(failed.value).startswith("the destination failed during sync: OperationalError: 250001")
+    assert len(str(failed.value).splitlines()) == 1
