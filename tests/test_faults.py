@@ -184,3 +184,39 @@ def test_a_destination_driver_error_while_syncing_state_is_one_line(tmp_path: Pa
         _step(unreachable)
     assert str(failed.value).startswith("the destination failed during sync: OperationalError: 250001")
     assert len(str(failed.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "variant"),
+    [
+        ("missing_data", {"envelope": "hal"}),
+        ("truncated_json", {"envelope": "hal"}),
+        ("non_json_200", {"details": True}),
+        ("reset", {"details": True}),
+    ],
+    ids=["hal-missing-items", "hal-truncated", "detail-non-json", "detail-reset"],
+)
+def test_bad_pages_in_hal_lists_and_detail_bodies_are_retried(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    variant: dict[str, Any],
+) -> None:
+    monkeypatch.setattr(
+        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
+    )
+    details = bool(variant.pop("details", False))
+    sim = simulator(repositories=2, days=10, **variant)
+    prefixes = ["/fixes/", "/findings/"] if details else ["/repositories", "/webhooks"]
+    for prefix in prefixes:
+        sim.inject(fault, path_prefix=prefix, count=2)
+    settings = sim_settings(sim)
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"), details=details)
+    assert report.retries == 2 * len(prefixes)
+    tables = ["repositories", "scans", "findings", "fixes", "webhooks"]
+    assert_matches_truth(
+        sim, settings.duckdb_path, tables + (["fix_details", "finding_details"] if details else [])
+    )
