@@ -46,10 +46,11 @@ def test_new_field_type_change_and_missing_id_are_handled_and_reported(
     assert "schema change" not in first
 
     findings = sorted(sim.truth()["findings"], key=lambda f: f["id"])
-    new_field, retyped, no_id = findings[0], findings[1], findings[2]
+    new_field, retyped, no_id, bad_time = findings[0], findings[1], findings[2], findings[3]
     sim.update("findings", new_field["id"], exploitability="high")
     sim.update("findings", retyped["id"], start_line="line twelve")  # an integer column gets text
     sim.update("findings", no_id["id"], title="renamed")
+    sim.update("findings", bad_time["id"], detected_at="last Tuesday")  # a timestamp gets free text
     with sim.org.lock:  # the API sends this record with "id": null (update() keeps ids)
         record = sim.org.records["findings"][no_id["id"]]
         record.over = {**(record.over or {}), "id": None}
@@ -58,6 +59,7 @@ def test_new_field_type_change_and_missing_id_are_handled_and_reported(
 
     assert "schema change: findings.exploitability is a new column" in second
     assert "schema change: findings.start_line changed type" in second
+    assert "schema change: findings.detected_at changed type" in second
     assert "warning: a findings record without an id was rejected (not loaded)" in second
     rows = dict(_query(db, "select id, exploitability from pixee.findings where exploitability is not null"))
     assert rows == {new_field["id"]: "high"}
@@ -79,6 +81,8 @@ def test_new_field_type_change_and_missing_id_are_handled_and_reported(
     ]
     for finding in findings[3:]:
         assert lines[finding["id"]] == finding["start_line"]
+    detected = dict(_query(db, "select id, detected_at from pixee.findings where detected_at is null"))
+    assert set(detected) == {bad_time["id"]}  # the timestamp column holds no text
     assert _query(db, "select count(*) from pixee.findings where id is null") == [(0,)]
     # The record without an id was not loaded: its row is the one from before, title unchanged.
     assert _query(db, f"select title from pixee.findings where id = '{no_id['id']}'") == [(no_id["title"],)]
