@@ -74,6 +74,8 @@ def our_sync(
         "profile": sampler.shares(),
         "threads_cpu": sampler.cpu(),
         "bucket_full": sampler.probe_summary(),
+        "rss_by_step": sampler.rss_by_step,
+        "rss_start": sampler.rss_start,
     }
 
 

@@ -16,6 +16,17 @@ from types import FrameType
 MAIN_STEPS = (("/dlt/normalize/", "normalize"), ("/dlt/load/", "load"), ("/dlt/extract/", "extract"))
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _frames(frame: FrameType | None) -> list[FrameType]:
     out = []
     while frame is not None:
@@ -72,6 +83,11 @@ class StackSampler:
         self.ticks = 0
         self.probe_hits = 0
         self.during: Counter[str] = Counter()
+        # Resident memory (VmRSS, MB) sampled with the loader thread's step: the largest seen in
+        # each step, and the RSS when sampling began (imports and setup).
+        self.rss_by_step: dict[str, float] = {}
+        self.rss_start = 0.0
+        self._main_step = "pipeline glue"
         self.counts: dict[str, Counter[str]] = {"main": Counter(), "fetch": Counter()}
         # Per thread id: (role, seconds on a CPU, seconds runnable but waiting for a CPU), from
         # /proc/self/task/<tid>/schedstat: tells a busy machine apart from a blocked thread.
@@ -82,6 +98,7 @@ class StackSampler:
 
     def __enter__(self) -> StackSampler:
         main = threading.main_thread()
+        self.rss_start = _rss_mb()
         self._read_sched([main], main.ident)
         self._base = dict(self.sched)  # the main thread's life before the measured work
         self.sched.clear()
@@ -102,6 +119,9 @@ class StackSampler:
             ticks += 1
             if ticks % 25 == 1:
                 self._read_sched(threads, main_id)
+            rss = _rss_mb()
+            step = self._main_step
+            self.rss_by_step[step] = max(self.rss_by_step.get(step, 0.0), rss)
             hit = self.probe() if self.probe is not None else False
             self.ticks += 1
             self.probe_hits += hit
@@ -110,6 +130,7 @@ class StackSampler:
                     continue
                 if ident == main_id:
                     role, category = "main", classify_main(frame)
+                    self._main_step = category
                 elif names.get(ident, "").startswith(("pixee-fetch", "ceiling-fetch")):
                     role, category = "fetch", classify_fetch(frame)
                 else:
