@@ -152,3 +152,28 @@ def test_a_kill_between_a_copy_and_its_record_loads_nothing_twice(
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
+
+
+def test_a_full_refresh_killed_midway_is_finished_by_the_next_plain_run(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    """--full-refresh drops the raw tables and the state in its first load; a kill after that
+    leaves a half-filled warehouse whose state says which repositories still need a full read."""
+    sim = simulator(repositories=6, days=30)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, rpm=RPM, burst=BURST, batch=BATCH)
+    settings = replace(sim_settings(sim), duckdb_path=db)
+    sync(settings, pipelines_dir=str(tmp_path / "dlt" / "pipelines"), batch_repositories=BATCH)
+    sim.advance(12)
+    sim.reset_stats()
+    proc = start_etl(env, "run", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
+    killed, _, _ = kill_after_requests(proc, sim, 12)  # past the first batch, before the last
+    assert killed
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert_matches_truth(sim, db)
