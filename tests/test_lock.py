@@ -17,8 +17,8 @@ def test_second_run_is_refused_and_names_the_holder(
 ) -> None:
     sim = simulator(repositories=3, days=10)
     db = tmp_path / "warehouse.duckdb"
-    # Two requests a second: the first run is still syncing when the second starts.
-    env = etl_env(sim, tmp_path, rpm=120.0, burst=1)
+    # One request a second: the first run is still syncing when the second has come and gone.
+    env = etl_env(sim, tmp_path, rpm=60.0, burst=1)
     first = start_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
