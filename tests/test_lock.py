@@ -40,7 +40,7 @@ def test_second_run_is_refused_and_names_the_holder(
     assert second.stdout == ""
 
     # The kernel dropped the killed run's lock: the next run gets it and finishes the sync.
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(etl_env(sim, tmp_path), "run", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_matches_truth(sim, db)
 
