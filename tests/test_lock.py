@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,3 +68,36 @@ def test_wait_starts_once_the_holder_lets_go(
     _, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, err
     assert_matches_truth(sim, settings.duckdb_path)
+
+
+def test_a_duckdb_file_held_open_elsewhere_fails_in_one_line_naming_the_holder(
+    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path
+) -> None:
+    """Not our lock but DuckDB's: an analyst's session holding the file for writing."""
+    sim = simulator(repositories=2, days=5)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path)
+    session = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('open', flush=True); "
+            "time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert session.stdout is not None and session.stdout.readline().strip() == "open"
+        refused = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    finally:
+        session.kill()
+        session.communicate()
+    assert refused.returncode == 1
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("pixee-etl run: the destination failed") and f"PID {session.pid}" in last
+    assert "Traceback" not in refused.stderr
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert_matches_truth(sim, db)
