@@ -29,7 +29,9 @@ def _rss_mb() -> float:
 
 def _frames(frame: FrameType | None) -> list[FrameType]:
     out = []
-    while frame is not None:
+    # A frame torn down while we walk it can hand back something that is not a frame (seen on
+    # 3.11 under load): stop there rather than lose the sampler.
+    while isinstance(frame, FrameType):
         out.append(frame)
         frame = frame.f_back
     return out  # innermost first
@@ -82,6 +84,7 @@ class StackSampler:
         self.probe = probe
         self.ticks = 0
         self.probe_hits = 0
+        self.errors = 0
         self.during: Counter[str] = Counter()
         # Resident memory (VmRSS, MB) sampled with the loader thread's step: the largest seen in
         # each step, and the RSS when sampling began (imports and setup).
@@ -111,34 +114,40 @@ class StackSampler:
 
     def _run(self) -> None:
         main_id = threading.main_thread().ident
-        own = threading.get_ident()
         ticks = 0
         while not self._stop.wait(self.interval):
-            threads = threading.enumerate()
-            names = {t.ident: t.name for t in threads}
             ticks += 1
-            if ticks % 25 == 1:
-                self._read_sched(threads, main_id)
-            rss = _rss_mb()
-            step = self._main_step
-            self.rss_by_step[step] = max(self.rss_by_step.get(step, 0.0), rss)
-            hit = self.probe() if self.probe is not None else False
-            self.ticks += 1
-            self.probe_hits += hit
-            for ident, frame in sys._current_frames().items():
-                if ident == own:
-                    continue
-                if ident == main_id:
-                    role, category = "main", classify_main(frame)
-                    self._main_step = category
-                elif names.get(ident, "").startswith(("pixee-fetch", "ceiling-fetch")):
-                    role, category = "fetch", classify_fetch(frame)
-                else:
-                    continue
-                self.counts[role][category] += 1
-                if hit and role == "fetch":
-                    self.during[category] += 1
+            try:
+                self._tick(ticks, main_id)
+            except Exception:  # a sample lost is nothing; a dead sampler loses the profile
+                self.errors += 1
         self._read_sched(threading.enumerate(), main_id)
+
+    def _tick(self, ticks: int, main_id: int | None) -> None:
+        own = threading.get_ident()
+        threads = threading.enumerate()
+        names = {t.ident: t.name for t in threads}
+        if ticks % 25 == 1:
+            self._read_sched(threads, main_id)
+        rss = _rss_mb()
+        step = self._main_step
+        self.rss_by_step[step] = max(self.rss_by_step.get(step, 0.0), rss)
+        hit = self.probe() if self.probe is not None else False
+        self.ticks += 1
+        self.probe_hits += hit
+        for ident, frame in sys._current_frames().items():
+            if ident == own or not isinstance(frame, FrameType):
+                continue
+            if ident == main_id:
+                role, category = "main", classify_main(frame)
+                self._main_step = category
+            elif names.get(ident, "").startswith(("pixee-fetch", "ceiling-fetch")):
+                role, category = "fetch", classify_fetch(frame)
+            else:
+                continue
+            self.counts[role][category] += 1
+            if hit and role == "fetch":
+                self.during[category] += 1
 
     def _read_sched(self, threads: list[threading.Thread], main_id: int | None) -> None:
         for thread in threads:
