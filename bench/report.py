@@ -41,12 +41,22 @@ def _memory(result: dict[str, Any]) -> str:
         return "no memory samples."
     ranked = sorted(by_step.items(), key=lambda kv: -kv[1])
     steps = "; ".join(f"{name} {mb:,.0f} MB" for name, mb in ranked)
+    peak_step, peak = ranked[0]
+    others = max((mb for name, mb in ranked[1:]), default=0.0)
+    if peak_step.startswith("load"):
+        why = (
+            f"The load step (dlt loading a batch's parquet files into DuckDB, whose buffers live "
+            f"outside Python) adds {peak - others:,.0f} MB over the highest RSS of every other step."
+        )
+    else:
+        why = (
+            "Rows wait as pages in the per-table queues and as Arrow batches while a batch is "
+            "normalized and loaded."
+        )
     return (
         f"VmRSS sampled every 10 ms was {result.get('rss_start', 0):,.0f} MB when the sync began "
         f"(interpreter, dlt, pyarrow, duckdb imported) and peaked while the loader thread was in "
-        f"{ranked[0][0]}; the largest RSS seen in each loader step: {steps}. Rows wait as pages "
-        "in the per-table queues (32 pages a table) and as Arrow batches gathered to 10,000 rows "
-        "while a batch is normalized and loaded."
+        f"{peak_step}; the largest RSS seen in each loader step: {steps}. {why}"
     )
 
 
@@ -73,7 +83,7 @@ def _threads(result: dict[str, Any]) -> str:
         blocked = max(0.0, wall - m["on_cpu"] - m["runqueue_wait"])
         parts.append(
             f"the loader thread was on a CPU {_s(m['on_cpu'])} s, runnable but waiting for a CPU "
-            f"(other processes) {_s(m['runqueue_wait'])} s, and blocked (GIL, disk, empty queue) "
+            f"(other threads, processes) {_s(m['runqueue_wait'])} s, and blocked (GIL, disk, empty queue) "
             f"{_s(blocked)} s of the {_s(wall)} s"
         )
     if "fetch" in cpu:
