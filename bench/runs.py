@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.simproc import proc_status_kb
+from pipelines.settings import REPO_ROOT
 
 CONCURRENCY = (
     8  # the connector's default (profiles/duckdb.toml [run] concurrency); the ceiling and peer match it
@@ -115,7 +116,7 @@ def profiled_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
 
     def label(key: tuple[str, int, str]) -> str:
         path, _, name = key
-        for marker in ("/site-packages/", "/work/main/"):
+        for marker in ("/site-packages/", f"{REPO_ROOT}/"):
             if marker in path:
                 return f"{path.split(marker, 1)[1]}:{name}"
         return f"{path.rsplit('/', 1)[-1]}:{name}"
