@@ -179,19 +179,20 @@ def pixee_source(
     def child(table: str) -> DltResource:
         def read() -> Iterator[list[dict[str, Any]] | pa.Table | None]:
             repos_state = dlt.current.source_state().setdefault("repos", {})
-            # Arrow pages are gathered into larger tables: dlt's cost per Arrow item is fixed.
+            # Arrow pages are gathered into larger tables: dlt's cost per Arrow item is fixed
+            # (a table schema computed and validated each time), so they go out only when
+            # ARROW_ROWS are together or the batch ends, not whenever the queue runs dry.
             gathered: list[pa.Table] = []
+            gathered_rows = 0
             for item in current_batch().drain(table):
                 if isinstance(item, pa.Table):
                     report.add_rows(table, item.num_rows)
                     gathered.append(item)
-                    if sum(t.num_rows for t in gathered) >= ARROW_ROWS:
+                    gathered_rows += item.num_rows
+                    if gathered_rows >= ARROW_ROWS:
                         yield pa.concat_tables(gathered)
-                        gathered = []
+                        gathered, gathered_rows = [], 0
                     continue
-                if gathered:
-                    yield pa.concat_tables(gathered)
-                    gathered = []
                 if item is None:
                     yield None  # nothing ready: dlt polls the other tables meanwhile
                 elif isinstance(item, list):
