@@ -23,7 +23,10 @@ READ_ORDER = ("findings", "fixes", "scans")
 DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
 TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
 # Pages waiting per table: bounds memory however large the organisation (100 rows a page).
-QUEUE_PAGES = 32
+# Deep enough that the next batch is read while the current one normalizes and loads (a
+# shallow queue stalls the readers then); findings and scans pages are compact Arrow tables.
+QUEUE_PAGES = 1024
+QUEUE_PAGES_OF = {"fixes": 256, "fix_details": 256, "finding_details": 256}
 
 
 class _Cancelled(Exception):
@@ -107,7 +110,7 @@ class Batch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.queues = {table: queue.Queue(maxsize=QUEUE_PAGES) for table in TABLES}
+        self.queues = {table: queue.Queue(maxsize=QUEUE_PAGES_OF.get(table, QUEUE_PAGES)) for table in TABLES}
 
     # -- producer side ------------------------------------------------------------------------
 
