@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import queue
@@ -10,9 +11,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from pipelines.client import NotFoundError, PixeeClient
 from pipelines.paging import iter_pages
-from pipelines.source.arrow import page_to_arrow
+from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
 
@@ -22,11 +25,55 @@ CHILD_LISTS = ("fixes", "scans", "findings")
 READ_ORDER = ("findings", "fixes", "scans")
 DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
 TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
-# Pages waiting per table: bounds memory however large the organisation (100 rows a page).
-# Deep enough that the next batch is read while the current one normalizes and loads (a
-# shallow queue stalls the readers then); findings and scans pages are compact Arrow tables.
-QUEUE_PAGES = 1024
-QUEUE_PAGES_OF = {"fixes": 256, "fix_details": 256, "finding_details": 256}
+# Bytes of rows waiting per table: bounds memory however large the organisation. Deep enough
+# that the next batch is read while the current one normalizes and loads (a shallow queue
+# stalls the readers then): ~500 pages of findings as Arrow (~30 kB a page), ~100 as dicts.
+QUEUE_BYTES = 16 << 20
+DICT_ROW_BYTES = 1500  # a decoded JSON object of a list, measured: findings 1.5 kB, fixes 1.3 kB
+# Rows of one list typed to Arrow at once: pyarrow's cost per call is half of a 100-row page's.
+ARROW_CHUNK_ROWS = 1000
+
+
+def weight(item: Any) -> int:
+    """Approximate bytes an item holds while it waits in a queue."""
+    if isinstance(item, pa.Table):
+        return item.nbytes
+    if isinstance(item, list):
+        return len(item) * DICT_ROW_BYTES
+    return 0
+
+
+class PageQueue:
+    """A FIFO bounded by bytes (see weight), not by items: compact Arrow pages may wait in
+    numbers while pages of dicts (a list that drifted) are held to the same memory."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: collections.deque[tuple[Any, int]] = collections.deque()
+        self._used = 0
+        self._space = threading.Condition(threading.Lock())
+
+    def put(self, item: Any, timeout: float) -> bool:
+        """False when there was no room within `timeout`; an item larger than the whole
+        capacity still goes in once the queue is empty."""
+        size = weight(item)
+        with self._space:
+            if not self._space.wait_for(
+                lambda: not self._items or self._used + size <= self.capacity, timeout
+            ):
+                return False
+            self._items.append((item, size))
+            self._used += size
+            return True
+
+    def get_nowait(self) -> Any:
+        with self._space:
+            if not self._items:
+                raise queue.Empty
+            item, size = self._items.popleft()
+            self._used -= size
+            self._space.notify_all()
+            return item
 
 
 class _Cancelled(Exception):
@@ -100,7 +147,7 @@ class Batch:
     repository_ids: list[str]
     cursors: dict[tuple[str, str], Cursor]
     details: bool
-    queues: dict[str, queue.Queue[Any]] = field(default_factory=dict)
+    queues: dict[str, PageQueue] = field(default_factory=dict)
     error: BaseException | None = None
     cancelled: bool = False
     finished: bool = False
@@ -110,7 +157,7 @@ class Batch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.queues = {table: queue.Queue(maxsize=QUEUE_PAGES_OF.get(table, QUEUE_PAGES)) for table in TABLES}
+        self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -162,30 +209,37 @@ class Batch:
         while True:
             if self.cancelled:
                 raise _Cancelled
-            try:
-                self.queues[table].put(item, timeout=0.2)
+            if self.queues[table].put(item, timeout=0.2):
                 return
-            except queue.Full:
-                continue
 
     def _read_list(self, pool: WorkerPool, client: PixeeClient, repository_id: str, kind: str) -> None:
         cursor = self.cursors[(repository_id, kind)]
         params = {"updated_since": cursor.since} if cursor.since else None
         detail = DETAIL_OF.get(kind) if self.details else None
+        chunk = ARROW_CHUNK_ROWS if kind in ARROW_LISTS else 1
+        pending: list[dict[str, Any]] = []
         try:
             for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
                 rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
-                if rows:
-                    # Typed here, on the reading thread, so the loader only writes parquet.
-                    table = page_to_arrow(kind, rows)
-                    self.put(kind, rows if table is None else table)
+                pending += rows
+                if len(pending) >= chunk:
+                    self._put_rows(kind, pending)
+                    pending = []
                 if detail:
                     for row in rows:
                         self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
         except NotFoundError:
+            self._put_rows(kind, pending)
             self.put(kind, Vanished(repository_id))
             return
+        self._put_rows(kind, pending)
         self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+
+    def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            # Typed here, on the reading thread, so the loader only writes parquet.
+            table = page_to_arrow(kind, rows)
+            self.put(kind, rows if table is None else table)
 
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
         table, path = DETAIL_OF[kind]
