@@ -35,6 +35,11 @@ E = TypeVar("E", bound=BaseException)
 
 # dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
 LOADER_FILE_FORMAT = "parquet"
+# DuckDB sizes its buffers to 80% of RAM, and while a batch merges into a large table they made
+# most of a sync's peak memory (1M findings: 645-670 MB, 537 MB with this cap, as fast); what
+# does not fit spills to DuckDB's temporary directory. Set for the sync only, so marts built in
+# the same process keep DuckDB's default; DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG wins.
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "128MB"}
 PROGRESS_SECONDS = 0.5
 LOG_PROGRESS_SECONDS = 30.0
 
@@ -74,7 +79,11 @@ def sync(
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
-    with make_client(settings, transport=transport) as client, _progress(report, client, progress):
+    with (
+        dlt.config.values({"destination.duckdb.credentials.global_config": DUCKDB_GLOBAL_CONFIG}),
+        make_client(settings, transport=transport) as client,
+        _progress(report, client, progress),
+    ):
         try:
             # A fresh machine restores state and schema from the warehouse; a batch a killed run
             # committed but did not load goes in before anything new is read.
