@@ -58,49 +58,37 @@ finding_groups as (
     group by repository_id, severity, sla_days, detected_day, resolved_day, closed_day
 ),
 
+-- the measures that follow a finding's age: counted on days detected_day + [from_age, to_age)
+age_measures as (
+    select * from (
+        values
+            ('age_0_7', 0, 8),
+            ('age_8_30', 8, 31),
+            ('age_31_90', 31, 91),
+            ('age_over_90', 91, cast(null as integer)),
+            ('open', 0, cast(null as integer))
+    ) as measures (measure, from_age, to_age)
+),
+
 -- [start_day, end_day) in which a group counts toward a measure; end_day null: open through as-of
 measure_intervals as (
     select
-        repository_id, severity, 'open' as measure,
-        detected_day as start_day, closed_day as end_day,
-        findings, true_positive, untriaged
-    from finding_groups
-    union all
-    select
-        repository_id, severity, 'age_0_7' as measure,
-        detected_day as start_day,
+        finding_groups.repository_id,
+        finding_groups.severity,
+        age_measures.measure,
+        finding_groups.detected_day + age_measures.from_age as start_day,
         case
-            when closed_day is null or closed_day > detected_day + 8 then detected_day + 8
-            else closed_day
+            when age_measures.to_age is null then finding_groups.closed_day
+            when finding_groups.closed_day is null
+                or finding_groups.closed_day > finding_groups.detected_day + age_measures.to_age
+                then finding_groups.detected_day + age_measures.to_age
+            else finding_groups.closed_day
         end as end_day,
-        findings, true_positive, untriaged
+        finding_groups.findings,
+        finding_groups.true_positive,
+        finding_groups.untriaged
     from finding_groups
-    union all
-    select
-        repository_id, severity, 'age_8_30' as measure,
-        detected_day + 8 as start_day,
-        case
-            when closed_day is null or closed_day > detected_day + 31 then detected_day + 31
-            else closed_day
-        end as end_day,
-        findings, true_positive, untriaged
-    from finding_groups
-    union all
-    select
-        repository_id, severity, 'age_31_90' as measure,
-        detected_day + 31 as start_day,
-        case
-            when closed_day is null or closed_day > detected_day + 91 then detected_day + 91
-            else closed_day
-        end as end_day,
-        findings, true_positive, untriaged
-    from finding_groups
-    union all
-    select
-        repository_id, severity, 'age_over_90' as measure,
-        detected_day + 91 as start_day, closed_day as end_day,
-        findings, true_positive, untriaged
-    from finding_groups
+    cross join age_measures
     union all
     select
         repository_id, severity, 'over_sla' as measure,
