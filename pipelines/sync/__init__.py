@@ -1,0 +1,100 @@
+"""Runs one sync: four phases, one module each, each committing what it says and nothing more.
+
+```
+sync(settings)                              what it commits to the warehouse
+ |
+ |- 1 resume        (resume.py)             state and schema restored from the warehouse;
+ |                                           a package a killed run extracted is loaded first
+ |                                           -> that run's last batch: its rows with its cursors
+ |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
+ |                                           its cursor, extracted as one package
+ |                                           -> nothing yet (loaded at the start of phase 3)
+ |- 3 batches       (batches.py)            phase 2's package, then the known repositories'
+ |                                           lists in batches (batch i+1 read while i loads)
+ |                                           -> per load: the batch's rows of every table and,
+ |                                              in the same load, the cursors that cover them
+ '- 4 finish        (finish.py)             schema drift and one log line per table
+                                             -> nothing
+```
+Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
+or our own error) and never a traceback; progress.py draws the live status line meanwhile.
+A kill at any point loses at most the load in flight: its package is finished by phase 1 of
+the next run, or (files beyond repair) the state of the last committed load is restored.
+"""
+
+from __future__ import annotations
+
+import dlt
+import httpx
+
+from pipelines.client import make_client
+from pipelines.destinations import make_pipeline
+from pipelines.report import SyncReport
+from pipelines.settings import Settings
+from pipelines.sync.batches import load_repositories
+from pipelines.sync.finish import columns_of, log_tables, schema_changes
+from pipelines.sync.organisation import extract_organisation
+from pipelines.sync.progress import progress as live_progress
+from pipelines.sync.resume import resume
+from pipelines.sync.steps import LOADER_FILE_FORMAT, DestinationError, run_step
+
+# DuckDB sizes its buffers to 80% of RAM, and while a batch merges into a large table they made
+# most of a sync's peak memory (1M findings: 645-670 MB, 537 MB with this cap, as fast); what
+# does not fit spills to DuckDB's temporary directory. Set for the sync only, so marts built in
+# the same process keep DuckDB's default; DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG wins.
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "128MB"}
+_step = run_step  # the name tests and older callers use
+
+__all__ = ["DUCKDB_GLOBAL_CONFIG", "LOADER_FILE_FORMAT", "DestinationError", "make_client", "sync"]
+
+
+def sync(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    details: bool | None = None,
+    progress: bool = False,
+    pipelines_dir: str | None = None,
+    batch_repositories: int | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncReport:
+    """Sync the API into the settings' destination; returns the report (also on report.pipeline).
+
+    `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
+    Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
+    or DestinationError.
+    """
+    batch_repositories = batch_repositories or settings.batch_repositories
+    details = settings.details if details is None else details
+    report = SyncReport(
+        settings.requests_per_minute,
+        settings.burst,
+        full_refresh=full_refresh,
+        details=details,
+        concurrency=settings.concurrency,
+    )
+    # dlt gzips its intermediate files by default: an eighth of a big sync's CPU for files that
+    # live seconds on local disk (the loaded parquet keeps its own compression). The environment
+    # (DATA_WRITER__DISABLE_COMPRESSION=false) still wins over this.
+    dlt.config["data_writer.disable_compression"] = True
+    # Pages of flat lists travel as Arrow tables (pipelines.source.arrow); they get the same
+    # _dlt_id and _dlt_load_id columns as rows normalized from dicts, so both mix in one table.
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
+    report.pipeline = pipeline
+    with (
+        dlt.config.values({"destination.duckdb.credentials.global_config": DUCKDB_GLOBAL_CONFIG}),
+        make_client(settings, transport=transport) as client,
+        live_progress(report, client, progress),
+    ):
+        try:
+            pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report)
+            before = columns_of(pipeline)
+            extract_organisation(pipeline, client, settings, details, report, full_refresh)
+            load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            report.schema_changes = schema_changes(before, columns_of(pipeline))
+        finally:
+            report.finish(client.stats)
+    log_tables(report)
+    return report

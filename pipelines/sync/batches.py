@@ -1,0 +1,59 @@
+"""Phase 3, batches: every known repository's lists, one checkpointed dlt load per batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+
+from pipelines.client import PixeeClient
+from pipelines.report import SyncReport
+from pipelines.settings import Settings
+from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
+from pipelines.source.fetcher import Batch
+from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
+
+
+def load_repositories(
+    pipeline: dlt.Pipeline,
+    client: PixeeClient,
+    settings: Settings,
+    details: bool,
+    report: SyncReport,
+    batch_repositories: int,
+) -> None:
+    """Load what phase 2 extracted, then every known repository's lists, a batch per load.
+
+    Reading runs ahead of loading: the first batch is read while the repositories load, and
+    each next batch (on threads the current one leaves idle) while the current one loads, so
+    the token bucket never waits for DuckDB.
+    """
+    state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+    repos_state: dict[str, Any] = state.get("repos", {})
+    repository_ids = sorted(repos_state)
+    report.repositories_read = len(repository_ids)
+    size = max(1, batch_repositories)
+    batches: list[Batch] = [
+        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details)
+        for i, start in enumerate(range(0, len(repository_ids), size))
+    ]
+    pool = WorkerPool(settings.concurrency)
+    try:
+        if batches:
+            batches[0].start(pool, client)
+        normalize_and_load(pipeline, report)  # the repositories and webhooks
+        for i, batch in enumerate(batches):
+            source = pixee_source(
+                client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
+            ).with_resources(*child_resource_names(details))
+            run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
+            # Batch i is now an extracted package, which survives a kill (the next run loads it
+            # first). Reading i+1 only from here on bounds what a kill can lose to one batch.
+            if i + 1 < len(batches):
+                batches[i + 1].start(pool, client)
+            normalize_and_load(pipeline, report)
+            report.batches += 1
+    finally:
+        for batch in batches:
+            batch.cancel()
+        pool.close()

@@ -1,0 +1,45 @@
+"""Phase 4, finish: what changed in the schema, and one log line per table."""
+
+from __future__ import annotations
+
+import logging
+
+import dlt
+
+from pipelines.report import SyncReport
+
+log = logging.getLogger("pipelines.sync")
+
+
+def columns_of(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    if not pipeline.default_schema_name:
+        return {}
+    tables = pipeline.default_schema.data_tables()
+    return {t["name"]: set(t.get("columns", {})) for t in tables}
+
+
+def schema_changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[str]:
+    """New columns and type variants in tables that existed before this sync (drift, not creation)."""
+    changes = []
+    for table, cols in sorted(after.items()):
+        if table not in before:
+            continue
+        for col in sorted(cols - before[table]):
+            if "__v_" in col:
+                changes.append(f"{table}.{col.split('__v_')[0]} changed type: new values land in {col}")
+            else:
+                changes.append(f"{table}.{col} is a new column")
+    return changes
+
+
+def log_tables(report: SyncReport) -> None:
+    for row in report.as_rows()[:-1]:
+        log.info(
+            "%s: %d rows, %d requests, %d 429s, %d retries, %.1f s rate-limit wait",
+            row["table"],
+            row["rows"],
+            row["requests"],
+            row["throttled_429"],
+            row["retries"],
+            row["wait_seconds"],
+        )

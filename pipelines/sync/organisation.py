@@ -1,0 +1,36 @@
+"""Phase 2, the organisation: webhooks and the repositories list, extracted as one package."""
+
+from __future__ import annotations
+
+import dlt
+
+from pipelines.client import PixeeClient
+from pipelines.report import SyncReport
+from pipelines.settings import Settings
+from pipelines.source import pixee_source, read_webhooks
+from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
+
+
+def extract_organisation(
+    pipeline: dlt.Pipeline,
+    client: PixeeClient,
+    settings: Settings,
+    details: bool,
+    report: SyncReport,
+    full_refresh: bool,
+) -> None:
+    """Extract /repositories (since its cursor) and /webhooks (all of it); loaded by phase 3.
+
+    The webhooks are read before anything is extracted: a replace table must not be emptied
+    because the token may not list them (403), so the resource is left out then.
+    """
+    hooks = read_webhooks(client, report)
+    first = pixee_source(
+        client, lag_seconds=settings.lag_seconds, details=details, tally=report, webhook_pages=hooks
+    ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
+    run_step(
+        pipeline.extract,
+        first,
+        refresh="drop_sources" if full_refresh else None,
+        loader_file_format=LOADER_FILE_FORMAT,
+    )
