@@ -49,3 +49,14 @@ class RateLimitCeilingError(PixeeEtlError):
 
 class LockHeldError(PixeeEtlError):
     """Another run holds the lock on this destination."""
+
+
+class IncompleteSyncError(PixeeEtlError):
+    """Some lists could not be read to their end; everything else is committed, their cursors
+    are kept, and the next run reads them again. `report` is the sync's SyncReport."""
+
+    def __init__(self, failures: list[str], report: object) -> None:
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more, listed in the summary)" if len(failures) > 1 else ""
+        super().__init__(f"{len(failures)} list(s) not read this run: {first}{more}")
+        self.report = report

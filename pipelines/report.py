@@ -49,6 +49,10 @@ class SyncReport:
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
+    # Repositories whose lists and own GET answered 404: their cursors were dropped, their rows kept.
+    vanished_repositories: list[str] = field(default_factory=list)
+    # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
+    failures: list[str] = field(default_factory=list)
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -68,6 +72,21 @@ class SyncReport:
         with self._lock:
             if message not in self.warnings:
                 self.warnings.append(message)
+
+    def vanish(self, repository_id: str) -> None:
+        with self._lock:
+            if repository_id in self.vanished_repositories:
+                return
+            self.vanished_repositories.append(repository_id)
+        self.warn(
+            f"repository {repository_id} vanished (its lists and GET /repositories/{repository_id} "
+            "answer 404); its rows are kept, its cursors dropped"
+        )
+
+    def fail(self, message: str) -> None:
+        with self._lock:
+            if message not in self.failures:
+                self.failures.append(message)
 
     def absorb(self, stats: ClientStats) -> None:
         """Copy the client's request counters in (at the end, or for a progress line)."""
@@ -188,6 +207,8 @@ class SyncReport:
             out.append(f"schema change: {change}")
         for warning in self.warnings:
             out.append(f"warning: {warning}")
+        for failure in self.failures:
+            out.append(f"failed: {failure}")
         return "\n".join(out)
 
     def progress_line(self) -> str:

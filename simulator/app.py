@@ -32,6 +32,7 @@ FAULTS = (
     "http_503_html",
     "http_401",
     "http_403",
+    "http_404",
     "truncated_json",
     "non_json_200",
     "missing_data",
@@ -323,8 +324,15 @@ class SimApp:
             "http_500": (500, "internal_error", {}),
             "http_401": (401, "unauthorized", {}),
             "http_403": (403, "forbidden", {}),
+            "http_404": (404, "not_found", {}),  # a transient one: a proxy, a replica behind
         }.get(fault, (429, "rate_limited", {"retry-after": fault.partition(":")[2]}))
-        message = {500: "internal error", 401: "token expired", 403: "forbidden", 429: "rate limit exceeded"}
+        message = {
+            500: "internal error",
+            401: "token expired",
+            403: "forbidden",
+            404: "not found",
+            429: "rate limit exceeded",
+        }
         body = {"error": {"code": code, "message": message[status], "request_id": rid}}
         await self._send_json(send, status, body, rid, headers)
         return status

@@ -9,6 +9,7 @@ import sys
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
 from pipelines.destinations import destination_for
+from pipelines.errors import IncompleteSyncError
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.sync import sync
@@ -45,8 +46,14 @@ def main(args: argparse.Namespace) -> int:
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
     with destination_lock(settings, wait=args.wait):
-        report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
+        incomplete: IncompleteSyncError | None = None
+        try:
+            report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
+        except IncompleteSyncError as exc:  # the rest is committed: summarise it, then fail
+            report, incomplete = exc.report, exc  # type: ignore[assignment]
         print(report.summary_table())
         marts = build_marts(report.pipeline, settings, as_of=args.as_of)
         print(marts.summary())
+    if incomplete is not None:
+        raise incomplete
     return 0

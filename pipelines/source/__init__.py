@@ -49,6 +49,7 @@ from pipelines.source.fetcher import (
     CHILD_LISTS,
     Batch,
     Checkpoint,
+    ListFailed,
     Vanished,
     Warn,
     WorkerPool,
@@ -76,6 +77,10 @@ class Tally(Protocol):
 
     def warn(self, message: str) -> None: ...
 
+    def vanish(self, repository_id: str) -> None: ...
+
+    def fail(self, message: str) -> None: ...
+
 
 class _LogTally:
     def add_rows(self, table: str, count: int) -> None:
@@ -83,6 +88,12 @@ class _LogTally:
 
     def warn(self, message: str) -> None:
         log.warning(message)
+
+    def vanish(self, repository_id: str) -> None:
+        log.warning("repository %s vanished (404, confirmed); its rows are kept", repository_id)
+
+    def fail(self, message: str) -> None:
+        log.error(message)
 
 
 def webhooks_skipped(exc: ForbiddenError) -> str:
@@ -184,7 +195,8 @@ def pixee_source(
             # ARROW_ROWS are together or the batch ends, not whenever the queue runs dry.
             gathered: list[pa.Table] = []
             gathered_rows = 0
-            for item in current_batch().drain(table):
+            batch_now = current_batch()
+            for item in batch_now.drain(table):
                 if isinstance(item, pa.Table):
                     report.add_rows(table, item.num_rows)
                     gathered.append(item)
@@ -199,10 +211,14 @@ def pixee_source(
                     report.add_rows(table, len(item))
                     yield item
                 elif isinstance(item, Checkpoint):
-                    repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
+                    if item.repository_id not in batch_now.vanished:  # else it would come back
+                        repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
                 elif isinstance(item, Vanished):
+                    # Only its cursors go: every row loaded from it stays in the warehouse.
                     repos_state.pop(item.repository_id, None)
-                    report.warn(f"repository {item.repository_id} vanished (404); skipped")
+                    report.vanish(item.repository_id)
+                elif isinstance(item, ListFailed):
+                    report.fail(item.message)
                 elif isinstance(item, Warn):
                     report.warn(item.message)
             if gathered:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.client import NotFoundError, PixeeClient
+from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient
 from pipelines.paging import iter_pages
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
@@ -91,9 +91,19 @@ class Checkpoint:
 
 @dataclass
 class Vanished:
-    """The repository answered 404: it was deleted since it was listed."""
+    """A list answered 404 and so did GET /repositories/{id}: the repository was deleted."""
 
     repository_id: str
+
+
+@dataclass
+class ListFailed:
+    """A list could not be read to its end this run (e.g. a 404 the repository itself does not
+    confirm): its cursor stays where it was, and the sync ends saying so."""
+
+    repository_id: str
+    kind: str
+    message: str
 
 
 @dataclass
@@ -153,6 +163,8 @@ class Batch:
     finished: bool = False
     started: bool = False
     on_finish: Callable[[], None] | None = None
+    vanished: set[str] = field(default_factory=set)  # confirmed by GET /repositories/{id}: 404
+    _gone: dict[str, bool] = field(default_factory=dict)
     _outstanding: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -228,12 +240,48 @@ class Batch:
                 if detail:
                     for row in rows:
                         self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
-        except NotFoundError:
+        except NotFoundError as exc:
             self._put_rows(kind, pending)
-            self.put(kind, Vanished(repository_id))
+            # One 404 is no proof (a proxy, a replica behind, a bad deploy): forget the repository
+            # only when the repository itself answers 404 too.
+            gone, why = self._confirm_gone(client, repository_id)
+            if gone:
+                self.put(kind, Vanished(repository_id))
+            else:
+                self.put(
+                    kind,
+                    ListFailed(
+                        repository_id,
+                        kind,
+                        f"{exc.endpoint or kind} answered 404 (request_id {exc.request_id or '-'}) but "
+                        f"{why}; its cursor is kept and the next run reads it again",
+                    ),
+                )
             return
         self._put_rows(kind, pending)
         self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+
+    def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:
+        """(True, _) when GET /repositories/{id} answers 404; else (False, what it answered).
+        Asked once per repository and batch, however many of its lists answered 404."""
+        with self._lock:
+            known = self._gone.get(repository_id)
+        if known is not None:
+            return known, "the repository itself still answers"
+        try:
+            client.get_json(f"/repositories/{repository_id}", resource="repositories")
+            gone, why = False, "the repository itself still answers"
+        except NotFoundError:
+            gone, why = True, ""
+        except AuthError:
+            raise
+        except ApiError as exc:  # 403, 5xx past the retries: not a confirmation either way
+            gone, why = False, f"GET /repositories/{repository_id} could not confirm it ({exc})"
+        with self._lock:
+            self._gone[repository_id] = gone
+            if gone:
+                self.vanished.add(repository_id)
+        return gone, why
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -29,6 +29,7 @@ import httpx
 
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
+from pipelines.errors import IncompleteSyncError
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories
@@ -62,7 +63,8 @@ def sync(
 
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
-    or DestinationError.
+    or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
+    but some lists were not read to their end (an unconfirmed 404), their cursors kept.
     """
     batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
@@ -97,4 +99,6 @@ def sync(
         finally:
             report.finish(client.stats)
     log_tables(report)
+    if report.failures:
+        raise IncompleteSyncError(report.failures, report)
     return report

@@ -1,0 +1,116 @@
+"""Hostile nights for the sync's state: a transient 404, a row from the future, a half-loaded
+batch, a package DuckDB cannot load, `--details` on an existing warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.errors import IncompleteSyncError
+from pipelines.sync import sync
+from tests.faults_support import etl_env, run_etl
+
+Check = Callable[..., None]
+
+
+def cursors(db: Path) -> dict[str, Any]:
+    """The per-repository cursors of the newest committed state in the warehouse."""
+    import base64
+    import json
+    import zlib
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "select s.state from pixee._dlt_pipeline_state s join pixee._dlt_loads l "
+            "on l.load_id = s._dlt_load_id where l.status = 0 order by l.load_id desc limit 1"
+        ).fetchone()
+    assert row is not None
+    state = json.loads(zlib.decompress(base64.b64decode(row[0])))
+    return dict(state["sources"]["pixee"]["repos"])
+
+
+def repo_rows(db: Path, table: str, repository_id: str) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(f"select count(*) from pixee.{table} where repository_id = ?", [repository_id])
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_transient_404_on_a_list_keeps_the_repository_and_fails_that_list_for_the_run(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=3, days=20)
+    repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir)
+    before = cursors(settings.duckdb_path)[repo]["findings"]
+    sim.advance(48)  # the repository's own updated_at stays old; its findings change
+    sim.inject("http_404", path_prefix=f"/repositories/{repo}/findings", count=1)
+
+    with pytest.raises(IncompleteSyncError) as failed:
+        sync(settings, pipelines_dir=dlt_dir)
+
+    report = failed.value.report
+    assert str(failed.value).startswith("1 list(s) not read this run: ")
+    assert f"/repositories/{repo}/findings answered 404" in str(failed.value)
+    assert "the repository itself still answers" in str(failed.value)
+    assert report.vanished_repositories == []  # type: ignore[attr-defined]
+    # The findings cursor stayed; the repository and its other lists moved on.
+    after = cursors(settings.duckdb_path)
+    assert after[repo]["findings"] == before
+    assert set(after[repo]) == {"fixes", "scans", "findings"}
+
+    sync(settings, pipelines_dir=dlt_dir)  # the 404 passed: the next run reads it again
+    assert_matches_truth(sim, settings.duckdb_path)
+
+
+def test_a_transient_404_ends_run_with_one_line_after_the_summary(
+    simulator: Callable[..., Any], assert_matches_truth: Check, tmp_path: Path
+) -> None:
+    sim = simulator(repositories=2, days=10)
+    repo = sorted(r["id"] for r in sim.truth()["repositories"])[0]
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path)
+    sim.inject("http_404", path_prefix=f"/repositories/{repo}/scans", count=1)
+
+    failed = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    assert "Traceback" not in failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("pixee-etl run: 1 list(s) not read this run: /api/v1/repositories/"), last
+    assert "failed: " in failed.stdout  # the summary was printed, naming the list
+    assert repo_rows(db, "findings", repo) > 0  # its other lists loaded
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_matches_truth(sim, db)
+
+
+def test_a_confirmed_vanish_drops_cursors_but_no_rows_and_is_reported(
+    simulator: Callable[..., Any], sim_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = simulator(repositories=3, days=20)
+    repo = sorted(r["id"] for r in sim.truth()["repositories"])[2]
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir)
+    loaded = {t: repo_rows(settings.duckdb_path, t, repo) for t in ("scans", "findings", "fixes")}
+    sim.delete("repositories", repo)
+    sim.reset_stats()
+
+    report = sync(settings, pipelines_dir=dlt_dir)
+
+    assert report.vanished_repositories == [repo]
+    assert report.failures == []
+    assert any(f"repository {repo} vanished" in w for w in report.warnings)
+    assert sim.stats()["by_route"]["GET /repositories/{id}"] == {"404": 1}  # asked once, not per list
+    assert repo not in cursors(settings.duckdb_path)
+    assert {t: repo_rows(settings.duckdb_path, t, repo) for t in loaded} == loaded
