@@ -315,6 +315,7 @@ class PixeeClient:
         self.backoff_cap = backoff_cap
         self._sleep = sleep
         self.stats = ClientStats()
+        self.server_date: str | None = None  # the first response's Date header: the run's start
         self._http = httpx.Client(
             headers={
                 "Authorization": f"Bearer {token}",
@@ -420,6 +421,8 @@ class PixeeClient:
             raise _Transient(f"connection error: {type(exc).__name__}") from None
         finally:
             self.stats.update(resource, finished=1)
+        if self.server_date is None:
+            self.server_date = response.headers.get("date")
         status = response.status_code
         if status == 200:
             request_id = response.headers.get("x-request-id")

@@ -49,6 +49,7 @@ class SyncReport:
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
+    cursor_cap: datetime | None = None  # the run's start on the server's clock; no cursor passes it
     # Repositories whose lists and own GET answered 404: their cursors were dropped, their rows kept.
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.

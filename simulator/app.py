@@ -14,6 +14,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from email.utils import format_datetime
 from random import Random
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -23,7 +24,7 @@ from simulator.config import SimConfig
 from simulator.model import Repo
 from simulator.org import Org
 from simulator.ratelimit import RateLimiter
-from simulator.timeutil import ceil_ms, parse_iso_us
+from simulator.timeutil import ceil_ms, from_ms, parse_iso_us
 
 PREFIX = "/api/v1"
 MAX_BODY = 1024 * 1024
@@ -254,7 +255,7 @@ class SimApp:
                     {
                         "type": "http.response.start",
                         "status": 204,
-                        "headers": [(b"x-request-id", rid.encode())],
+                        "headers": [(b"x-request-id", rid.encode()), self._date()],
                     }
                 )
                 await send({"type": "http.response.body", "body": b""})
@@ -311,10 +312,15 @@ class SimApp:
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", rid.encode()),
+            self._date(),
         ]
         raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _date(self) -> tuple[bytes, bytes]:
+        """The Date header on the simulated clock (uvicorn's own would tell the real time)."""
+        return b"date", format_datetime(from_ms(self.org.now), usegmt=True).encode()
 
     async def _fault(self, send: Send, fault: str, rid: str) -> int:
         if fault == "http_503_html":

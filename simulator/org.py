@@ -323,7 +323,7 @@ class Org:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def update(self, kind: str, obj_id: str, **fields: Any) -> dict[str, Any]:
+    def update(self, kind: str, obj_id: str, at_ms: int | None = None, **fields: Any) -> dict[str, Any]:
         with self.lock:
             rec = self.get(kind, obj_id)
             if rec is None:
@@ -339,7 +339,7 @@ class Org:
                         setattr(rec, attr, fields.pop(attr))
             if fields:
                 rec.over = {**(rec.over or {}), **fields}
-            rec.over_t = max(self.now, (rec.ukey or 0) + 1)
+            rec.over_t = max(self.now, (rec.ukey or 0) + 1) if at_ms is None else at_ms
             self._place(kind, rec)
             return self.view(kind, rec)
 

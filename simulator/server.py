@@ -15,7 +15,7 @@ import uvicorn
 from simulator.app import SimApp, SimulatedReset, finding_detail_view, fix_detail_view
 from simulator.config import SimConfig
 from simulator.org import KINDS, Org
-from simulator.timeutil import from_ms
+from simulator.timeutil import from_ms, to_ms
 
 
 class _DropSimulatedResets(logging.Filter):
@@ -63,6 +63,7 @@ class Simulator:
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
             backlog=512,
+            date_header=False,  # the app sends Date on the simulated clock
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="pixee-simulator", daemon=True)
@@ -118,9 +119,12 @@ class Simulator:
     def advance(self, hours: float) -> dict[str, Any]:
         return self.org.advance(hours)
 
-    def update(self, kind: str, id: str, **fields: Any) -> dict[str, Any]:
+    def update(
+        self, kind: str, id: str, *, stamped_at: datetime | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Change fields of an object; `stamped_at` forces its updated_at (a writer's clock skew)."""
         _check_kind(kind)
-        return self.org.update(kind, id, **fields)
+        return self.org.update(kind, id, at_ms=None if stamped_at is None else to_ms(stamped_at), **fields)
 
     def delete(self, kind: str, id: str) -> None:
         _check_kind(kind)

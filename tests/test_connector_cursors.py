@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pipelines.source.cursors import Cursor
 
 
@@ -47,3 +49,17 @@ def test_long_reads_keep_only_the_window_in_memory() -> None:
         cursor.observe(row(f"f{i}", f"2026-03-01T{minute // 60 % 24:02d}:{minute % 60:02d}:{second:02d}Z"))
         assert len(cursor._seen) < 2200
     assert len(cursor.saved()["recent"]) <= 61
+
+
+def test_the_cursor_never_passes_the_run_start_and_a_frozen_one_thaws() -> None:
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    cursor = Cursor(None, lag_seconds=300, cap=start)
+    assert cursor.observe(row("now", "2026-03-01T11:59:00Z"))
+    assert cursor.observe(row("skewed", "2099-01-01T00:00:00Z"))  # loaded all the same
+    assert cursor.ahead == 1 and cursor.newest_ahead == "2099-01-01T00:00:00Z"
+    saved = cursor.saved()
+    assert saved["hwm"] == start.isoformat()
+    assert "skewed" in saved["recent"]  # so the next run does not load it again
+    # State written before the cap existed, frozen at 2099, reads from the run's start again.
+    frozen = Cursor({"hwm": "2099-01-01T00:00:00+00:00", "recent": {}}, lag_seconds=300, cap=start)
+    assert frozen.since == "2026-03-01T11:55:00Z"

@@ -4,6 +4,7 @@ batch, a package DuckDB cannot load, `--details` on an existing warehouse."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,34 @@ def test_a_confirmed_vanish_drops_cursors_but_no_rows_and_is_reported(
     assert sim.stats()["by_route"]["GET /repositories/{id}"] == {"404": 1}  # asked once, not per list
     assert repo not in cursors(settings.duckdb_path)
     assert {t: repo_rows(settings.duckdb_path, t, repo) for t in loaded} == loaded
+
+
+def test_a_row_from_the_future_is_loaded_reported_and_does_not_freeze_the_cursor(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=2, days=20)
+    truth = sim.truth()
+    repo = sorted(r["id"] for r in truth["repositories"])[0]
+    mine = sorted(f["id"] for f in truth["findings"] if f["repository_id"] == repo)
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir)
+    sim.update("findings", mine[0], stamped_at=sim.now + timedelta(hours=1), title="stamped an hour ahead")
+
+    skewed = sync(settings, pipelines_dir=dlt_dir)
+
+    assert_matches_truth(sim, settings.duckdb_path)  # the future row is loaded
+    [warning] = [w for w in skewed.warnings if w.startswith("clock skew")]
+    assert f"1 row(s) of findings of {repo}" in warning
+    hwm = datetime.fromisoformat(cursors(settings.duckdb_path)[repo]["findings"]["hwm"])
+    assert hwm <= sim.now + timedelta(seconds=1)
+
+    # Ten minutes later another finding changes: an uncapped cursor (an hour ahead) would hide it.
+    sim.advance(10 / 60)
+    sim.update("findings", mine[1], title="changed after the skewed one")
+    later = sync(settings, pipelines_dir=dlt_dir)
+    assert_matches_truth(sim, settings.duckdb_path)
+    assert not [w for w in later.warnings if w.startswith("clock skew")]  # reported once, not each run

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import dlt
@@ -44,7 +45,7 @@ from dlt.extract.resource import DltResource
 from pipelines.client import ForbiddenError, PixeeClient
 from pipelines.paging import iter_pages
 from pipelines.source import columns
-from pipelines.source.cursors import Cursor
+from pipelines.source.cursors import Cursor, run_start
 from pipelines.source.fetcher import (
     CHILD_LISTS,
     Batch,
@@ -111,11 +112,17 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]
 
 
 def plan_batch(
-    number: int, repository_ids: Sequence[str], repos_state: dict[str, Any], lag_seconds: int, details: bool
+    number: int,
+    repository_ids: Sequence[str],
+    repos_state: dict[str, Any],
+    lag_seconds: int,
+    details: bool,
+    cap: datetime | None = None,
 ) -> Batch:
-    """A batch with its cursors made now, from the state as it stands (the start of the run)."""
+    """A batch with its cursors made now, from the state as it stands (the start of the run);
+    no cursor moves past `cap` (the run's start)."""
     cursors = {
-        (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds)
+        (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
@@ -131,10 +138,19 @@ def pixee_source(
     batch: Batch | None = None,
     tally: Tally | None = None,
     webhook_pages: Sequence[list[dict[str, Any]]] | None = None,
+    cap: datetime | None = None,
 ) -> Sequence[DltResource]:
-    """Every list of the Pixee API; see the module docstring for tables and loading."""
+    """Every list of the Pixee API; see the module docstring for tables and loading.
+
+    `cap`: the run's start, past which no cursor moves (default: the server's clock at the first
+    response, else this machine's)."""
     report: Tally = tally or _LogTally()
     own: dict[str, Any] = {}
+
+    def run_cap() -> datetime:
+        if "cap" not in own:
+            own["cap"] = cap or run_start(client.server_date)
+        return own["cap"]
 
     def current_batch() -> Batch:
         # Made on first use inside the extract step, where the source state can be read.
@@ -142,7 +158,7 @@ def pixee_source(
             return batch
         if "batch" not in own:
             repos_state = dlt.current.source_state().setdefault("repos", {})
-            made = plan_batch(0, sorted(repos_state), repos_state, lag_seconds, details)
+            made = plan_batch(0, sorted(repos_state), repos_state, lag_seconds, details, run_cap())
             pool = WorkerPool(concurrency)
             made.on_finish = pool.close
             made.start(pool, client)
@@ -154,7 +170,7 @@ def pixee_source(
     )
     def repositories() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.source_state()
-        cursor = Cursor(state.get("repositories"), lag_seconds)
+        cursor = Cursor(state.get("repositories"), lag_seconds, run_cap())
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
         for page in iter_pages(client, "/repositories", params, resource="repositories"):
@@ -170,6 +186,8 @@ def pixee_source(
                 report.add_rows("repositories", len(rows))
                 yield rows
         state["repositories"] = cursor.saved()
+        if cursor.ahead:
+            report.warn(cursor.skew_warning("repositories"))
 
     @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
     def webhooks() -> Iterator[list[dict[str, Any]]]:

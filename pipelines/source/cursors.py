@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 # Past this many ids the lag-window memory is dropped: rows in the window are then simply
@@ -21,20 +22,43 @@ def format_since(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def run_start(server_date: str | None) -> datetime:
+    """The moment cursors are capped at: the server's clock (its HTTP Date, the clock its
+    updated_at stamps come from) rounded up to the next second, else this machine's clock."""
+    if server_date:
+        try:
+            moment = parsedate_to_datetime(server_date)
+        except (TypeError, ValueError, IndexError):
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment.astimezone(UTC) + timedelta(seconds=1)
+    return datetime.now(UTC)
+
+
 class Cursor:
     """One list's high-water mark plus the ids seen inside the look-back window.
 
     `since` is fixed when the cursor is made (the start of the run) and never moves while pages
     are read. `observe(row)` says whether a row is new or changed: rows older than the window are
     not (a server that ignores updated_since sends them anyway), nor rows in the window already
-    seen with the same updated_at. `saved()` is the state to commit once the list is fully read.
+    seen with the same updated_at. `saved()` is the state to commit for the rows observed so far
+    (the list is ordered by updated_at, so a partly read list may commit it too).
+
+    `cap` is the run's start: the high-water mark never passes it, so one row stamped in the
+    future (a writer's clock skew) cannot hide the changes of the hours until then. Such rows are
+    loaded, counted in `ahead`, and remembered in `recent` so later runs do not load them again.
     """
 
-    def __init__(self, saved: dict[str, Any] | None, lag_seconds: int) -> None:
+    def __init__(self, saved: dict[str, Any] | None, lag_seconds: int, cap: datetime | None = None) -> None:
         saved = saved or {}
         self.lag = timedelta(seconds=lag_seconds)
+        self.cap = cap
         self.hwm: datetime | None = parse_ts(saved["hwm"]) if saved.get("hwm") else None
+        if self.hwm is not None and cap is not None and self.hwm > cap:
+            self.hwm = cap  # frozen by a future row before the cap existed: thawed here
         self.recent: dict[str, str] = dict(saved.get("recent") or {})
+        self.ahead = 0  # rows observed with updated_at after the cap
+        self.newest_ahead: str | None = None
         self._floor = self.hwm - self.lag if self.hwm else None
         self.since: str | None = format_since(self._floor) if self._floor else None
         self._max = self.hwm
@@ -51,14 +75,29 @@ class Cursor:
             return True  # no usable cursor value: load it, the merge keeps one copy
         if self._floor is not None and (ts < self._floor or self.recent.get(row["id"]) == raw):
             return False
-        if self._max is None or ts > self._max:
-            self._max = ts
+        if self.cap is not None and ts > self.cap:
+            self.ahead += 1
+            if self.newest_ahead is None or ts > parse_ts(self.newest_ahead):
+                self.newest_ahead = raw
+            ts_max = self.cap
+        else:
+            ts_max = ts
+        if self._max is None or ts_max > self._max:
+            self._max = ts_max
         self._seen[row["id"]] = (raw, ts)
         if len(self._seen) >= self._prune_at:
             floor = self._max - self.lag
             self._seen = {k: v for k, v in self._seen.items() if v[1] >= floor}
             self._prune_at = max(1024, 2 * len(self._seen))
         return True
+
+    def skew_warning(self, what: str) -> str:
+        """The report line for rows stamped after the run's start."""
+        cap = format_since(self.cap) if self.cap else "?"
+        return (
+            f"clock skew: {self.ahead} row(s) of {what} stamped after the run started ({cap}), "
+            f"newest {self.newest_ahead}; loaded, the cursor stays at the run's start"
+        )
 
     def saved(self) -> dict[str, Any]:
         if self._max is None:

@@ -259,6 +259,8 @@ class Batch:
                 )
             return
         self._put_rows(kind, pending)
+        if cursor.ahead:
+            self.put(kind, Warn(cursor.skew_warning(f"{kind} of {repository_id}")))
         self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
 
     def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:

@@ -34,7 +34,14 @@ def load_repositories(
     report.repositories_read = len(repository_ids)
     size = max(1, batch_repositories)
     batches: list[Batch] = [
-        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details)
+        plan_batch(
+            i,
+            repository_ids[start : start + size],
+            repos_state,
+            settings.lag_seconds,
+            details,
+            report.cursor_cap,
+        )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
     pool = WorkerPool(settings.concurrency)
@@ -44,7 +51,12 @@ def load_repositories(
         normalize_and_load(pipeline, report)  # the repositories and webhooks
         for i, batch in enumerate(batches):
             source = pixee_source(
-                client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
+                client,
+                lag_seconds=settings.lag_seconds,
+                details=details,
+                batch=batch,
+                tally=report,
+                cap=report.cursor_cap,
             ).with_resources(*child_resource_names(details))
             run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
             # Batch i is now an extracted package, which survives a kill (the next run loads it

@@ -8,6 +8,7 @@ from pipelines.client import PixeeClient
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source, read_webhooks
+from pipelines.source.cursors import run_start
 from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
 
 
@@ -25,8 +26,15 @@ def extract_organisation(
     because the token may not list them (403), so the resource is left out then.
     """
     hooks = read_webhooks(client, report)
+    # The run's start on the server's clock (its first answer): no cursor moves past it.
+    report.cursor_cap = run_start(client.server_date)
     first = pixee_source(
-        client, lag_seconds=settings.lag_seconds, details=details, tally=report, webhook_pages=hooks
+        client,
+        lag_seconds=settings.lag_seconds,
+        details=details,
+        tally=report,
+        webhook_pages=hooks,
+        cap=report.cursor_cap,
     ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
     run_step(
         pipeline.extract,
