@@ -19,12 +19,13 @@ import pytest
 
 from pipelines.checks import Warehouse
 from pipelines.cli import main
-from pipelines.html_report import build_report
+from pipelines.html_report import build_report, report_from_pipeline
 from pipelines.marts import build_marts
 from pipelines.settings import REPO_ROOT, Secret, Settings
 from pipelines.sync import sync
 from tests.browser_support import Browser, BrowserError, Page, chromium, find_chromium
 from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw
+from tests.test_marts_snowflake import duckdb_raw, snowflake_pipeline  # noqa: F401 - fixtures
 
 NOW = dt.datetime(2026, 3, 31, 12, 0, tzinfo=dt.UTC)
 # The screenshot and the HTML it shows stay here after the run (ignored by git).
@@ -384,3 +385,17 @@ def test_a_chromium_that_cannot_start_says_why(tmp_path: Path) -> None:
     fake.chmod(0o755)
     with pytest.raises(BrowserError, match="exited with 3: no display here"):
         Browser(str(fake), tmp_path)
+
+
+def test_the_report_reads_snowflake_through_the_same_code(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Under fakesnow, through dlt's Snowflake sql_client: the SQL translates and the tiles are DuckDB's."""
+    pipeline, settings = request.getfixturevalue("snowflake_pipeline")
+    build_marts(pipeline, settings, HANDMADE_AS_OF)
+    result = report_from_pipeline(pipeline, settings, tmp_path / "snowflake.html", HANDMADE_AS_OF)
+    db = _handmade_warehouse(tmp_path / "duck")
+    with duckdb.connect(str(db)) as con:
+        duck_html, _ = build_report(_wh(con))
+    snow = _tiles_in(result.path.read_text())
+    assert snow == _tiles_in(duck_html) and snow["open_findings"][0] == "5.0"
