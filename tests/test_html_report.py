@@ -186,18 +186,20 @@ def expected_tiles(db: Path, as_of: dt.date) -> dict[str, tuple[float | None, fl
         "merge_rate": (merge_rate(as_of), merge_rate(before)),
     }
     if remediation is not None:
-        kept = [r for r in remediation if not r[5]]
-
+        # a closure: a resolution other than false_positive, of a finding not deleted
         def closures(last: dt.date) -> list[Any]:
-            return [r for r in kept if r[2] not in (None, "false_positive") and _in(last, r[1])]
+            return [
+                r
+                for r in remediation
+                if r[2] not in (None, "false_positive") and not r[5] and _in(last, r[1])
+            ]
 
         def three(last: dt.date) -> tuple[float | None, float | None, float | None]:
             closed = closures(last)
-            opened = sum(1 for r in kept if _in(last, r[0]))
-            judged = [r[4] for r in closed if r[4] is not None]
+            opened = sum(1 for r in remediation if _in(last, r[0]))
             return (
                 statistics.median(r[3] for r in closed) if closed else None,
-                sum(judged) / len(judged) if judged else None,
+                sum(1 for r in closed if r[4]) / len(closed) if closed else None,
                 len(closed) / opened if opened else None,
             )
 
@@ -312,10 +314,11 @@ create or replace table pixee_marts.finding_remediation as select * from (values
   (timestamp '2026-03-10 00:00', timestamp '2026-03-12 00:00', 'wont_fix', 48.0, true, false),
   (timestamp '2026-02-20 00:00', timestamp '2026-03-02 00:00', 'fixed', 216.0, true, false),
   (timestamp '2026-03-01 00:00', timestamp '2026-03-11 00:00', 'fixed_by_pixee', 240.0, false, false),
-  -- not closures: a false positive (still opened in the window), an open finding, a deleted one
+  -- not closures (no hours_to_resolve), though opened in the window: a false positive, an open
+  -- finding, a deleted one
   (timestamp '2026-03-15 00:00', timestamp '2026-03-16 00:00', 'false_positive', null, null, false),
   (timestamp '2026-03-25 00:00', null, null, null, null, false),
-  (timestamp '2026-03-20 00:00', timestamp '2026-03-21 00:00', 'fixed', 24.0, true, true),
+  (timestamp '2026-03-20 00:00', timestamp '2026-03-21 00:00', 'fixed', null, null, true),
   -- resolved at the first instant after the window: not in it
   (timestamp '2026-03-30 00:00', timestamp '2026-04-01 00:00', 'fixed', 48.0, true, false),
   -- the previous 30 days (01-31 to 03-01): one closure of 240 hours, late
@@ -345,8 +348,8 @@ def test_the_version_2_tiles_read_closures_windows_and_deletions_as_the_contract
     }
     assert tiles["ttr_p50"] == (132.0, 240.0)  # median of 24, 48, 216, 240; the previous one closure
     assert tiles["sla_attainment"] == (0.75, 0.0)
-    # opened this 30 days: 03-05, 03-10, 03-15 (the false positive), 03-25, 03-30; before: 02-01, 02-20, 03-01
-    assert tiles["net_resolve_rate"] == (4 / 5, 1 / 3)
+    # opened this 30 days: 03-05, 03-10, 03-15, 03-20 (deleted), 03-25, 03-30; before: 02-01, 02-20, 03-01
+    assert tiles["net_resolve_rate"] == (4 / 6, 1 / 3)
     assert "4 closures" in html and "3 of 4 within SLA" in html
     charts = {c.key: c for c in data.charts}
     assert [r["opened"] for r in charts["opened_closed"].data["weeks"]] == [4, 2]

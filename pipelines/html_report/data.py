@@ -247,25 +247,25 @@ def _remediation_tiles(r: _Reader) -> list[Tile]:
     )
     if missing := r.missing(marts):
         return [replace(t, missing=missing) for t in (ttr, sla, net)]
-    # A closure is any resolution but false_positive; a deleted finding never counts as resolved,
-    # and is left out of the detections too so that both sides of the rate count the same findings.
+    # The mart's own definitions, as remediation_weekly sums them: a closure is a row with
+    # hours_to_resolve (the mart leaves it NULL for false positives, open and deleted findings),
+    # attainment is closures within_sla over all closures, and every detection counts as opened.
+    table = r.wh.mart("finding_remediation")
     rows = r.rows(
         "finding_remediation",
-        f"with findings as (select detected_at, resolved_at, resolution, hours_to_resolve, within_sla "
-        f"from {r.wh.mart('finding_remediation')} where not is_deleted), "
-        f"closures as (select {r.in_windows('resolved_at')} as w, hours_to_resolve, within_sla "
-        "from findings where resolution is not null and resolution <> 'false_positive'), "
-        f"detections as (select {r.in_windows('detected_at')} as w from findings), "
+        f"with closures as (select {r.in_windows('resolved_at')} as w, hours_to_resolve, within_sla "
+        f"from {table} where hours_to_resolve is not null), "
+        f"detections as (select {r.in_windows('detected_at')} as w from {table}), "
         "closed as (select w, quantile_cont(hours_to_resolve, 0.5) as p50, count(*) as closed, "
-        "sum(case when within_sla then 1 else 0 end) as within, count(within_sla) as judged "
+        "sum(case when within_sla then 1 else 0 end) as within "
         "from closures where w is not null group by w), "
         "opened as (select w, count(*) as opened from detections where w is not null group by w), "
         "periods as (select 'current' as w union all select 'previous' as w) "
         "select periods.w, closed.p50, coalesce(closed.closed, 0), coalesce(closed.within, 0), "
-        "coalesce(closed.judged, 0), closed.within * 1.0 / nullif(closed.judged, 0), "
-        "coalesce(opened.opened, 0), coalesce(closed.closed, 0) * 1.0 / nullif(opened.opened, 0) "
+        "closed.within * 1.0 / nullif(closed.closed, 0), coalesce(opened.opened, 0), "
+        "coalesce(closed.closed, 0) * 1.0 / nullif(opened.opened, 0) "
         "from periods left join closed on closed.w = periods.w left join opened on opened.w = periods.w",
-        ("w", "p50", "closed", "within", "judged", "attainment", "opened", "net_rate"),
+        ("w", "p50", "closed", "within", "attainment", "opened", "net_rate"),
     )
     by_w = {row["w"]: row for row in rows}
     now, before = by_w.get("current", {}), by_w.get("previous", {})
@@ -281,7 +281,7 @@ def _remediation_tiles(r: _Reader) -> list[Tile]:
             sla,
             value=_number(now.get("attainment")),
             previous=_number(before.get("attainment")),
-            detail=f"{int(now.get('within') or 0):,} of {int(now.get('judged') or 0):,} within SLA",
+            detail=f"{int(now.get('within') or 0):,} of {closed_now:,} within SLA",
         ),
         replace(
             net,
