@@ -20,6 +20,7 @@ import pytest
 from pipelines.checks import Warehouse
 from pipelines.cli import main
 from pipelines.html_report import build_report, report_from_pipeline
+from pipelines.html_report.data import ReportError
 from pipelines.marts import build_marts
 from pipelines.settings import REPO_ROOT, Secret, Settings
 from pipelines.sync import sync
@@ -269,9 +270,23 @@ def _handmade_warehouse(tmp_path: Path, hostile: bool = False) -> Path:
     return tmp_path / "warehouse.duckdb"
 
 
-def test_names_from_the_api_stay_text_and_load_nothing(browser: Browser, tmp_path: Path) -> None:
-    db = _handmade_warehouse(tmp_path, hostile=True)
-    page, url = _open(browser, _report(db, tmp_path / "report.html"))
+@pytest.fixture(scope="module")
+def handmade_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made organisation's marts (with hostile names), built once; each test gets a copy."""
+    return _handmade_warehouse(tmp_path_factory.mktemp("handmade"), hostile=True)
+
+
+@pytest.fixture
+def handmade(handmade_db: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(handmade_db, copy)
+    return copy
+
+
+def test_names_from_the_api_stay_text_and_load_nothing(
+    browser: Browser, handmade: Path, tmp_path: Path
+) -> None:
+    page, url = _open(browser, _report(handmade, tmp_path / "report.html"))
     assert page.errors() == []
     assert page.requests() == [url]
     assert page.evaluate("document.querySelectorAll('script, img, b').length") == 0
@@ -295,8 +310,8 @@ def _wh(con: duckdb.DuckDBPyConnection) -> Warehouse:
     return Warehouse.for_settings(lambda sql: con.execute(sql).fetchall(), "duckdb", Settings())
 
 
-def test_without_the_version_2_marts_the_report_says_which_are_missing(tmp_path: Path) -> None:
-    db = _handmade_warehouse(tmp_path)
+def test_without_the_version_2_marts_the_report_says_which_are_missing(handmade: Path) -> None:
+    db = handmade
     with duckdb.connect(str(db)) as con:
         for mart in ("finding_remediation", "remediation_weekly", "fix_outcomes", "scanner_outcomes"):
             con.execute(f"drop table if exists pixee_marts.{mart}")
@@ -337,8 +352,8 @@ create or replace table pixee_marts.fix_outcomes as select * from (values
 """
 
 
-def test_the_version_2_tiles_read_closures_windows_and_deletions_as_the_contract_says(tmp_path: Path) -> None:
-    db = _handmade_warehouse(tmp_path)
+def test_the_version_2_tiles_read_closures_windows_and_deletions_as_the_contract_says(handmade: Path) -> None:
+    db = handmade
     with duckdb.connect(str(db)) as con:
         con.execute(V2_ROWS)
         html, data = build_report(_wh(con))
@@ -360,13 +375,13 @@ def test_the_version_2_tiles_read_closures_windows_and_deletions_as_the_contract
 
 
 def test_report_errors_are_one_line_and_write_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    handmade: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
     assert main(["report", "--duckdb-path", str(empty), "--out", str(tmp_path / "a.html")]) == 2
     assert "no marts in schema pixee_marts" in capsys.readouterr().err
-    db = _handmade_warehouse(tmp_path)
+    db = handmade
     assert (
         main(["report", "--duckdb-path", str(db), "--out", str(tmp_path / "b.html"), "--as-of", "2026-03-01"])
         == 2
@@ -391,14 +406,21 @@ def test_a_chromium_that_cannot_start_says_why(tmp_path: Path) -> None:
 
 
 def test_the_report_reads_snowflake_through_the_same_code(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, handmade: Path, tmp_path: Path
 ) -> None:
     """Under fakesnow, through dlt's Snowflake sql_client: the SQL translates and the tiles are DuckDB's."""
     pipeline, settings = request.getfixturevalue("snowflake_pipeline")
     build_marts(pipeline, settings, HANDMADE_AS_OF)
     result = report_from_pipeline(pipeline, settings, tmp_path / "snowflake.html", HANDMADE_AS_OF)
-    db = _handmade_warehouse(tmp_path / "duck")
-    with duckdb.connect(str(db)) as con:
+    with duckdb.connect(str(handmade)) as con:
         duck_html, _ = build_report(_wh(con))
     snow = _tiles_in(result.path.read_text())
     assert snow == _tiles_in(duck_html) and snow["open_findings"][0] == "5.0"
+
+
+def test_a_mart_without_the_contract_columns_is_named_in_one_line(handmade: Path) -> None:
+    with duckdb.connect(str(handmade)) as con:
+        con.execute("create or replace table pixee_marts.fix_outcomes as select 'x' as codemod")
+        with pytest.raises(ReportError, match=r"reading mart pixee_marts\.fix_outcomes failed: ") as raised:
+            build_report(_wh(con))
+    assert "\n" not in str(raised.value)
