@@ -106,6 +106,24 @@ class ReportData:
     missing: tuple[str, ...]
 
 
+# What each tile shows and where it comes from; the functions below fill in the numbers.
+_TILE_ROWS: tuple[tuple[str, str, Kind, Literal["lower", "higher"], str, str], ...] = (
+    ("open_findings", "Open findings", "count", "lower", "backlog_daily",
+     "open at the end of the as-of date; change against 30 days earlier"),
+    ("open_over_sla", "Over SLA", "count", "lower", "backlog_daily",
+     "open findings older than their severity's SLA days; change against 30 days earlier"),
+    ("ttr_p50", "Time to remediate (p50)", "hours", "lower", "finding_remediation",
+     "median hours_to_resolve of the closures resolved in the last 30 days"),
+    ("sla_attainment", "SLA attainment", "ratio", "higher", "finding_remediation",
+     "share of the last 30 days' closures resolved within their SLA (within_sla)"),
+    ("net_resolve_rate", "Net resolve rate", "ratio", "higher", "finding_remediation",
+     "closures resolved in the last 30 days / findings detected in them"),
+    ("merge_rate", "Merge rate", "ratio", "higher", "fix_latency",
+     "Pixee PRs merged / (merged + closed unmerged), decided in the last 30 days"),
+)  # fmt: skip
+TILES: dict[str, Tile] = {row[0]: Tile(*row[:4], (row[4],), row[5]) for row in _TILE_ROWS}
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready: Decimal to float, dates to ISO strings."""
     if isinstance(value, decimal.Decimal):
@@ -156,19 +174,7 @@ class _Reader:
 
 
 def _backlog_tiles(r: _Reader) -> list[Tile]:
-    base = {"marts": ("backlog_daily",), "kind": "count", "better": "lower"}
-    open_tile = Tile(
-        key="open_findings",
-        label="Open findings",
-        definition="open at the end of the as-of date; change against 30 days earlier",
-        **base,  # type: ignore[arg-type]
-    )
-    over_tile = Tile(
-        key="open_over_sla",
-        label="Over SLA",
-        definition="open findings older than their severity's SLA days; change against 30 days earlier",
-        **base,  # type: ignore[arg-type]
-    )
+    open_tile, over_tile = TILES["open_findings"], TILES["open_over_sla"]
     if missing := r.missing(("backlog_daily",)):
         return [replace(open_tile, missing=missing), replace(over_tile, missing=missing)]
     table = r.wh.mart("backlog_daily")
@@ -220,32 +226,8 @@ def _backlog_tiles(r: _Reader) -> list[Tile]:
 
 
 def _remediation_tiles(r: _Reader) -> list[Tile]:
-    marts = ("finding_remediation",)
-    ttr = Tile(
-        key="ttr_p50",
-        label="Time to remediate (p50)",
-        kind="hours",
-        better="lower",
-        marts=marts,
-        definition="median hours_to_resolve of the closures resolved in the last 30 days",
-    )
-    sla = Tile(
-        key="sla_attainment",
-        label="SLA attainment",
-        kind="ratio",
-        better="higher",
-        marts=marts,
-        definition="share of the last 30 days' closures resolved within their SLA (within_sla)",
-    )
-    net = Tile(
-        key="net_resolve_rate",
-        label="Net resolve rate",
-        kind="ratio",
-        better="higher",
-        marts=marts,
-        definition="closures resolved in the last 30 days / findings detected in them",
-    )
-    if missing := r.missing(marts):
+    ttr, sla, net = (TILES[k] for k in ("ttr_p50", "sla_attainment", "net_resolve_rate"))
+    if missing := r.missing(ttr.marts):
         return [replace(t, missing=missing) for t in (ttr, sla, net)]
     # The mart's own definitions, as remediation_weekly sums them: a closure is a row with
     # hours_to_resolve (the mart leaves it NULL for false positives, open and deleted findings),
@@ -293,14 +275,7 @@ def _remediation_tiles(r: _Reader) -> list[Tile]:
 
 
 def _merge_tile(r: _Reader) -> Tile:
-    tile = Tile(
-        key="merge_rate",
-        label="Merge rate",
-        kind="ratio",
-        better="higher",
-        marts=("fix_latency",),
-        definition="Pixee PRs merged / (merged + closed unmerged), decided in the last 30 days",
-    )
+    tile = TILES["merge_rate"]
     if missing := r.missing(tile.marts):
         return replace(tile, missing=missing)
     decided = "case when status = 'merged' then merged_at when status = 'closed' then closed_at end"
@@ -446,76 +421,31 @@ def _fix_outcomes(r: _Reader) -> dict[str, list[dict[str, Any]]]:
 
 def _charts(r: _Reader) -> list[Chart]:
     w = f"as of {r.as_of.isoformat()}"
-    specs: list[tuple[Chart, Callable[[_Reader], dict[str, list[dict[str, Any]]]]]] = [
-        (
-            Chart(
-                "backlog",
-                "Open backlog by severity",
-                f"Findings open at the end of each day by severity, and how many are past their SLA "
-                f"(last {BACKLOG_DAYS} days, {w}).",
-                ("backlog_daily",),
-            ),
-            _backlog,
-        ),
-        (
-            Chart(
-                "opened_closed",
-                "Opened versus closed per week",
-                f"Findings detected and closed (false positives apart) per week, last {WEEKS} weeks.",
-                ("remediation_weekly",),
-            ),
-            _opened_closed,
-        ),
-        (
-            Chart(
-                "ttr_weekly",
-                "Time to remediate per week, by severity",
-                "p50 and p90 days from detection to closure of the week's closures, by severity.",
-                ("remediation_weekly",),
-            ),
-            _ttr_weekly,
-        ),
-        (
-            Chart(
-                "merge_monthly",
-                "Merge rate per month",
-                f"Pixee PRs merged / (merged + closed unmerged) by month of the decision, "
-                f"last {MONTHS} months.",
-                ("fix_latency",),
-            ),
-            _merge_monthly,
-        ),
-        (
-            Chart(
-                "sla_repositories",
-                "Repositories with the most SLA breaches",
-                f"Open findings past their SLA and still within it, per repository ({w}; "
-                f"top {TOP_REPOSITORIES}).",
-                ("repository_scorecard",),
-            ),
-            _sla_repositories,
-        ),
-        (
-            Chart(
-                "noisy_rules",
-                "Noisiest rules",
-                f"False-positive rate of triaged findings per rule, the {TOP_RULES} rules with the most "
-                "false positives; labels give false positives / triaged.",
-                ("triage_outcomes",),
-            ),
-            _noisy_rules,
-        ),
-        (
-            Chart(
-                "fix_outcomes",
-                "Fix outcomes by codemod, AI-generated versus deterministic",
-                f"What became of each codemod's fixes, split by AI-generated and deterministic "
-                f"(top {TOP_CODEMODS} codemods by fixes).",
-                ("fix_outcomes",),
-            ),
-            _fix_outcomes,
-        ),
-    ]
+    # key, title, caption, mart, the function that reads its rows
+    rows: tuple[tuple[str, str, str, str, Callable[[_Reader], dict[str, list[dict[str, Any]]]]], ...] = (
+        ("backlog", "Open backlog by severity",
+         f"Findings open at the end of each day by severity, and how many are past their SLA "
+         f"(last {BACKLOG_DAYS} days, {w}).", "backlog_daily", _backlog),
+        ("opened_closed", "Opened versus closed per week",
+         f"Findings detected and closed (false positives apart) per week, last {WEEKS} weeks.",
+         "remediation_weekly", _opened_closed),
+        ("ttr_weekly", "Time to remediate per week, by severity",
+         "p50 and p90 days from detection to closure of the week's closures, by severity.",
+         "remediation_weekly", _ttr_weekly),
+        ("merge_monthly", "Merge rate per month",
+         f"Pixee PRs merged / (merged + closed unmerged) by month of the decision, last {MONTHS} months.",
+         "fix_latency", _merge_monthly),
+        ("sla_repositories", "Repositories with the most SLA breaches",
+         f"Open findings past their SLA and still within it, per repository ({w}; top {TOP_REPOSITORIES}).",
+         "repository_scorecard", _sla_repositories),
+        ("noisy_rules", "Noisiest rules",
+         f"False-positive rate of triaged findings per rule, the {TOP_RULES} rules with the most false "
+         "positives; labels give false positives / triaged.", "triage_outcomes", _noisy_rules),
+        ("fix_outcomes", "Fix outcomes by codemod, AI-generated versus deterministic",
+         f"What became of each codemod's fixes, split by AI-generated and deterministic (top {TOP_CODEMODS} "
+         "codemods by fixes).", "fix_outcomes", _fix_outcomes),
+    )  # fmt: skip
+    specs = [(Chart(key, title, caption, (mart,)), fill) for key, title, caption, mart, fill in rows]
     return [_chart(r, chart, fill) for chart, fill in specs]
 
 
