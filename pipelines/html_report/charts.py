@@ -80,7 +80,7 @@ def opened_closed(chart: Chart) -> Spec:
         "datasets": chart.data,
         "width": WIDTH,
         "height": HEIGHT,
-        "transform": [{"fold": ["opened", "closed"], "as": ["what", "findings"]}],
+        "transform": [{"fold": ["opened", "closed", "false_positives"], "as": ["what", "findings"]}],
         "mark": {"type": "line", "point": True},
         "encoding": {
             "x": _utc_x("week_start", "week starting"),
@@ -89,7 +89,11 @@ def opened_closed(chart: Chart) -> Spec:
                 "field": "what",
                 "type": "nominal",
                 "title": None,
-                "scale": {"domain": ["opened", "closed"], "range": ["#d6604d", "#4393c3"]},
+                "scale": {
+                    "domain": ["opened", "closed", "false_positives"],
+                    "range": ["#d6604d", "#4393c3", "#999999"],
+                },
+                "legend": {"labelExpr": "replace(datum.label, '_', ' ')"},
             },
         },
     }

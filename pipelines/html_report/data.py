@@ -427,7 +427,7 @@ def _charts(r: _Reader) -> list[Chart]:
          f"Findings open at the end of each day by severity, and how many are past their SLA "
          f"(last {BACKLOG_DAYS} days, {w}).", "backlog_daily", _backlog),
         ("opened_closed", "Opened versus closed per week",
-         f"Findings detected and closed (false positives apart) per week, last {WEEKS} weeks.",
+         f"Findings detected, closed, and dismissed as false positives per week, last {WEEKS} weeks.",
          "remediation_weekly", _opened_closed),
         ("ttr_weekly", "Time to remediate per week, by severity",
          "p50 and p90 days from detection to closure of the week's closures, by severity.",
