@@ -112,6 +112,17 @@ def summary_markdown(
             f"rate use {'n/a' if util is None else f'{util:.0%}'}).",
             "",
         ]
+    if isinstance(report, ReportResult):
+        lines += [
+            "## Report",
+            "",
+            f"Charts and tiles as of {report.as_of}: [{report.path.name}]({report.path.as_uri()}) "
+            f"({report.size_bytes / 1024:,.0f} KB, one file that needs no network), "
+            f"in `{report.path.parent}`.",
+            "",
+        ]
+    elif report is not None:
+        lines += ["## Report", "", f"**The HTML report was not written:** {report}", ""]
     lines += ["## Open backlog today", "", "| severity | open | over SLA |", "|---|---:|---:|"]
     lines += [f"| {sev} | {open_:,} | {over:,} |" for sev, open_, over in summary.backlog]
     lines += [f"| **total** | **{summary.open_total:,}** | **{summary.sla_breaches:,}** |", ""]
@@ -138,17 +149,6 @@ def summary_markdown(
         f"{decided:,} decided).",
         "",
     ]
-    if isinstance(report, ReportResult):
-        lines += [
-            "## Report",
-            "",
-            f"Charts and tiles as of {report.as_of}: [{report.path.name}]({report.path.as_uri()}) "
-            f"({report.size_bytes / 1024:,.0f} KB, one file that needs no network), "
-            f"in `{report.path.parent}`.",
-            "",
-        ]
-    elif report is not None:
-        lines += ["## Report", "", f"**The HTML report was not written:** {report}", ""]
     if checks:
         failed = [c for c in checks if not c.ok]
         lines += ["## Data checks", ""]
