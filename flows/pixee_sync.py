@@ -1,8 +1,9 @@
-"""Prefect flow `pixee-sync`: extract-and-load, marts, data checks, report; one run per destination at once.
+"""Prefect flow `pixee-sync`: extract-and-load, marts, data checks, HTML report, summary; one run per
+destination at once.
 
 The tasks are thin: they call the same library functions as `pixee-etl run` (pipelines.sync.sync,
-pipelines.marts.build_marts, pipelines.checks.run_checks), so a scheduled run and a manual run
-share one code path.
+pipelines.marts.build_marts, pipelines.checks.run_checks, pipelines.html_report), so a scheduled
+run and a manual run share one code path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
@@ -24,6 +26,7 @@ from prefect.tasks import exponential_backoff
 from flows.report import read_summary, summary_markdown
 from pipelines.checks import CheckReport, Warehouse, run_checks
 from pipelines.errors import AuthError, ConfigError, LockHeldError, PixeeEtlError
+from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import MartsReport, build_marts
 from pipelines.report import SyncReport
@@ -176,6 +179,39 @@ def data_checks(report: SyncReport, settings: Settings, as_of: dt.date, full_ref
     return checks
 
 
+def report_path(settings: Settings, as_of: dt.date, report_dir: str | None = None) -> Path:
+    """Where a run's HTML report goes: `report_dir`, else reports/ beside the DuckDB file (or in the
+    working directory for Snowflake); one file per profile and day, the day's last run wins."""
+    if report_dir:
+        folder = Path(report_dir).expanduser()
+    elif settings.destination == "duckdb":
+        folder = settings.duckdb_path.expanduser().resolve().parent / "reports"
+    else:
+        folder = Path.cwd() / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"pixee-report-{settings.profile}-{as_of.isoformat()}.html"
+
+
+@task(name="html-report", cache_policy=NO_CACHE)
+def html_report(
+    sync_report: SyncReport, settings: Settings, as_of: dt.date, report_dir: str | None
+) -> ReportResult:
+    """pipelines.html_report: the marts as one self-contained HTML file, linked from the summary."""
+    result = report_from_pipeline(
+        sync_report.pipeline, settings, report_path(settings, as_of, report_dir), as_of
+    )
+    get_run_logger().info(result.summary())
+    return result
+
+
+def _report_or_error(state: State) -> ReportResult | str:
+    """The report task's result, or its error in one line for the summary."""
+    if not state.is_failed():
+        return state.result()
+    error = state.result(raise_on_failure=False)
+    return str(error) if isinstance(error, BaseException) else str(state.message)
+
+
 def artifact_key(profile: str, what: str) -> str:
     """Prefect artifact keys allow lower-case letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", f"pixee-sync-{profile}-{what}".lower())
@@ -183,9 +219,15 @@ def artifact_key(profile: str, what: str) -> str:
 
 @task(name="report", cache_policy=NO_CACHE)
 def report_artifacts(
-    sync_report: SyncReport, settings: Settings, as_of: dt.date, full_refresh: bool, checks: CheckReport
+    sync_report: SyncReport,
+    settings: Settings,
+    as_of: dt.date,
+    full_refresh: bool,
+    checks: CheckReport,
+    report: ReportResult | str,
 ) -> str:
-    """Two artifacts: requests per resource (table) and the marts summary (markdown)."""
+    """Two artifacts: requests per resource (table) and the marts summary (markdown), which links the
+    HTML report (or says why there is none: `report` is then the error)."""
     rows = sync_report.as_rows()
     create_table_artifact(
         key=artifact_key(settings.profile, "requests"),
@@ -201,6 +243,7 @@ def report_artifacts(
         full_refresh=full_refresh,
         sync_totals=rows[-1],
         checks=checks.results,
+        report=report,
     )
     create_markdown_artifact(
         key=artifact_key(settings.profile, "summary"),
@@ -236,6 +279,7 @@ def pixee_sync(
     max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
     duckdb_path: str | None = None,
     pipelines_dir: str | None = None,
+    report_dir: str | None = None,
 ) -> dict[str, Any] | State:
     """One sync of the Pixee API into the profile's destination, then marts, checks and report.
 
@@ -260,7 +304,9 @@ def pixee_sync(
                 return _failed(built, "marts", settings, as_of, full_refresh)
             marts_report: MartsReport = built.result()
             checks = data_checks(sync_report, settings, as_of, full_refresh)
-            report_artifacts(sync_report, settings, as_of, full_refresh, checks)
+            drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
+            report = _report_or_error(drawn)
+            report_artifacts(sync_report, settings, as_of, full_refresh, checks, report)
             finished = dt.datetime.now(dt.UTC)
     except OverlapSkipped as skipped:
         logger.warning(str(skipped))
@@ -271,6 +317,8 @@ def pixee_sync(
         except PixeeEtlError as failed:
             logger.error(str(failed))
             return Failed(message=str(failed))
+    if isinstance(report, str):  # the data is in and checked; the run still owes its report
+        return Failed(message=f"the HTML report was not written: {report}")
     return {
         "profile": settings.profile,
         "full_refresh": full_refresh,
@@ -281,4 +329,5 @@ def pixee_sync(
         "started": started.isoformat(),
         "finished": finished.isoformat(),
         "destination": held,
+        "report": str(report.path),
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.checks import CheckResult, Warehouse
+from pipelines.html_report import ReportResult
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "unknown")
 WINDOW_DAYS = 30
@@ -97,8 +98,10 @@ def summary_markdown(
     full_refresh: bool,
     sync_totals: dict[str, Any] | None = None,
     checks: Sequence[CheckResult] = (),
+    report: ReportResult | str | None = None,
 ) -> str:
-    """The markdown artifact; numbers and names only, never a URL, token or credential."""
+    """The markdown artifact; numbers and names only, never the API's URL, a token or a credential.
+    `report` is the run's HTML report (linked by its file URL), or the reason it failed."""
     kind = "full reconciliation" if full_refresh else "incremental sync"
     lines = [f"# pixee-etl: {kind}, profile `{profile}`, as of {summary.as_of}", ""]
     if sync_totals:
@@ -109,6 +112,17 @@ def summary_markdown(
             f"rate use {'n/a' if util is None else f'{util:.0%}'}).",
             "",
         ]
+    if isinstance(report, ReportResult):
+        lines += [
+            "## Report",
+            "",
+            f"Charts and tiles as of {report.as_of}: [{report.path.name}]({report.path.as_uri()}) "
+            f"({report.size_bytes / 1024:,.0f} KB, one file that needs no network), "
+            f"in `{report.path.parent}`.",
+            "",
+        ]
+    elif report is not None:
+        lines += ["## Report", "", f"**The HTML report was not written:** {report}", ""]
     lines += ["## Open backlog today", "", "| severity | open | over SLA |", "|---|---:|---:|"]
     lines += [f"| {sev} | {open_:,} | {over:,} |" for sev, open_, over in summary.backlog]
     lines += [f"| **total** | **{summary.open_total:,}** | **{summary.sla_breaches:,}** |", ""]

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pipelines.commands.demo", "simulator on loopback, sync, advance, sync again, summary"),
     "check": ("pipelines.commands.check", "one request proving the token and URL work"),
     "marts": ("pipelines.commands.marts", "rebuild the SQL marts from the raw tables"),
+    "report": ("pipelines.commands.report", "the marts as one self-contained HTML report"),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),
 }

@@ -93,6 +93,8 @@ def test_demo_needs_no_token_and_shows_full_then_incremental(
     out = capsys.readouterr().out
     assert "1. Full sync" in out and "3. Incremental sync" in out
     assert "Requests: full sync" in out and "Try it: duckdb" in out
+    report = Path(out.rsplit("Report: ", 1)[1].split(" (open it", 1)[0])
+    assert report.is_file() and report.parent == db.parent.resolve() and report.suffix == ".html"
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from pixee.repositories").fetchone() == (2,)
 

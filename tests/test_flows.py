@@ -119,6 +119,10 @@ def test_flow_syncs_builds_marts_passes_checks_and_reports(
     ):
         assert heading in markdown
     assert "checks passed." in markdown
+    # the run's HTML report, beside the warehouse, linked from the summary
+    report = Path(result["report"])
+    assert report.is_file() and report.parent == Path(env["duckdb_path"]).parent / "reports"
+    assert f"[{report.name}]({report.as_uri()})" in markdown and "## Report" in markdown
     everything = str(table) + markdown
     assert sim.org_token not in everything and sim.base_url not in everything
 
@@ -144,6 +148,19 @@ def test_a_broken_check_fails_the_flow_with_its_message(prefect_harness: None, e
     # The report still ran and shows the failure next to the numbers.
     markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
     assert "`fix_repositories`" in markdown
+
+
+def test_a_run_whose_report_cannot_be_written_fails_and_says_why(
+    prefect_harness: None, env: dict[str, str], tmp_path: Path
+) -> None:
+    from flows.pixee_sync import pixee_sync
+
+    taken = tmp_path / "not-a-directory"
+    taken.write_text("")
+    state = pixee_sync(**env, report_dir=str(taken), return_state=True)
+    assert state.is_failed() and "the HTML report was not written" in str(state.message)
+    markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
+    assert "**The HTML report was not written:**" in markdown and "## Open backlog today" in markdown
 
 
 def test_a_401_fails_once_without_retrying(

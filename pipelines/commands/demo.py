@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
+from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport
@@ -97,7 +98,13 @@ def main(args: argparse.Namespace) -> int:
             print(_indent(incremental.summary_table()))
             marts = build_marts(incremental.pipeline, settings, as_of=sim.now.date())
             print(_indent(marts.summary()) + "\n")
+
+            print("4. The report: tiles and charts from the marts, one HTML file")
+            # beside the warehouse, named for its date: the demo's files stay together
+            report = report_from_pipeline(incremental.pipeline, settings, path.parent, sim.now.date())
+            print(_indent(report.summary()) + "\n")
         print(tour(path, full, incremental, sim.now.date().isoformat()))
+        print(f"\nReport: {report.path} (open it in a browser; it needs no network)")
     return 0
 
 
