@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.client import ClientStats
+from pipelines.records import TABLE as REJECTED_TABLE
+from pipelines.redaction import redact
 
 RESOURCE_ORDER = ("repositories", "webhooks", "scans", "findings", "fixes", "fix_details", "finding_details")
 
@@ -49,6 +52,10 @@ class SyncReport:
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
+    # Records set aside in rejected_records, per table, and each table's first reason.
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_reasons: dict[str, str] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -65,9 +72,15 @@ class SyncReport:
             stats.rows += count
 
     def warn(self, message: str) -> None:
+        message = redact(message)
         with self._lock:
             if message not in self.warnings:
                 self.warnings.append(message)
+
+    def add_rejected(self, table: str, reason: str) -> None:
+        with self._lock:
+            self.rejected[table] = self.rejected.get(table, 0) + 1
+            self.rejected_reasons.setdefault(table, reason)
 
     def absorb(self, stats: ClientStats) -> None:
         """Copy the client's request counters in (at the end, or for a progress line)."""
@@ -188,7 +201,16 @@ class SyncReport:
             out.append(f"schema change: {change}")
         for warning in self.warnings:
             out.append(f"warning: {warning}")
-        return "\n".join(out)
+        if self.rejected:
+            parts = ", ".join(
+                f"{table} {count} (e.g. {self.rejected_reasons[table]})"
+                for table, count in sorted(self.rejected.items())
+            )
+            out.append(
+                f"rejected: {sum(self.rejected.values())} records could not be loaded and were set aside "
+                f"in {REJECTED_TABLE} (run_id {self.run_id}): {parts}"
+            )
+        return redact("\n".join(out))
 
     def progress_line(self) -> str:
         return (

@@ -11,6 +11,7 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
 | `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
+| `rejected_records` | any of the above | append: records no table can hold (pipelines.records) |
 
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
@@ -41,6 +42,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from pipelines import records
 from pipelines.client import ForbiddenError, PixeeClient
 from pipelines.paging import iter_pages
 from pipelines.source import columns
@@ -49,6 +51,7 @@ from pipelines.source.fetcher import (
     CHILD_LISTS,
     Batch,
     Checkpoint,
+    Rejected,
     Vanished,
     Warn,
     WorkerPool,
@@ -72,31 +75,61 @@ _CHILD_COLUMNS = {
 class Tally(Protocol):
     """Where the source reports rows and skipped things (pipelines.report.SyncReport is one)."""
 
+    run_id: str | None
+
     def add_rows(self, table: str, count: int) -> None: ...
 
     def warn(self, message: str) -> None: ...
 
+    def add_rejected(self, table: str, reason: str) -> None: ...
+
 
 class _LogTally:
+    run_id = None
+
     def add_rows(self, table: str, count: int) -> None:
         pass
 
     def warn(self, message: str) -> None:
         log.warning(message)
 
+    def add_rejected(self, table: str, reason: str) -> None:
+        log.warning("a %s record was rejected (set aside in %s): %s", table, records.TABLE, reason)
+
 
 def webhooks_skipped(exc: ForbiddenError) -> str:
     return f"webhooks skipped: the token may not list them (403, request_id {exc.request_id})"
 
 
-def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]]] | None:
+def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[Any]] | None:
     """Every page of /webhooks (a handful of rows), or None with a warning when the token is
-    a repository's (403): the table is then left as it is rather than emptied."""
+    a repository's (403): the table is then left as it is rather than emptied. Records that
+    cannot be loaded travel in the pages as `Rejected` for the webhooks resource to set aside."""
+    found: list[Any] = []
+
+    def reject(value: Any, reason: str) -> None:
+        found.append(Rejected("webhooks", reason, value))
+
     try:
-        return list(iter_pages(client, "/webhooks", resource="webhooks"))
+        pages: list[list[Any]] = list(iter_pages(client, "/webhooks", resource="webhooks", reject=reject))
     except ForbiddenError as exc:
         tally.warn(webhooks_skipped(exc))
         return None
+    return [*pages, found] if found else pages
+
+
+def set_aside(tally: Tally, rejected: Sequence[Rejected]) -> Any:
+    """Rows for rejected_records (an append table of its own, whatever resource yields them)."""
+    rows = []
+    for item in rejected:
+        tally.add_rejected(item.table, item.reason)
+        rows.append(records.rejected_row(item.table, item.reason, item.value, tally.run_id))
+    hints = dlt.mark.make_hints(
+        table_name=records.TABLE,
+        write_disposition="append",
+        columns=records.COLUMNS,  # type: ignore[arg-type]
+    )
+    return dlt.mark.with_hints(rows, hints, create_table_variant=True)
 
 
 def plan_batch(
@@ -146,18 +179,26 @@ def pixee_source(
         cursor = Cursor(state.get("repositories"), lag_seconds)
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
-        for page in iter_pages(client, "/repositories", params, resource="repositories"):
+        rejected: list[Rejected] = []
+
+        def reject(value: Any, reason: str) -> None:
+            rejected.append(Rejected("repositories", reason, value))
+            if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+                # Its own row cannot load, but its findings, scans and fixes still can.
+                known.setdefault(value["id"], {})
+
+        for page in iter_pages(client, "/repositories", params, resource="repositories", reject=reject):
             rows = []
             for row in page:
-                if not (isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]):
-                    report.warn("a repositories record without an id was rejected (not loaded)")
-                    continue
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
                 if cursor.observe(row):
                     rows.append(row)
             if rows:
                 report.add_rows("repositories", len(rows))
                 yield rows
+            if rejected:
+                yield set_aside(report, rejected)
+                rejected.clear()
         state["repositories"] = cursor.saved()
 
     @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
@@ -165,14 +206,13 @@ def pixee_source(
         # A replace resource that yields nothing empties its table, so pipelines.sync reads the
         # webhooks first (`webhook_pages`) and leaves this resource out when the token may not.
         try:
-            pages = (
-                webhook_pages
-                if webhook_pages is not None
-                else iter_pages(client, "/webhooks", resource="webhooks")
-            )
+            pages = webhook_pages if webhook_pages is not None else (read_webhooks(client, report) or [])
             for page in pages:
-                report.add_rows("webhooks", len(page))
-                yield page
+                rows = [row for row in page if not isinstance(row, Rejected)]
+                if len(rows) < len(page):
+                    yield set_aside(report, [row for row in page if isinstance(row, Rejected)])
+                report.add_rows("webhooks", len(rows))
+                yield rows
         except ForbiddenError as exc:
             report.warn(webhooks_skipped(exc))
 
@@ -205,6 +245,8 @@ def pixee_source(
                     report.warn(f"repository {item.repository_id} vanished (404); skipped")
                 elif isinstance(item, Warn):
                     report.warn(item.message)
+                elif isinstance(item, Rejected):
+                    yield set_aside(report, [item])
             if gathered:
                 yield pa.concat_tables(gathered)
 
