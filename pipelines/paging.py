@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pipelines.client import BadPageError, PixeeClient
 from pipelines.errors import ApiError, shown
-from pipelines.records import problem
+from pipelines.records import shape_problem
 
 log = logging.getLogger("pipelines.paging")
 
@@ -108,7 +108,8 @@ def iter_pages(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the loadable items of every page of a list endpoint, one list per page.
 
-    Items that cannot be loaded (pipelines.records.problem) go to `reject(item, reason)` instead.
+    Items that are no record (pipelines.records.shape_problem: not an object, no id) go to
+    `reject(item, reason)` instead; the values of the others are the caller's to check.
     The filter parameters (e.g. `updated_since`) are sent unchanged on every page: the caller
     fixes them before the walk starts. A page that changes envelope mid-walk is a bad page.
     """
@@ -154,7 +155,7 @@ def iter_pages(
                 raise looping(f"{empty} empty pages in a row, each saying there is more")
         rows = []
         for item in items:
-            reason = problem(item)
+            reason = shape_problem(item)
             if reason is None:
                 rows.append(item)
             else:

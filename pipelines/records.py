@@ -24,16 +24,42 @@ COLUMNS: dict[str, dict[str, Any]] = {
 }
 
 
-def problem(record: Any) -> str | None:
-    """Why `record` cannot be loaded as a row merged on `id`, or None when it can."""
+def shape_problem(record: Any) -> str | None:
+    """Why `record` is no row merged on `id` (not an object, no string id), or None. Cheap:
+    the page parser asks it of every item."""
+    if type(record) is dict and type(record.get("id")) is str and record["id"]:
+        return None
     if not isinstance(record, dict):
         return f"the record is a JSON {_json_type(record)}, not an object"
     record_id = record.get("id")
     if record_id is None or record_id == "":
         return "the record has no id"
-    if not isinstance(record_id, str):
-        return f"the record's id is a JSON {_json_type(record_id)}, not a string"
+    return f"the record's id is a JSON {_json_type(record_id)}, not a string"
+
+
+def value_problem(record: dict[str, Any]) -> str | None:
+    """Why a record's values cannot be stored (an integer beyond 64 bits, nesting past
+    MAX_DEPTH), or None. A few microseconds a row: asked only of rows that go to dlt as dicts
+    (rows typed to Arrow have already proved they fit)."""
     return _value_problem(record, 1)
+
+
+def problem(record: Any) -> str | None:
+    """Why `record` cannot be loaded as a row merged on `id`, or None when it can."""
+    return shape_problem(record) or value_problem(record)
+
+
+def split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """(rows whose values can be stored, [(row, reason)] for the others)."""
+    good: list[dict[str, Any]] = []
+    bad: list[tuple[dict[str, Any], str]] = []
+    for row in rows:
+        reason = value_problem(row)
+        if reason is None:
+            good.append(row)
+        else:
+            bad.append((row, reason))
+    return good, bad
 
 
 def _value_problem(value: dict[str, Any] | list[Any], depth: int) -> str | None:

@@ -56,3 +56,25 @@ def redact(text: str) -> str:
         run_start, run_end = start, end
     out.append(text[last:])
     return "".join(out)
+
+
+def holds_secret(data: bytes, *, pieces: bool = True) -> bool:
+    """Whether `data` holds a secret (with `pieces`, also any 8+ character piece of one: a few
+    microseconds per kilobyte per secret, so bulk response bodies are checked whole only)."""
+    with _lock:
+        known = list(_pieces.items())
+    for secret, grams in known:
+        if secret.encode() in data or (pieces and any(g.encode() in data for g in grams)):
+            return True
+    return False
+
+
+def scrub(value: object) -> object:
+    """A decoded JSON value with every string (keys too) passed through redact()."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value

@@ -44,6 +44,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines import records
 from pipelines.client import ForbiddenError, PixeeClient
+from pipelines.dlt_files import guard_trace
 from pipelines.paging import iter_pages
 from pipelines.source import columns
 from pipelines.source.cursors import Cursor
@@ -58,6 +59,7 @@ from pipelines.source.fetcher import (
 )
 
 log = logging.getLogger("pipelines.source")
+guard_trace()  # every sync loads through this source: its dlt trace never holds the token
 
 SOURCE_NAME = "pixee"
 ARROW_ROWS = 10_000
@@ -111,7 +113,11 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[Any]] | None:
         found.append(Rejected("webhooks", reason, value))
 
     try:
-        pages: list[list[Any]] = list(iter_pages(client, "/webhooks", resource="webhooks", reject=reject))
+        pages: list[list[Any]] = []
+        for page in iter_pages(client, "/webhooks", resource="webhooks", reject=reject):
+            good, bad = records.split(page)
+            found += [Rejected("webhooks", reason, row) for row, reason in bad]
+            pages.append(good)
     except ForbiddenError as exc:
         tally.warn(webhooks_skipped(exc))
         return None
@@ -189,6 +195,9 @@ def pixee_source(
 
         for page in iter_pages(client, "/repositories", params, resource="repositories", reject=reject):
             rows = []
+            page, bad = records.split(page)
+            for row, reason in bad:
+                reject(row, reason)
             for row in page:
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
                 if cursor.observe(row):

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from pipelines.client import NotFoundError, PixeeClient, segment
 from pipelines.paging import iter_pages
-from pipelines.records import problem
+from pipelines.records import problem, split
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
@@ -251,9 +251,17 @@ class Batch:
         self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        # Typed here, on the reading thread, so the loader only writes parquet.
+        table = page_to_arrow(kind, rows)
+        if table is None:
+            # Rows that go to dlt as dicts: one that cannot be stored is set aside, not loaded.
+            rows, bad = split(rows)
+            for row, reason in bad:
+                self.put(kind, Rejected(kind, reason, row))
+            table = page_to_arrow(kind, rows) if bad else None
         if rows:
-            # Typed here, on the reading thread, so the loader only writes parquet.
-            table = page_to_arrow(kind, rows)
             self.put(kind, rows if table is None else table)
 
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
