@@ -119,7 +119,12 @@ class HostileProxy:
 
     def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         body = reply.payload()
-        headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **reply.headers}
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Connection": "close",  # one connection per request: a trickle never leaks into the next
+            **reply.headers,
+        }
         head = f"HTTP/1.1 {reply.status} {http.client.responses.get(reply.status, 'Status')}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         handler.close_connection = True
