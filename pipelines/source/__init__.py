@@ -130,12 +130,23 @@ def set_aside(tally: Tally, rejected: Sequence[Rejected]) -> Any:
     for item in rejected:
         tally.add_rejected(item.table, item.reason)
         rows.append(records.rejected_row(item.table, item.reason, item.value, tally.run_id))
-    hints = dlt.mark.make_hints(
+    return dlt.mark.with_table_name(rows, records.TABLE)
+
+
+def _sets_aside(resource: DltResource) -> DltResource:
+    """Give `resource` a rejected_records variant: an append table with its own columns. A
+    variant starts as a copy of the resource's hints, so they are emptied first (a findings
+    table's non-null id would otherwise reject every rejected record)."""
+    resource.apply_hints(
         table_name=records.TABLE,
         write_disposition="append",
-        columns=records.COLUMNS,  # type: ignore[arg-type]
+        columns={},
+        primary_key="",
+        merge_key="",
+        create_table_variant=True,
     )
-    return dlt.mark.with_hints(rows, hints, create_table_variant=True)
+    resource.apply_hints(table_name=records.TABLE, columns=records.COLUMNS, create_table_variant=True)  # type: ignore[arg-type]
+    return resource
 
 
 def plan_batch(
@@ -271,7 +282,7 @@ def pixee_source(
     resources += [child(table) for table in CHILD_RESOURCES]
     if details:
         resources += [child(table) for table in DETAIL_RESOURCES]
-    return resources
+    return [_sets_aside(resource) for resource in resources]
 
 
 def child_resource_names(details: bool) -> tuple[str, ...]:
