@@ -202,13 +202,15 @@ class SyncReport:
         for warning in self.warnings:
             out.append(f"warning: {warning}")
         if self.rejected:
+            count = sum(self.rejected.values())
             parts = ", ".join(
-                f"{table} {count} (e.g. {self.rejected_reasons[table]})"
-                for table, count in sorted(self.rejected.items())
+                f"{table} {n} (e.g. {self.rejected_reasons[table]})"
+                for table, n in sorted(self.rejected.items())
             )
             out.append(
-                f"rejected: {sum(self.rejected.values())} records could not be loaded and were set aside "
-                f"in {REJECTED_TABLE} (run_id {self.run_id}): {parts}"
+                f"rejected: {count} record{'' if count == 1 else 's'} could not be loaded and "
+                f"{'was' if count == 1 else 'were'} set aside in {REJECTED_TABLE} "
+                f"(run_id {self.run_id}): {parts}"
             )
         return redact("\n".join(out))
 
