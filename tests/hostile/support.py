@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from tests.test_faults import loaded_repositories
+
+__all__ = ["HostileProxy", "Reply", "Upstream", "loaded_repositories", "one_line", "rejected_rows"]
+
 
 @dataclass
 class Upstream:
@@ -162,16 +166,6 @@ def rejected_rows(db: Any) -> list[dict[str, Any]]:
         cur = con.execute("select * from pixee.rejected_records order by table_name, reason")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def loaded_repositories(db: Any) -> set[str]:
-    """Repositories with any child row committed."""
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(
-            "select repository_id from pixee.scans union select repository_id from pixee.findings "
-            "union select repository_id from pixee.fixes"
-        ).fetchall()
-    return {r for (r,) in rows}
 
 
 def one_line(message: str) -> bool:

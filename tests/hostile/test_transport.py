@@ -21,25 +21,11 @@ from pipelines.errors import ApiError, RateLimitCeilingError
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
 from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
+from tests.test_client import FakeClock  # time that passes only when the bucket sleeps
 
 TOKEN = "pxo_hostile-transport-8d2f61ac"
 PAGE = {"data": [{"id": f"f_{i}", "title": "x" * 20} for i in range(3)], "pagination": {"has_more": False}}
 ERROR_429 = {"error": {"code": "rate_limited", "message": "slow down", "request_id": "req_429"}}
-
-
-class FakeClock:
-    """Rate-limit waits without waiting: the bucket sleeps on this clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def client_for(server: HostileProxy, clock: FakeClock | None = None, **settings: Any) -> PixeeClient:
