@@ -1,5 +1,5 @@
-"""Records no warehouse can hold (not an object, no id, a 65-bit integer, absurd nesting) and
-the `rejected_records` rows they become instead of sinking the sync."""
+"""Records no warehouse can hold (not an object, no id, a 65-bit integer, absurd nesting, a lone
+surrogate) and the `rejected_records` rows they become instead of sinking the sync."""
 
 from __future__ import annotations
 
@@ -65,10 +65,16 @@ def split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[
 def _value_problem(value: dict[str, Any] | list[Any], depth: int) -> str | None:
     if depth > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels"
-    # The cheap types first: this runs over every field of every row a sync loads.
+    if type(value) is dict and not all(key.isascii() or _encodes(key) for key in value):
+        return "a field name that is not valid Unicode (a lone surrogate)"
+    # The cheap types first: this runs over every field of every row that goes to dlt as a dict.
     for item in value.values() if type(value) is dict else value:
         kind = type(item)
-        if kind is str or kind is float or kind is bool or item is None:
+        if kind is str:
+            if not (item.isascii() or _encodes(item)):  # type: ignore[union-attr]
+                return "a string that is not valid Unicode (a lone surrogate)"
+            continue
+        if kind is float or kind is bool or item is None:
             continue
         if kind is int:
             if not INT_MIN <= item <= INT_MAX:  # type: ignore[operator]
@@ -78,6 +84,15 @@ def _value_problem(value: dict[str, Any] | list[Any], depth: int) -> str | None:
             if found:
                 return found
     return None
+
+
+def _encodes(text: str) -> bool:
+    """JSON may escape half a surrogate pair ("\\ud800"); no warehouse, Arrow or orjson takes it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: Any) -> str:
@@ -92,7 +107,8 @@ def raw_text(value: Any) -> str:
         text = json.dumps(value, default=str, ensure_ascii=False)
     except (RecursionError, ValueError):
         text = repr(value)[: RAW_CHARS * 2] if not isinstance(value, dict | list) else "<too deep to show>"
-    text = redact(text[: RAW_CHARS * 2])
+    # A lone surrogate is shown escaped: the row itself must be storable.
+    text = redact(text[: RAW_CHARS * 2].encode("utf-8", "backslashreplace").decode())
     return text if len(text) <= RAW_CHARS else text[: RAW_CHARS - 3] + "..."
 
 

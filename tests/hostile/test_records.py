@@ -28,6 +28,7 @@ BOGUS_FINDINGS = [
     {"id": 12345, "updated_at": STAMP},
     {"id": "f_bigint", "start_line": 2**70, "updated_at": STAMP},
     {"id": "f_deep", "extra": deep(300), "updated_at": STAMP},
+    {"id": "f_surrogate", "title": "half a pair: \ud800", "updated_at": STAMP},
 ]
 BOGUS_FIXES = [{"id": "fix_deep", "finding_ids": [deep(MAX_DEPTH + 5)], "updated_at": STAMP}]
 BOGUS_WEBHOOKS = [{"url": "https://hooks.example/no-id"}, 42]
@@ -93,6 +94,7 @@ def test_bad_records_are_set_aside_and_everything_else_loads(
             ("findings", "the record's id is a JSON number, not a string"),
             ("findings", "an integer beyond 64 bits"),
             ("findings", f"nested deeper than {MAX_DEPTH} levels"),
+            ("findings", "a string that is not valid Unicode (a lone surrogate)"),
             ("fixes", f"nested deeper than {MAX_DEPTH} levels"),
             ("fix_details", "the record is a JSON array, not an object"),
             ("finding_details", "an integer beyond 64 bits"),
@@ -115,10 +117,10 @@ def test_bad_records_are_set_aside_and_everything_else_loads(
     assert report.rejected == {
         "repositories": 2,
         "webhooks": 2,
-        "findings": 5,
+        "findings": 6,
         "fixes": 1,
         "fix_details": 1,
         "finding_details": 2,
     }
     summary = report.summary_table()
-    assert "rejected: 13 records could not be loaded and were set aside in rejected_records" in summary
+    assert "rejected: 14 records could not be loaded and were set aside in rejected_records" in summary
