@@ -408,8 +408,13 @@ class PixeeClient:
     def resolve_link(self, href: str, page_url: str) -> str:
         """A link from a page resolved against that page's URL (RFC 3986, as a browser would),
         or ApiError when it leads off the configured origin or outside the API's base path."""
-        url = urljoin(page_url, href)
-        parts = urlsplit(url)
+        try:
+            url = urljoin(page_url, href)
+            parts = urlsplit(url)
+            _ = parts.port  # ValueError for a port beyond 65535
+            httpx.URL(url)  # InvalidURL for a control character; UnicodeError for a lone surrogate
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise ApiError(f"the next link {shown(href, 80)!r} is not a URL ({shown(exc, 80)})") from None
         if f"{parts.scheme}://{parts.netloc}" != self._origin:
             raise ApiError(f"the next link {shown(href, 80)!r} leads to another host or scheme; refusing it")
         if not (parts.path + "/").startswith(urlsplit(self.base_url).path + "/"):

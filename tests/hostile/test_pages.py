@@ -126,6 +126,14 @@ CASES: dict[str, tuple[Callable[[str, str, Upstream], Reply], str | list[dict[st
         lambda p, q, u: hal_page(A, {"href": 2}),
         r"malformed page: '_links.next.href' is 2, not a URL",
     ),
+    "HAL next a broken IPv6 host": (
+        lambda p, q, u: hal_page(A, {"href": "http://[::1/api/v1/x"}),
+        r"the next link 'http://\[::1/api/v1/x' is not a URL \(Invalid IPv6 URL\)",
+    ),
+    "HAL next with a control character": (
+        lambda p, q, u: hal_page(A, {"href": f"{ENDPOINT}?page=2\u0000"}),
+        r"is not a URL \(Invalid non-printable ASCII character",
+    ),
     "HAL next without href": (lambda p, q, u: hal_page(A, {"title": "more"}), r"'_links.next.href' is None"),
     "HAL _links a list": (
         lambda p, q, u: Reply(body={"_embedded": {"items": A}, "_links": [{"rel": "next"}]}),
