@@ -78,7 +78,9 @@ class HostileProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hostile-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="hostile-proxy", daemon=True
+        )
 
     def start(self) -> str:
         self._thread.start()
