@@ -193,3 +193,30 @@ def test_repository_ids_go_into_paths_percent_encoded(
     assert children == encoded
     assert {r["id"] for r in table_rows(settings.duckdb_path, "repositories")} == set(ids)
     assert len(table_rows(settings.duckdb_path, "findings")) == 3
+
+
+def test_dlt_does_not_write_a_trace_that_holds_the_token(tmp_path: Path) -> None:
+    """An exception quoting the token (a record, a header) reaches dlt's trace, which dlt pickles
+    to disk after every step; such a trace is not written."""
+    import dlt
+
+    import pipelines.source  # noqa: F401  (installs the guard, as every sync does)
+    from pipelines.client import register_secret
+
+    register_secret(TOKEN)
+
+    @dlt.resource(name="findings")
+    def failing() -> Any:
+        yield {"id": "f_1"}
+        raise ValueError(f"the server said {TOKEN}")
+
+    pipeline = dlt.pipeline("trace_guard", destination="duckdb", pipelines_dir=str(tmp_path / "dlt"))
+    with pytest.raises(Exception, match="the server said"):
+        pipeline.extract(failing())
+    assert not scan_files(tmp_path, [TOKEN])
+    assert not list((tmp_path / "dlt").rglob("trace.pickle"))
+
+    # The failed step stays in this pipeline's trace (dlt merges steps); a clean one is written.
+    clean = dlt.pipeline("trace_clean", destination="duckdb", pipelines_dir=str(tmp_path / "dlt"))
+    clean.extract(dlt.resource([{"id": "f_2"}], name="findings"))
+    assert [p.parent.name for p in (tmp_path / "dlt").rglob("trace.pickle")] == ["trace_clean"]
