@@ -6,6 +6,7 @@ import email.utils
 import hashlib
 import json
 import logging
+import math
 import random
 import socket
 import ssl
@@ -299,9 +300,11 @@ def _retry_after(response: httpx.Response, *, default: float | None) -> float | 
     if not raw:
         return default
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else default  # "inf" and "nan" are no delay
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
