@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from pipelines.errors import PixeeEtlError
+from pipelines.redaction import redact
 
 # Each module exposes `add_arguments(parser)` and `main(args) -> int`. Imported lazily so that
 # `pixee-etl check` does not pay for importing Prefect.
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except PixeeEtlError as exc:
-        print(f"pixee-etl {name}: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (a server's text); never a secret.
+        print(f"pixee-etl {name}: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"pixee-etl {name}: interrupted", file=sys.stderr)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import logging
+import math
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from pipelines.errors import ApiError, AuthError, RateLimitCeilingError
+from pipelines import deadline as deadlines
+from pipelines.errors import ApiError, AuthError, RateLimitCeilingError, shown
+from pipelines.redaction import add_secret, holds_secret, redact, scrub, secrets
 from pipelines.settings import Settings, validate_base_url
 
 log = logging.getLogger("pipelines.client")
@@ -23,6 +30,8 @@ log = logging.getLogger("pipelines.client")
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
+# A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
+MAX_BODY_BYTES = 64 << 20
 
 
 class ForbiddenError(ApiError):
@@ -41,30 +50,18 @@ class BadPageError(Exception):
 # Redaction: the token never reaches a log line, whatever logger or handler emits it.
 
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
 def register_secret(value: str) -> None:
     """Remember a secret so every log record and error text that passes redact() hides it."""
+    add_secret(value)
     if value and len(value) >= 4:
-        with _secrets_lock:
-            _secrets.add(value)
         _install_log_filter()
-
-
-def redact(text: str) -> str:
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
 
 
 class RedactingFilter(logging.Filter):
     """Formats the record once and replaces every registered secret by '***'."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
+        if secrets():
             try:
                 message = record.getMessage()
             except Exception:  # a broken format string must not hide the record
@@ -81,13 +78,14 @@ class RedactingFilter(logging.Filter):
 
 _FILTER = RedactingFilter()
 _factory_installed = False
+_factory_lock = threading.Lock()
 
 
 def _install_log_filter() -> None:
     """Attach the filter where every record passes: the record factory, so handlers added later
     (Prefect's, pytest's) see redacted records too, and httpx/httpcore never log headers."""
     global _factory_installed
-    with _secrets_lock:
+    with _factory_lock:
         if _factory_installed:
             return
         previous = logging.getLogRecordFactory()
@@ -164,15 +162,19 @@ class TokenBucket:
                 delay = max(0.0, self._blocked_until - self._clock())
         return waited
 
-    def penalize(self, seconds: float) -> None:
-        """The server said wait `seconds` (429): nobody sends before then, and refill restarts empty."""
+    def penalize(self, seconds: float) -> float:
+        """The server said wait `seconds` (429): nobody sends before then, and refill restarts empty.
+
+        Returns the seconds of blocking this adds (threads told to wait at once add it once)."""
         with self._lock:
             now = self._clock()
             self._refill(now)
             until = now + seconds
+            added = max(0.0, until - max(now, self._blocked_until))
             self._blocked_until = max(self._blocked_until, until)
             self._tokens = min(self._tokens, 0.0)
             self._last = max(self._last, until)
+            return added
 
 
 _buckets: dict[str, TokenBucket] = {}
@@ -258,31 +260,84 @@ class ClientStats:
 
 
 class _Transient(Exception):
-    """One attempt failed in a way worth retrying; carries what the final error should say."""
+    """One attempt failed in a way worth retrying; carries what the final error should say, and
+    how long the server asked us to wait (a 503 with Retry-After), if it did."""
 
-    def __init__(self, reason: str, status: int | None = None, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason, self.status, self.request_id = reason, status, request_id
+        self.retry_after = retry_after
 
 
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
+def _error_body(response: httpx.Response, content: bytes) -> tuple[Any, str | None, str | None]:
     """(code, message, request_id) from the documented error body, tolerating anything else."""
     request_id = response.headers.get("x-request-id")
     try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
+        error = json.loads(content).get("error") or {}
+    except (ValueError, AttributeError, RecursionError):
         return None, None, request_id
     if not isinstance(error, dict):
         return None, None, request_id
-    return error.get("code"), error.get("message"), error.get("request_id") or request_id
+    found = error.get("request_id")
+    message = error.get("message")
+    return (
+        error.get("code"),
+        message if isinstance(message, str) else None,
+        str(found) if isinstance(found, str | int) and found != "" else request_id,
+    )
 
 
-def _retry_after(response: httpx.Response) -> float:
-    raw = response.headers.get("retry-after", "")
+def _retry_after(response: httpx.Response, *, default: float | None) -> float | None:
+    """Seconds the server asks us to wait: Retry-After as delay-seconds or as an HTTP-date
+    (RFC 9110, 10.2.3); `default` when it is missing or unreadable."""
+    raw = response.headers.get("retry-after", "").strip()
+    if not raw:
+        return default
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        return 1.0  # the contract promises whole seconds; a missing header must still slow us down
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else default  # "inf" and "nan" are no delay
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return default
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may come without a zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
+    """What went wrong on the wire, naming the host and the cause: a DNS typo must not read
+    like a server that is down."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    detail = shown(str(exc) or type(exc).__name__, 160)
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in detail.lower():
+        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timeout connecting to {host}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout waiting for {host} ({type(exc).__name__})"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in detail.lower():
+        return f"connection to {host} refused (nothing listens there, or a firewall says no)"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return f"TLS handshake with {host} failed ({detail})"
+    if isinstance(exc, httpx.DecodingError):
+        return f"{host} sent a body that does not decode ({detail})"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"{host} broke off the response ({type(exc).__name__}: {detail})"
+    return f"connection error with {host} ({type(exc).__name__}: {detail})"
 
 
 class PixeeClient:
@@ -307,13 +362,18 @@ class PixeeClient:
         self.base_url = validate_base_url(settings.base_url)
         parts = urlsplit(self.base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.hostname or parts.netloc
         register_secret(token)
         self.bucket = bucket or bucket_for(self.base_url, token, settings.requests_per_minute, settings.burst)
         self.max_retry_after = settings.max_retry_after_seconds
+        self.max_rate_limit_wait = settings.max_rate_limit_wait_seconds
+        self.request_deadline = settings.request_deadline_seconds
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._sleep = sleep
+        self._limited = 0.0  # seconds every request of this run was held back by the server
+        self._limited_lock = threading.Lock()
         self.stats = ClientStats()
         self.server_date: str | None = None  # the first response's Date header: the run's start
         self._http = httpx.Client(
@@ -329,12 +389,15 @@ class PixeeClient:
             ),
             follow_redirects=False,  # a redirect could carry the bearer header to another host
         )
+        deadlines.install(self._http)
 
     # -- public -------------------------------------------------------------------------------
 
     def url_for(self, path_or_url: str) -> str:
-        """Absolute URL for an API path ('/repositories') or a link the API gave us; refuses
-        any other host so the bearer token is only ever sent to the configured API."""
+        """Absolute URL for an API path ('/repositories') or an absolute URL or path a link gave;
+        refuses any other host so the bearer token is only ever sent to the configured API."""
+        if path_or_url.startswith("//"):
+            raise ApiError("the API linked to a protocol-relative URL (another host?); refusing to follow it")
         if path_or_url.startswith(("http://", "https://")):
             url = path_or_url
         elif path_or_url.startswith(urlsplit(self.base_url).path + "/"):
@@ -344,6 +407,22 @@ class PixeeClient:
         parts = urlsplit(url)
         if f"{parts.scheme}://{parts.netloc}" != self._origin:
             raise ApiError("the API linked to another host; refusing to send the token there")
+        return url
+
+    def resolve_link(self, href: str, page_url: str) -> str:
+        """A link from a page resolved against that page's URL (RFC 3986, as a browser would),
+        or ApiError when it leads off the configured origin or outside the API's base path."""
+        try:
+            url = urljoin(page_url, href)
+            parts = urlsplit(url)
+            _ = parts.port  # ValueError for a port beyond 65535
+            httpx.URL(url)  # InvalidURL for a control character; UnicodeError for a lone surrogate
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise ApiError(f"the next link {shown(href, 80)!r} is not a URL ({shown(exc, 80)})") from None
+        if f"{parts.scheme}://{parts.netloc}" != self._origin:
+            raise ApiError(f"the next link {shown(href, 80)!r} leads to another host or scheme; refusing it")
+        if not (parts.path + "/").startswith(urlsplit(self.base_url).path + "/"):
+            raise ApiError(f"the next link {shown(href, 80)!r} leads outside {urlsplit(self.base_url).path}")
         return url
 
     def get_json(
@@ -377,21 +456,24 @@ class PixeeClient:
                         endpoint=endpoint,
                         request_id=fault.request_id,
                     ) from None
+                if fault.retry_after is not None:
+                    # 503 with Retry-After: the server said when; everyone on the token waits.
+                    self._wait_for_server(fault.retry_after, endpoint, f"HTTP {fault.status}")
+                    self.stats.update(resource, retries=1)
+                    continue
                 # Full jitter: spreads retries of many threads over the whole window.
                 delay = random.uniform(0.0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
                 log.info("retrying %s after %s (attempt %d, %.1f s)", endpoint, fault.reason, attempt, delay)
                 self.stats.update(resource, retries=1, backoff_seconds=delay)
                 self._sleep(delay)
             except _Throttled as throttled:
-                seconds = throttled.seconds
                 self.stats.update(resource, throttled_429=1)
-                if seconds > self.max_retry_after:
-                    raise RateLimitCeilingError(
-                        f"rate limited for {seconds:.0f} s; committed progress kept; the next run resumes "
-                        f"(Retry-After is above max_retry_after_seconds={self.max_retry_after:.0f})"
-                    ) from None
-                log.info("429 on %s: waiting %.0f s, slowing every request on this token", endpoint, seconds)
-                self.bucket.penalize(seconds)
+                self._wait_for_server(throttled.seconds, endpoint, "429")
+
+    @property
+    def rate_limited_seconds(self) -> float:
+        """Seconds this client's requests were held back by 429s and 503 Retry-Afters so far."""
+        return self._limited
 
     def close(self) -> None:
         self._http.close()
@@ -401,6 +483,28 @@ class PixeeClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- waiting for the server ---------------------------------------------------------------
+
+    def _wait_for_server(self, seconds: float, endpoint: str, why: str) -> None:
+        """Hold every request on the token back `seconds`, or end the run (progress kept) when
+        one wait is above max_retry_after_seconds or the run's waits add up past
+        max_rate_limit_wait_seconds: a server that says 429 forever must not hold the lock forever."""
+        if seconds > self.max_retry_after:
+            raise RateLimitCeilingError(
+                f"rate limited for {seconds:.0f} s; committed progress kept; the next run resumes "
+                f"(Retry-After on {endpoint} ({why}) is above "
+                f"max_retry_after_seconds={self.max_retry_after:.0f})"
+            )
+        with self._limited_lock:
+            if self._limited + seconds > self.max_rate_limit_wait:
+                raise RateLimitCeilingError(
+                    f"rate limited for {self._limited + seconds:.0f} s in total this run; committed "
+                    f"progress kept; the next run resumes (waits above "
+                    f"max_rate_limit_wait_seconds={self.max_rate_limit_wait:.0f}; last on {endpoint}, {why})"
+                )
+            self._limited += self.bucket.penalize(seconds)
+        log.info("%s on %s: waiting %.0f s, slowing every request on this token", why, endpoint, seconds)
 
     # -- one attempt --------------------------------------------------------------------------
 
@@ -412,13 +516,24 @@ class PixeeClient:
         resource: str,
         validate: Callable[[Any], None] | None,
     ) -> Any:
+        started = time.monotonic()
         try:
             self.stats.update(resource, requests=1)
-            response = self._http.get(url, params=params)
+            with deadlines.within(self.request_deadline) as deadline:
+                response = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
+                try:
+                    content = self._read_body(response, deadline)
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
-            raise _Transient(f"timeout: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise _Transient(f"connection error: {type(exc).__name__}") from None
+            if time.monotonic() - started >= self.request_deadline:
+                raise _Transient(
+                    f"no complete response from {self.host} within request_deadline_seconds="
+                    f"{self.request_deadline:g} (a body that trickles?)"
+                ) from None
+            raise _Transient(_describe_transport_error(exc, self.host)) from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Transient(_describe_transport_error(exc, self.host)) from None
         finally:
             self.stats.update(resource, finished=1)
         if self.server_date is None:
@@ -427,9 +542,13 @@ class PixeeClient:
         if status == 200:
             request_id = response.headers.get("x-request-id")
             try:
-                body = json.loads(response.content)
-            except ValueError:
-                raise _Transient("200 with a body that is not valid JSON", status, request_id) from None
+                body = json.loads(content)
+            except (ValueError, RecursionError) as exc:
+                what = "nested too deeply to decode" if isinstance(exc, RecursionError) else "not valid JSON"
+                raise _Transient(f"200 with a body that is {what}", status, request_id) from None
+            if holds_secret(content, pieces=False):
+                # A server that echoes the token into a record must not get it into a table.
+                body = scrub(body)
             if validate is not None:
                 try:
                     validate(body)
@@ -437,27 +556,56 @@ class PixeeClient:
                     raise _Transient(f"200 with a malformed page: {exc}", status, request_id) from None
             return body
         if status == 429:
-            raise _Throttled(_retry_after(response))
-        code, message, request_id = _error_body(response)
+            raise _Throttled(max(1.0, _retry_after(response, default=1.0) or 1.0))
+        code, message, request_id = _error_body(response, content)
         if status in RETRYABLE_STATUS or 500 <= status < 600:
-            raise _Transient(f"HTTP {status}", status, request_id)
-        text = redact(message or response.reason_phrase or "error")
+            wait = _retry_after(response, default=None) if status == 503 else None
+            raise _Transient(f"HTTP {status}", status, request_id, retry_after=wait)
+        text = shown(message or response.reason_phrase or "error", 300)
         if status == 401:
             raise AuthError(
                 "the API refused the token (401 unauthorized); check PIXEE_TOKEN",
                 status=401,
-                code=code,
+                code=code if isinstance(code, str) else None,
                 endpoint=endpoint,
                 request_id=request_id,
             )
         kind = {403: ForbiddenError, 404: NotFoundError}.get(status, ApiError)
-        raise kind(text, status=status, code=code, endpoint=endpoint, request_id=request_id)
+        raise kind(
+            text,
+            status=status,
+            code=code if isinstance(code, str) else None,
+            endpoint=endpoint,
+            request_id=request_id,
+        )
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        """The decoded body, or a transient fault past the deadline or MAX_BODY_BYTES."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Transient(
+                    f"{self.host} sent a body above {MAX_BODY_BYTES >> 20} MB", response.status_code
+                )
+            if time.monotonic() >= deadline:
+                raise httpx.ReadTimeout("request deadline passed")
+        return b"".join(chunks)
 
 
 class _Throttled(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(seconds)
         self.seconds = seconds
+
+
+def segment(value: str) -> str:
+    """An id as one URL path segment, percent-encoded: an id holding '/', '?', '#' or '..' names
+    that object and nothing else (never another endpoint, never a query)."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def make_client(settings: Settings, **kwargs: Any) -> PixeeClient:
@@ -467,4 +615,4 @@ def make_client(settings: Settings, **kwargs: Any) -> PixeeClient:
 
 def iter_secrets() -> Iterable[str]:
     """The secrets registered so far (tests assert none of them reached an output)."""
-    return tuple(_secrets)
+    return secrets()

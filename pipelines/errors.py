@@ -1,5 +1,14 @@
 """The exceptions pixee-etl raises on purpose; each message is one line an operator can act on."""
 
+from pipelines.redaction import redact
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """A value from a response as a message may show it: one line, at most `limit` characters,
+    no secret in it."""
+    text = redact(" ".join(str(value).split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class PixeeEtlError(Exception):
     """Base of every error pixee-etl raises deliberately; the CLI prints it as one line."""
@@ -28,15 +37,17 @@ class ApiError(PixeeEtlError):
         self.status = status
         self.code = code
         self.endpoint = endpoint
-        self.request_id = request_id
+        # A server may put anything in a request_id (the token echoed, a megabyte of text).
+        self.request_id = shown(request_id) if request_id else request_id
         parts = [message]
         if endpoint:
             parts.append(f"endpoint {endpoint}")
         if status is not None:
             parts.append(f"status {status}")
         if request_id:
-            parts.append(f"request_id {request_id}")
-        super().__init__("; ".join(parts))
+            parts.append(f"request_id {self.request_id}")
+        # Every part may come from a response (a server can echo anything into a request_id).
+        super().__init__(redact(" ".join("; ".join(parts).split())))
 
 
 class AuthError(ApiError):

@@ -1,14 +1,31 @@
-"""The one place that knows page envelopes: the cursor body and HAL links, told apart by the first page."""
+"""The one place that knows page envelopes: the cursor body and HAL links, told apart by the first page.
+
+A walk ends where the server says the list ends, and nowhere else: a next link it cannot follow
+(another host, an array of links, a number where a URL belongs) is a bad page, retried and then
+failed, never taken as the end. A walk that comes back to a cursor or link it already followed,
+serves a page it already served, or keeps answering empty pages that say there is more, fails
+the resource in one line naming the endpoint, instead of burning the rate limit until killed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pipelines.client import BadPageError, PixeeClient
+from pipelines.errors import ApiError, shown
+from pipelines.records import shape_problem
+
+log = logging.getLogger("pipelines.paging")
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
+# Empty pages in a row that still say "more": a real list skips a few (items deleted under the
+# cursor), a server stuck in a loop with fresh cursors answers them forever.
+MAX_EMPTY_PAGES = 10
 Envelope = Literal["cursor", "hal"]
+Reject = Callable[[Any, str], None]
 
 
 def envelope_of(body: Any) -> Envelope:
@@ -23,21 +40,62 @@ def envelope_of(body: Any) -> Envelope:
     raise BadPageError("page has neither 'data' nor '_embedded.items'")
 
 
-def items_of(body: Mapping[str, Any], envelope: Envelope) -> list[dict[str, Any]]:
+def items_of(body: Mapping[str, Any], envelope: Envelope) -> list[Any]:
+    """The page's items as sent: objects, or anything a broken server put there (see records)."""
     items = body["data"] if envelope == "cursor" else body["_embedded"]["items"]
     return items
 
 
 def next_link(body: Mapping[str, Any], envelope: Envelope) -> tuple[str, str] | None:
-    """('cursor', value) or ('href', link) for the next page, or None at the end."""
+    """('cursor', value) or ('href', link) for the next page, or None at the end; BadPageError
+    for a link that is there but cannot be followed."""
     if envelope == "cursor":
-        pagination = body.get("pagination") or {}
-        cursor = pagination.get("next_cursor")
-        if not cursor or pagination.get("has_more") is False:
+        pagination = body.get("pagination")
+        if pagination is None:
+            return None
+        if not isinstance(pagination, dict):
+            raise BadPageError(f"'pagination' is a {type(pagination).__name__}, not an object")
+        cursor, more = pagination.get("next_cursor"), pagination.get("has_more")
+        if more is False or cursor is None:
+            return None
+        if isinstance(cursor, bool) or not isinstance(cursor, str | int):
+            raise BadPageError(f"'next_cursor' is a {type(cursor).__name__}, not a string")
+        if cursor == "":
+            if more is True:
+                raise BadPageError("'has_more' is true but 'next_cursor' is empty")
             return None
         return "cursor", str(cursor)
-    href = ((body.get("_links") or {}).get("next") or {}).get("href")
-    return ("href", str(href)) if href else None
+    links = body.get("_links")
+    if links is None:
+        return None
+    if not isinstance(links, dict):
+        raise BadPageError(f"'_links' is a {type(links).__name__}, not an object")
+    following = links.get("next")
+    if following is None:
+        return None
+    if isinstance(following, str):
+        href: Any = following  # a bare URL where a link object belongs: its meaning is plain
+    elif isinstance(following, dict):
+        href = following.get("href")
+    elif isinstance(following, list):
+        raise BadPageError(
+            f"'_links.next' is an array of {len(following)} links; which is next is unknowable"
+        )
+    else:
+        raise BadPageError(f"'_links.next' is a {type(following).__name__}, not a link")
+    if not isinstance(href, str) or not href.strip():
+        raise BadPageError(f"'_links.next.href' is {shown(repr(href), 40)}, not a URL")
+    return "href", href.strip()
+
+
+def _same_url(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """A URL as compared for loops: query parameters in any order are the same page."""
+    parts = urlsplit(url)
+    return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+
+
+def _log_reject(value: Any, reason: str) -> None:
+    log.warning("a record was rejected (not loaded): %s", reason)
 
 
 def iter_pages(
@@ -46,33 +104,78 @@ def iter_pages(
     params: Mapping[str, Any] | None = None,
     *,
     resource: str,
+    reject: Reject | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield the items of every page of a list endpoint, one list per page.
+    """Yield the loadable items of every page of a list endpoint, one list per page.
 
+    Items that are no record (pipelines.records.shape_problem: not an object, no id) go to
+    `reject(item, reason)` instead; the values of the others are the caller's to check.
     The filter parameters (e.g. `updated_since`) are sent unchanged on every page: the caller
     fixes them before the walk starts. A page that changes envelope mid-walk is a bad page.
     """
     query: dict[str, Any] = {**(params or {}), "limit": PAGE_SIZE}
     shape: Envelope | None = None
+    set_aside = reject or _log_reject
+    first_url = client.url_for(path)
+    endpoint = urlsplit(first_url).path
 
     def validate(body: Any) -> None:
         found = envelope_of(body)
         if shape is not None and found != shape:
             raise BadPageError(f"page switched from the {shape} envelope to {found}")
+        next_link(body, found)  # a link that cannot be followed is a bad page, retried
 
+    def looping(why: str) -> ApiError:
+        return ApiError(f"the server's pages go in a circle ({why}); stopped this list", endpoint=endpoint)
+
+    page_url = f"{first_url}?{urlencode(query)}"
     target: str = path
     target_params: dict[str, Any] | None = query
+    cursors: set[str] = set()
+    urls = {_same_url(page_url)}
+    pages: set[int] = set()
+    empty = 0
     while True:
         body = client.get_json(target, target_params, resource=resource, validate=validate)
         if shape is None:
             shape = envelope_of(body)
-        yield items_of(body, shape)
+        items = items_of(body, shape)
         following = next_link(body, shape)
+        if items:
+            empty = 0
+            page = hash(
+                repr([(i.get("id"), i.get("updated_at")) if isinstance(i, dict) else i for i in items])
+            )
+            if following is not None and page in pages:
+                raise looping("a page already served came again")
+            pages.add(page)
+        elif following is not None:
+            empty += 1
+            if empty >= MAX_EMPTY_PAGES:
+                raise looping(f"{empty} empty pages in a row, each saying there is more")
+        rows = []
+        for item in items:
+            reason = shape_problem(item)
+            if reason is None:
+                rows.append(item)
+            else:
+                set_aside(item, reason)
+        yield rows
         if following is None:
             return
         kind, value = following
         if kind == "cursor":
+            if value in cursors:
+                raise looping(f"next_cursor {shown(value, 40)!r} was already followed")
+            cursors.add(value)
             target, target_params = path, {**query, "cursor": value}
         else:
+            try:
+                link = client.resolve_link(value, page_url)
+            except ApiError as exc:
+                raise ApiError(f"{exc}; stopped this list", endpoint=endpoint) from None
+            if _same_url(link) in urls:
+                raise looping(f"next link {shown(value, 80)!r} leads to a page already read")
+            urls.add(_same_url(link))
             # The link already carries the query (limit, filters, page number) as the server built it.
-            target, target_params = value, None
+            target, target_params, page_url = link, None, link

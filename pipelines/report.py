@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.client import ClientStats
+from pipelines.records import TABLE as REJECTED_TABLE
+from pipelines.redaction import redact
 
 RESOURCE_ORDER = ("repositories", "webhooks", "scans", "findings", "fixes", "fix_details", "finding_details")
 
@@ -54,6 +57,10 @@ class SyncReport:
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
     failures: list[str] = field(default_factory=list)
+    # Records set aside in rejected_records, per table, and each table's first reason.
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_reasons: dict[str, str] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -70,6 +77,7 @@ class SyncReport:
             stats.rows += count
 
     def warn(self, message: str) -> None:
+        message = redact(message)
         with self._lock:
             if message not in self.warnings:
                 self.warnings.append(message)
@@ -88,6 +96,10 @@ class SyncReport:
         with self._lock:
             if message not in self.failures:
                 self.failures.append(message)
+    def add_rejected(self, table: str, reason: str) -> None:
+        with self._lock:
+            self.rejected[table] = self.rejected.get(table, 0) + 1
+            self.rejected_reasons.setdefault(table, reason)
 
     def absorb(self, stats: ClientStats) -> None:
         """Copy the client's request counters in (at the end, or for a progress line)."""
@@ -210,7 +222,18 @@ class SyncReport:
             out.append(f"warning: {warning}")
         for failure in self.failures:
             out.append(f"failed: {failure}")
-        return "\n".join(out)
+        if self.rejected:
+            count = sum(self.rejected.values())
+            parts = ", ".join(
+                f"{table} {n} (e.g. {self.rejected_reasons[table]})"
+                for table, n in sorted(self.rejected.items())
+            )
+            out.append(
+                f"rejected: {count} record{'' if count == 1 else 's'} could not be loaded and "
+                f"{'was' if count == 1 else 'were'} set aside in {REJECTED_TABLE} "
+                f"(run_id {self.run_id}): {parts}"
+            )
+        return redact("\n".join(out))
 
     def progress_line(self) -> str:
         return (

@@ -110,6 +110,11 @@ class Settings:
     details: bool = False
     lag_seconds: int = 300  # incremental look-back: updated_at may lag visibility by seconds
     max_retry_after_seconds: float = 900.0  # a longer Retry-After ends the run, progress kept
+    # All of a run's rate-limit waits (429, 503 Retry-After) together: past this the run ends,
+    # progress kept, rather than hold the destination's lock through an hourly schedule.
+    max_rate_limit_wait_seconds: float = 1800.0
+    # One request, connect to last byte: a body that trickles is cut off and retried.
+    request_deadline_seconds: float = 120.0
     concurrency: int = 8  # repositories read at once, all inside the one token bucket
     batch_repositories: int = 10  # repositories per dlt load: a kill loses at most one such batch
     # Prefect schedules: cron strings and the timezone they are read in.
@@ -122,7 +127,23 @@ class Settings:
     def require_token(self) -> Secret:
         if not self.token:
             raise ConfigError("PIXEE_TOKEN is not set; export it (it is never read from a flag)")
+        check_token(self.token.reveal())
         return self.token
+
+
+def check_token(token: str) -> None:
+    """ConfigError (never showing the token) for a value no API token can be: whitespace or a
+    line break around or in it (a pasted file's newline), or characters a header cannot carry."""
+    if token != token.strip():
+        raise ConfigError(
+            "PIXEE_TOKEN has whitespace or a line break around it; export the token alone "
+            "(e.g. PIXEE_TOKEN=\"$(tr -d '[:space:]' < token-file)\")"
+        )
+    if any(not ("!" <= ch <= "~") for ch in token):
+        raise ConfigError(
+            "PIXEE_TOKEN contains whitespace, a control character or a non-ASCII character; "
+            "a token is printable ASCII only"
+        )
 
 
 def profiles_dir() -> Path:
@@ -165,6 +186,13 @@ def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) ->
     return value
 
 
+def _positive(section: Mapping[str, Any], key: str, default: float, profile: str) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"profile {profile!r}: [run] {key} = {value!r} is not a positive number")
+    return float(value)
+
+
 def load_settings(
     profile: str | None = None,
     *,
@@ -190,6 +218,8 @@ def load_settings(
     burst = int(_number(env, "PIXEE_BURST", int) or burst)
 
     token = env.get("PIXEE_TOKEN")
+    if token:
+        check_token(token)
     base_url = env.get("PIXEE_BASE_URL") or api.get("base_url", DEFAULT_BASE_URL)
     if token and len(token) >= 8 and token in base_url:
         # Checked before the URL is echoed in any message: the token must never be printed.
@@ -224,6 +254,14 @@ def load_settings(
         details=bool(run.get("details", False)),
         lag_seconds=int(run.get("lag_seconds", 300)),
         max_retry_after_seconds=float(run.get("max_retry_after_seconds", 900)),
+        max_rate_limit_wait_seconds=float(
+            _number(env, "PIXEE_MAX_RATE_LIMIT_WAIT_SECONDS", float)
+            or _positive(run, "max_rate_limit_wait_seconds", 1800.0, name)
+        ),
+        request_deadline_seconds=float(
+            _number(env, "PIXEE_REQUEST_DEADLINE_SECONDS", float)
+            or _positive(run, "request_deadline_seconds", 120.0, name)
+        ),
         concurrency=int(run.get("concurrency", 8)),
         batch_repositories=int(
             _number(env, "PIXEE_BATCH_REPOSITORIES", int) or run.get("batch_repositories", 10)

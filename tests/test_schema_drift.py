@@ -1,5 +1,5 @@
 """Schema drift from the API: new fields become columns, type changes never corrupt a column,
-records without an id are rejected; the run summary says which."""
+records without an id are set aside in rejected_records; the run summary says which."""
 
 from __future__ import annotations
 
@@ -60,7 +60,11 @@ def test_new_field_type_change_and_missing_id_are_handled_and_reported(
     assert "schema change: findings.exploitability is a new column" in second
     assert "schema change: findings.start_line changed type" in second
     assert "schema change: findings.detected_at changed type" in second
-    assert "warning: a findings record without an id was rejected (not loaded)" in second
+    assert "rejected: 1 record could not be loaded and was set aside in rejected_records" in second
+    assert "findings 1 (e.g. the record has no id)" in second
+    assert _query(db, "select table_name, reason from pixee.rejected_records") == [
+        ("findings", "the record has no id")
+    ]
     rows = dict(_query(db, "select id, exploitability from pixee.findings where exploitability is not null"))
     assert rows == {new_field["id"]: "high"}
     # The integer column keeps its type and every other row's value; the text went beside it.

@@ -66,3 +66,22 @@ def test_secret_never_formats_itself() -> None:
 def test_cli_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert "unknown command" in capsys.readouterr().err
+
+
+def test_the_run_wait_bound_and_request_deadline_come_from_profile_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(env={})
+    assert (settings.max_rate_limit_wait_seconds, settings.request_deadline_seconds) == (1800.0, 120.0)
+    env = {"PIXEE_MAX_RATE_LIMIT_WAIT_SECONDS": "90", "PIXEE_REQUEST_DEADLINE_SECONDS": "7.5"}
+    settings = load_settings(env=env)
+    assert (settings.max_rate_limit_wait_seconds, settings.request_deadline_seconds) == (90.0, 7.5)
+    (tmp_path / "odd.toml").write_text('[run]\nrequest_deadline_seconds = "soon"\n')
+    monkeypatch.setenv("PIXEE_PROFILES_DIR", str(tmp_path))
+    with pytest.raises(
+        ConfigError, match=r"\[run\] request_deadline_seconds = 'soon' is not a positive number"
+    ):
+        load_settings("odd", env={})
+    monkeypatch.delenv("PIXEE_PROFILES_DIR")
+    with pytest.raises(ConfigError, match="PIXEE_REQUEST_DEADLINE_SECONDS='-1' must be positive"):
+        load_settings(env={"PIXEE_REQUEST_DEADLINE_SECONDS": "-1"})

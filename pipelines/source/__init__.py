@@ -11,6 +11,7 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
 | `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
+| `rejected_records` | any of the above | append: records no table can hold (pipelines.records) |
 
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
@@ -42,7 +43,9 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from pipelines import records
 from pipelines.client import ForbiddenError, PixeeClient
+from pipelines.dlt_files import guard_trace
 from pipelines.paging import iter_pages
 from pipelines.source import columns
 from pipelines.source.cursors import Cursor, run_start
@@ -51,12 +54,14 @@ from pipelines.source.fetcher import (
     Batch,
     Checkpoint,
     ListFailed,
+    Rejected,
     Vanished,
     Warn,
     WorkerPool,
 )
 
 log = logging.getLogger("pipelines.source")
+guard_trace()  # every sync loads through this source: its dlt trace never holds the token
 
 SOURCE_NAME = "pixee"
 ARROW_ROWS = 10_000
@@ -74,6 +79,8 @@ _CHILD_COLUMNS = {
 class Tally(Protocol):
     """Where the source reports rows and skipped things (pipelines.report.SyncReport is one)."""
 
+    run_id: str | None
+
     def add_rows(self, table: str, count: int) -> None: ...
 
     def warn(self, message: str) -> None: ...
@@ -81,9 +88,12 @@ class Tally(Protocol):
     def vanish(self, repository_id: str) -> None: ...
 
     def fail(self, message: str) -> None: ...
+    def add_rejected(self, table: str, reason: str) -> None: ...
 
 
 class _LogTally:
+    run_id = None
+
     def add_rows(self, table: str, count: int) -> None:
         pass
 
@@ -95,20 +105,58 @@ class _LogTally:
 
     def fail(self, message: str) -> None:
         log.error(message)
+    def add_rejected(self, table: str, reason: str) -> None:
+        log.warning("a %s record was rejected (set aside in %s): %s", table, records.TABLE, reason)
 
 
 def webhooks_skipped(exc: ForbiddenError) -> str:
     return f"webhooks skipped: the token may not list them (403, request_id {exc.request_id})"
 
 
-def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]]] | None:
+def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[Any]] | None:
     """Every page of /webhooks (a handful of rows), or None with a warning when the token is
-    a repository's (403): the table is then left as it is rather than emptied."""
+    a repository's (403): the table is then left as it is rather than emptied. Records that
+    cannot be loaded travel in the pages as `Rejected` for the webhooks resource to set aside."""
+    found: list[Any] = []
+
+    def reject(value: Any, reason: str) -> None:
+        found.append(Rejected("webhooks", reason, value))
+
     try:
-        return list(iter_pages(client, "/webhooks", resource="webhooks"))
+        pages: list[list[Any]] = []
+        for page in iter_pages(client, "/webhooks", resource="webhooks", reject=reject):
+            good, bad = records.split(page)
+            found += [Rejected("webhooks", reason, row) for row, reason in bad]
+            pages.append(good)
     except ForbiddenError as exc:
         tally.warn(webhooks_skipped(exc))
         return None
+    return [*pages, found] if found else pages
+
+
+def set_aside(tally: Tally, rejected: Sequence[Rejected]) -> Any:
+    """Rows for rejected_records (an append table of its own, whatever resource yields them)."""
+    rows = []
+    for item in rejected:
+        tally.add_rejected(item.table, item.reason)
+        rows.append(records.rejected_row(item.table, item.reason, item.value, tally.run_id))
+    return dlt.mark.with_table_name(rows, records.TABLE)
+
+
+def _sets_aside(resource: DltResource) -> DltResource:
+    """Give `resource` a rejected_records variant: an append table with its own columns. A
+    variant starts as a copy of the resource's hints, so they are emptied first (a findings
+    table's non-null id would otherwise reject every rejected record)."""
+    resource.apply_hints(
+        table_name=records.TABLE,
+        write_disposition="append",
+        columns={},
+        primary_key="",
+        merge_key="",
+        create_table_variant=True,
+    )
+    resource.apply_hints(table_name=records.TABLE, columns=records.COLUMNS, create_table_variant=True)  # type: ignore[arg-type]
+    return resource
 
 
 def plan_batch(
@@ -173,18 +221,29 @@ def pixee_source(
         cursor = Cursor(state.get("repositories"), lag_seconds, run_cap())
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
-        for page in iter_pages(client, "/repositories", params, resource="repositories"):
+        rejected: list[Rejected] = []
+
+        def reject(value: Any, reason: str) -> None:
+            rejected.append(Rejected("repositories", reason, value))
+            if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+                # Its own row cannot load, but its findings, scans and fixes still can.
+                known.setdefault(value["id"], {})
+
+        for page in iter_pages(client, "/repositories", params, resource="repositories", reject=reject):
             rows = []
+            page, bad = records.split(page)
+            for row, reason in bad:
+                reject(row, reason)
             for row in page:
-                if not (isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]):
-                    report.warn("a repositories record without an id was rejected (not loaded)")
-                    continue
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
                 if cursor.observe(row):
                     rows.append(row)
             if rows:
                 report.add_rows("repositories", len(rows))
                 yield rows
+            if rejected:
+                yield set_aside(report, rejected)
+                rejected.clear()
         state["repositories"] = cursor.saved()
         if cursor.ahead:
             report.warn(cursor.skew_warning("repositories"))
@@ -194,14 +253,13 @@ def pixee_source(
         # A replace resource that yields nothing empties its table, so pipelines.sync reads the
         # webhooks first (`webhook_pages`) and leaves this resource out when the token may not.
         try:
-            pages = (
-                webhook_pages
-                if webhook_pages is not None
-                else iter_pages(client, "/webhooks", resource="webhooks")
-            )
+            pages = webhook_pages if webhook_pages is not None else (read_webhooks(client, report) or [])
             for page in pages:
-                report.add_rows("webhooks", len(page))
-                yield page
+                rows = [row for row in page if not isinstance(row, Rejected)]
+                if len(rows) < len(page):
+                    yield set_aside(report, [row for row in page if isinstance(row, Rejected)])
+                report.add_rows("webhooks", len(rows))
+                yield rows
         except ForbiddenError as exc:
             report.warn(webhooks_skipped(exc))
 
@@ -239,6 +297,8 @@ def pixee_source(
                     report.fail(item.message)
                 elif isinstance(item, Warn):
                     report.warn(item.message)
+                elif isinstance(item, Rejected):
+                    yield set_aside(report, [item])
             if gathered:
                 yield pa.concat_tables(gathered)
 
@@ -254,7 +314,7 @@ def pixee_source(
     resources += [child(table) for table in CHILD_RESOURCES]
     if details:
         resources += [child(table) for table in DETAIL_RESOURCES]
-    return resources
+    return [_sets_aside(resource) for resource in resources]
 
 
 def child_resource_names(details: bool) -> tuple[str, ...]:

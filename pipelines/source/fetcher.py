@@ -13,8 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient
+from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, segment
 from pipelines.paging import iter_pages
+from pipelines.records import problem, split
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
@@ -111,6 +112,15 @@ class Warn:
     """Something skipped that the report should count."""
 
     message: str
+
+
+@dataclass
+class Rejected:
+    """A record that cannot be loaded (pipelines.records): it goes to rejected_records instead."""
+
+    table: str
+    reason: str
+    value: Any
 
 
 def project(row: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
@@ -231,8 +241,13 @@ class Batch:
         chunk = ARROW_CHUNK_ROWS if kind in ARROW_LISTS else 1
         pending: list[dict[str, Any]] = []
         try:
-            for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
-                rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
+            path = f"/repositories/{segment(repository_id)}/{kind}"
+
+            def reject(value: Any, reason: str) -> None:
+                self.put(kind, Rejected(kind, reason, value))
+
+            for page in iter_pages(client, path, params, resource=kind, reject=reject):
+                rows = [row for row in page if cursor.observe(row)]
                 pending += rows
                 if len(pending) >= chunk:
                     self._put_rows(kind, pending)
@@ -271,7 +286,7 @@ class Batch:
         if known is not None:
             return known, "the repository itself still answers"
         try:
-            client.get_json(f"/repositories/{repository_id}", resource="repositories")
+            client.get_json(f"/repositories/{segment(repository_id)}", resource="repositories")
             gone, why = False, "the repository itself still answers"
         except NotFoundError:
             gone, why = True, ""
@@ -286,21 +301,36 @@ class Batch:
         return gone, why
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        # Typed here, on the reading thread, so the loader only writes parquet.
+        table = page_to_arrow(kind, rows)
+        if table is None:
+            # Rows that go to dlt as dicts: one that cannot be stored is set aside, not loaded.
+            rows, bad = split(rows)
+            for row, reason in bad:
+                self.put(kind, Rejected(kind, reason, row))
+            table = page_to_arrow(kind, rows) if bad else None
         if rows:
-            # Typed here, on the reading thread, so the loader only writes parquet.
-            table = page_to_arrow(kind, rows)
             self.put(kind, rows if table is None else table)
 
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
         table, path = DETAIL_OF[kind]
         fields = FIX_DETAIL_FIELDS if kind == "fixes" else FINDING_DETAIL_FIELDS
         try:
-            body = client.get_json(path.format(id=object_id), resource=table)
+            body = client.get_json(path.format(id=segment(object_id)), resource=table)
         except NotFoundError:
             self.put(table, Warn(f"{path.format(id=object_id)} answered 404; detail skipped"))
             return
         if isinstance(body, dict) and isinstance(body.get("data"), dict):
             body = body["data"]  # tolerate a detail wrapped like a page
+        reason = problem(body)
+        if reason is None and body["id"] != object_id:
+            # Merged on id: another object's id would overwrite that object's detail.
+            reason = f"the detail of {object_id} came back with another id"
+        if reason is not None:
+            self.put(table, Rejected(table, reason, body))
+            return
         self.put(table, [project(body, fields)])
 
     # -- consumer side ------------------------------------------------------------------------
@@ -326,12 +356,3 @@ class Batch:
 
     def cancel(self) -> None:
         self.cancelled = True
-
-
-def _has_id(row: Any, kind: str, batch: Batch) -> bool:
-    """A record without an id cannot be merged: reject it, loudly, rather than load it."""
-    if isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]:
-        return True
-    shape = f"keys {sorted(row)[:8]}" if isinstance(row, dict) else type(row).__name__
-    batch.put(kind, Warn(f"a {kind} record without an id was rejected (not loaded): {shape}"))
-    return False
