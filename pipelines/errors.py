@@ -1,5 +1,11 @@
 """The exceptions pixee-etl raises on purpose; each message is one line an operator can act on."""
 
+from __future__ import annotations
+
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class PixeeEtlError(Exception):
     """Base of every error pixee-etl raises deliberately; the CLI prints it as one line."""
@@ -49,3 +55,23 @@ class RateLimitCeilingError(PixeeEtlError):
 
 class LockHeldError(PixeeEtlError):
     """Another run holds the lock on this destination."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) arrived: a KeyboardInterrupt, so it unwinds like Ctrl-C, naming the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of `kind` among exc and its causes and contexts."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -213,6 +213,8 @@ def _finish_pending(
     except PixeeEtlError:
         raise
     except Exception as exc:  # dlt's half-moved package folders: anything but our own errors
+        if _in_chain(exc, KeyboardInterrupt):  # a signal dlt intercepted: the package is fine
+            raise
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         report.warn(
             f"an interrupted run left packages that cannot be loaded ({type(exc).__name__}: {reason}); "
