@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import dlt
 import httpx
@@ -18,6 +18,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.client import PixeeClient, make_client, redact
 from pipelines.destinations import make_pipeline
 from pipelines.errors import PixeeEtlError
+from pipelines.errors import in_chain as _in_chain
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import (
@@ -31,7 +32,6 @@ from pipelines.source import (
 from pipelines.source.fetcher import Batch
 
 log = logging.getLogger("pipelines.sync")
-E = TypeVar("E", bound=BaseException)
 
 # dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
 LOADER_FILE_FORMAT = "parquet"
@@ -271,18 +271,6 @@ def _remove_double_loads(pipeline: dlt.Pipeline, report: SyncReport) -> None:
 
 def _our_error(exc: BaseException) -> PixeeEtlError | None:
     return _in_chain(exc, PixeeEtlError)
-
-
-def _in_chain(exc: BaseException, kind: type[E]) -> E | None:
-    """The first exception of `kind` among exc and its causes."""
-    seen = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
