@@ -1,4 +1,4 @@
-"""`python -m bench`: run the four measurements in one process tree and write docs/benchmarks.md."""
+"""`python -m bench`: run the four measurements in one process tree; a full run writes docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from bench.runs import (
 from bench.simproc import SimProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = REPO_ROOT / "docs" / "benchmarks.md"
+SCRATCH = REPO_ROOT / "bench" / "out"  # git-ignored
 PROFILE_MAX_FINDINGS = 100_000
 
 
@@ -47,6 +49,14 @@ class Sizes:
 QUICK = Sizes(
     rate_repositories=10, rate_findings=5_000, throughput_repositories=20, throughput_findings=30_000
 )
+
+
+def default_output(sizes: Sizes) -> Path:
+    """Only a run at the published sizes replaces the tracked docs/benchmarks.md; a --quick or
+    resized run goes to bench/out/, so iterating never overwrites the published figures."""
+    if sizes == Sizes():
+        return PUBLISHED
+    return SCRATCH / ("benchmarks-quick.md" if sizes == QUICK else "benchmarks-custom.md")
 
 
 def log(message: str) -> None:
@@ -133,7 +143,12 @@ def throughput_and_marts(sizes: Sizes, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small organisations (about a minute)")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="where the report goes (default: docs/benchmarks.md for a full run, else bench/out/)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     parser.add_argument("--workdir", type=Path, default=None, help="keep DuckDB files here (default: temp)")
     sizing = parser.add_argument_group("sizes (override the default or --quick ones)")
@@ -145,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(
         **{**asdict(sizes), **{k: v for k, v in vars(args).items() if k in asdict(sizes) and v is not None}}
     )
+    output: Path = args.output or default_output(sizes)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pixee-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -164,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results))
-    log(f"wrote {args.output} in {results['bench_seconds']:.0f} s")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(results))
+    log(f"wrote {output} in {results['bench_seconds']:.0f} s")
     return 0

@@ -9,7 +9,6 @@ run and a manual run share one code path.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from prefect.tasks import exponential_backoff
 
 from flows.report import read_summary, summary_markdown
 from pipelines.checks import CheckReport, Warehouse, run_checks
+from pipelines.destinations import destination_key
 from pipelines.errors import AuthError, ConfigError, LockHeldError, PixeeEtlError
 from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
@@ -55,16 +55,6 @@ def _transient(task: Any, task_run: Any, state: State) -> bool:
     except Exception:
         return True
     return False
-
-
-def destination_key(settings: Settings) -> str:
-    """Names the destination two runs must not share at once (no secret in it)."""
-    if settings.destination == "duckdb":
-        where = str(settings.duckdb_path.expanduser().resolve())
-    else:
-        where = "/".join(settings.snowflake.get(k, "") for k in ("account", "database"))
-    digest = hashlib.sha256(f"{settings.destination}|{where}|{settings.dataset}".encode()).hexdigest()[:12]
-    return f"pixee-etl-{settings.destination}-{digest}"
 
 
 def _ensure_limit(name: str) -> bool:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from flows.local_server import local_server
 from flows.schedules import planned_deployments
 from pipelines.commands import add_settings_arguments, settings_from_args
 
@@ -19,11 +23,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _where() -> str:
-    from prefect.settings import PREFECT_API_URL
+@contextmanager
+def _prefect_api() -> Iterator[str]:
+    """Where the schedules live, as a phrase: the configured PREFECT_API_URL, or a local server
+    started for this serve (flows.local_server) and stopped after it, the API URL pointed at it
+    for this process and the flow runs it starts."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    url = PREFECT_API_URL.value()
-    return f"the Prefect server at {url}" if url else "Prefect's ephemeral mode (a temporary local server)"
+    configured = PREFECT_API_URL.value()
+    if configured:
+        yield f"the Prefect server at {configured}"
+        return
+    print(
+        f"pixee-etl serve: starting a local Prefect server (database and log in {PREFECT_HOME.value()})",
+        flush=True,
+    )
+    log_path = Path(PREFECT_HOME.value()) / "pixee-etl-server.log"
+    with local_server(log_path) as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        before = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url  # the flow runs are processes of their own
+        try:
+            yield f"a local Prefect server at {url}, stopped with serve"
+        finally:
+            if before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = before
 
 
 async def _run(runner: Any, on_started: Callable[[], None]) -> None:
@@ -42,6 +67,11 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()  # every scheduled run needs it: fail now, not at the first run
     planned = planned_deployments(settings)
 
+    with _prefect_api() as where:
+        return _serve(args, settings, planned, where)
+
+
+def _serve(args: argparse.Namespace, settings: Any, planned: list[Any], where: str) -> int:
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
     from prefect.schedules import Cron
@@ -49,8 +79,7 @@ def main(args: argparse.Namespace) -> int:
     from flows.pixee_sync import pixee_sync
 
     print(
-        f"pixee-etl serve: profile {settings.profile!r}, {settings.destination}, against {_where()}",
-        flush=True,
+        f"pixee-etl serve: profile {settings.profile!r}, {settings.destination}, against {where}", flush=True
     )
     # Paused on shutdown: no runs pile up in the server while nobody serves them.
     runner = Runner(name=f"pixee-etl-serve-{settings.profile}", pause_on_shutdown=True, limit=args.limit)

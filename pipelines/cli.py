@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+from types import FrameType
 
+<<<<<<< HEAD
 from pipelines.errors import PixeeEtlError
 from pipelines.redaction import redact
+=======
+from pipelines.errors import Interrupted, PixeeEtlError, in_chain
+>>>>>>> i10c
 
 # Each module exposes `add_arguments(parser)` and `main(args) -> int`. Imported lazily so that
 # `pixee-etl check` does not pay for importing Prefect.
@@ -19,6 +25,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipelines.commands.report", "the marts as one self-contained HTML report"),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),
+}
+
+# What an interrupted command leaves behind, said in the one line it prints. A sync commits batch
+# by batch (rows with their cursors), so whatever was committed stays and the next run resumes.
+RESUMES = "interrupted; committed progress kept; the next run resumes"
+INTERRUPTED = {
+    "run": RESUMES,
+    "demo": RESUMES,
+    "marts": "interrupted; the raw tables are untouched; the next marts or run rebuilds the marts",
 }
 
 
@@ -42,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"pixee-etl {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    if name != "serve":  # serve stops through Prefect's runner, which pauses its schedules first
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(module.main(args) or 0)
+<<<<<<< HEAD
     except PixeeEtlError as exc:
         # One line, whatever the message quotes (a server's text); never a secret.
         print(f"pixee-etl {name}: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
@@ -51,6 +69,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pixee-etl {name}: interrupted", file=sys.stderr)
         return 130
+=======
+    except BaseException as exc:
+        # An interrupt anywhere in the chain wins: dlt wraps the signal it intercepted during
+        # normalize/load into PipelineStepFailed, and cleanup may fail because of it.
+        signum = _signal_of(exc)
+        if signum is not None:
+            print(f"pixee-etl {name}: {INTERRUPTED.get(name, 'interrupted')}", file=sys.stderr, flush=True)
+            return 128 + signum
+        if isinstance(exc, PixeeEtlError):
+            print(f"pixee-etl {name}: {exc}", file=sys.stderr)
+            return exc.exit_code
+        raise
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C (every `finally` runs, the lock is let go), then exits 143."""
+    raise Interrupted(signum)
+
+
+def _signal_of(exc: BaseException) -> int | None:
+    """The signal that ended the command, if one did: ours, dlt's (SignalReceivedException carries
+    `signal_code`), or a plain KeyboardInterrupt (SIGINT)."""
+    interrupt = in_chain(exc, KeyboardInterrupt)
+    if interrupt is None:
+        return None
+    return int(getattr(interrupt, "signum", None) or getattr(interrupt, "signal_code", None) or signal.SIGINT)
+>>>>>>> i10c
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,13 +54,35 @@ def check_duckdb_path(path: Path) -> None:
         raise ConfigError(f"DuckDB path {path} is not writable by this user")
 
 
+def destination_key(settings: Settings) -> str:
+    """Names the destination (the DuckDB file, or the Snowflake account and database) and dataset,
+    stably and with no secret in it: what two runs must not share at once."""
+    if settings.destination == "duckdb":
+        where = str(settings.duckdb_path.expanduser().resolve())
+    else:
+        where = "/".join(settings.snowflake.get(k, "") for k in ("account", "database"))
+    digest = hashlib.sha256(f"{settings.destination}|{where}|{settings.dataset}".encode()).hexdigest()[:12]
+    return f"pixee-etl-{settings.destination}-{digest}"
+
+
 def make_pipeline(settings: Settings, *, pipelines_dir: str | None = None) -> dlt.Pipeline:
-    """The one dlt pipeline for these settings; its state lives in the destination too."""
+    """The one dlt pipeline for these settings; its state lives in the destination too.
+
+    Its working directory is <pipelines_dir>/<destination_key>/<pipeline_name> (pipelines_dir
+    defaults to dlt's, ~/.dlt/pipelines): runs into two destinations at once never share one
+    (they used to, and the second crashed on the first's packages). The pipeline name, which keys
+    the state dlt keeps in the warehouse, is unchanged, so a warehouse loaded from the old shared
+    directory carries on incrementally: the new directory starts empty and sync_destination
+    restores the state from the warehouse, as on a fresh machine.
+    """
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    base = Path(pipelines_dir) if pipelines_dir else Path(get_dlt_pipelines_dir())
     return dlt.pipeline(
         pipeline_name=settings.pipeline_name,
         destination=destination_for(settings),
         dataset_name=settings.dataset,
-        pipelines_dir=pipelines_dir,
+        pipelines_dir=str(base / destination_key(settings)),
         progress=None,
     )
 

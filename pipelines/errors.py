@@ -1,6 +1,12 @@
 """The exceptions pixee-etl raises on purpose; each message is one line an operator can act on."""
 
+from __future__ import annotations
+
+from typing import TypeVar
+
 from pipelines.redaction import redact
+
+E = TypeVar("E", bound=BaseException)
 
 
 def shown(value: object, limit: int = 120) -> str:
@@ -71,3 +77,21 @@ class IncompleteSyncError(PixeeEtlError):
         more = f" (and {len(failures) - 1} more, listed in the summary)" if len(failures) > 1 else ""
         super().__init__(f"{len(failures)} list(s) not read this run: {first}{more}")
         self.report = report
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) arrived: a KeyboardInterrupt, so it unwinds like Ctrl-C, naming the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of `kind` among exc and its causes and contexts."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

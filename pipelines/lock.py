@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from pipelines.errors import LockHeldError
 from pipelines.settings import Settings
+
+log = logging.getLogger("pipelines.lock")
 
 
 def lock_path(settings: Settings) -> Path:
@@ -38,17 +41,23 @@ def destination_lock(
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    waiting_since: float | None = None
     try:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
                 if not wait:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
                     raise LockHeldError(f"{path} is held by {holder}; retry later or pass --wait") from None
+                if waiting_since is None:  # said once, not every poll
+                    waiting_since = time.monotonic()
+                    log.info("waiting for %s to release %s", _described(holder), path)
                 time.sleep(poll_seconds)
+        if waiting_since is not None:
+            log.info("got the lock on %s after waiting %.0f s", path, time.monotonic() - waiting_since)
         handle.seek(0)
         handle.truncate()
         holder = {
@@ -62,3 +71,12 @@ def destination_lock(
         yield
     finally:
         handle.close()
+
+
+def _described(holder: str) -> str:
+    """The holder's record as a phrase ("pixee-etl run, pid 12 on host, since ..."), or as written."""
+    try:
+        who = json.loads(holder)
+        return f"{who['what']} (pid {who['pid']} on {who['host']}, since {who['since']})"
+    except (ValueError, TypeError, KeyError):
+        return holder if len(holder) <= 200 else holder[:200] + "..."  # anyone may write that file

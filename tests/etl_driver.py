@@ -4,7 +4,9 @@ PIXEE_TEST_BACKOFF_SECONDS: the client's first retry backoff (0.5 s otherwise), 
 exhaustion takes milliseconds. PIXEE_TEST_DEBUG=1: every logger at DEBUG, httpx and httpcore
 included, as a worst case for the secrets tests. PIXEE_TEST_KILL_AFTER_COPY=<table>: SIGKILL
 this process the moment DuckDB has committed the first copy of <table>'s file into its table,
-before dlt records the job as done (a kill the random kill points hit only by luck).
+before dlt records the job as done (a kill the random kill points hit only by luck);
+PIXEE_TEST_KILL_SIGNAL=TERM|INT sends that signal there instead (inside dlt's load, which
+intercepts signals), once.
 Nothing else differs from `pixee-etl`.
 """
 
@@ -31,10 +33,14 @@ def main() -> int:
 
         copy = DuckDbCopyJob.run
 
+        kill_signal = signal.Signals[f"SIG{os.environ.get('PIXEE_TEST_KILL_SIGNAL', 'KILL')}"]
+        sent: list[bool] = []
+
         def copy_then_die(job: DuckDbCopyJob) -> None:
             copy(job)
-            if job.load_table_name == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if job.load_table_name == kill_after and not sent:
+                sent.append(True)
+                os.kill(os.getpid(), kill_signal)
 
         DuckDbCopyJob.run = copy_then_die  # type: ignore[method-assign]
     if os.environ.get("PIXEE_TEST_DEBUG"):

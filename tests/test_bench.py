@@ -50,3 +50,13 @@ def test_bench_writes_all_four_tables(tmp_path: Path) -> None:
     assert rate["ours"]["rows"] == rate["peer"]["rows"] == served
     assert results["throughput"]["ours"]["rows"] == results["throughput"]["ceiling"]["rows"]
     assert set(results["throughput"]["marts"]["rows"]) >= {"backlog_daily", "repository_scorecard"}
+
+
+def test_only_a_full_run_writes_the_published_benchmarks() -> None:
+    """A --quick (or resized) run must not overwrite the tracked docs/benchmarks.md."""
+    from bench.cli import PUBLISHED, QUICK, SCRATCH, Sizes, default_output
+
+    assert default_output(Sizes()) == PUBLISHED
+    assert default_output(QUICK) == SCRATCH / "benchmarks-quick.md"
+    assert default_output(Sizes(throughput_findings=10)) == SCRATCH / "benchmarks-custom.md"
+    assert PUBLISHED.name == "benchmarks.md" and "out" in SCRATCH.parts

@@ -202,7 +202,8 @@ def test_a_run_on_another_worker_holding_the_limit_makes_this_one_skip(
 ) -> None:
     from prefect.concurrency.sync import concurrency
 
-    from flows.pixee_sync import _ensure_limit, destination_key, pixee_sync
+    from flows.pixee_sync import _ensure_limit, pixee_sync
+    from pipelines.destinations import destination_key
 
     name = destination_key(load_settings(duckdb_path=env["duckdb_path"]))
     _ensure_limit(name)
@@ -219,7 +220,8 @@ def test_a_run_on_another_worker_holding_the_limit_makes_this_one_skip(
 
 
 def test_two_runs_at_once_do_not_overlap(prefect_harness: None, sim: Any, env: dict[str, str]) -> None:
-    from flows.pixee_sync import destination_key, pixee_sync
+    from flows.pixee_sync import pixee_sync
+    from pipelines.destinations import destination_key
 
     name = destination_key(load_settings(duckdb_path=env["duckdb_path"]))
     # One 429 with Retry-After: 3 makes whichever run syncs first hold the destination for >= 3 s,

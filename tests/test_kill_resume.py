@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from pipelines.destinations import destination_key
+from pipelines.settings import Settings
 from pipelines.sync import sync
 from tests.faults_support import (
     batch_pages,
@@ -119,7 +121,7 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
     db = tmp_path / "warehouse.duckdb"
     env = etl_env(sim, tmp_path)
     assert run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
-    working = tmp_path / "dlt" / "pipelines" / "pixee"
+    working = tmp_path / "dlt" / "pipelines" / destination_key(Settings(duckdb_path=db)) / "pixee"
     load_id = max(p.name for p in (working / "load" / "loaded").iterdir()) if twin else "1795895025.6718016"
     leftover = working / "normalize" / "extracted" / load_id
     leftover.mkdir(parents=True)

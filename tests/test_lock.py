@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,13 +63,18 @@ def test_wait_starts_once_the_holder_lets_go(
         holder = json.loads(lock_path(settings).read_text())
         assert holder["what"] == "test holder"
         waiting = start_etl(env, "run", "--wait", "--duckdb-path", str(settings.duckdb_path), cwd=tmp_path)
-        # Long enough for the waiter to start and reach the lock; it must not send a request
-        # nor end while the lock is held.
-        time.sleep(3)
-        assert waiting.poll() is None, waiting.communicate()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in waiting.stderr], daemon=True).start()  # type: ignore[union-attr]
+        # It says once that it waits, and for whom; until the lock is free it sends no request.
+        said = lines.get(timeout=120)
+        assert f"waiting for test holder (pid {os.getpid()} on " in said, said
+        assert f"to release {lock_path(settings)}" in said
+        assert waiting.poll() is None
         assert sim.stats()["requests_total"] == 0
-    _, err = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, err
+    assert waiting.wait(timeout=120) == 0
+    # The next thing it says: when it got the lock, and after how long.
+    got = lines.get(timeout=30)
+    assert f"got the lock on {lock_path(settings)} after waiting " in got, got
     assert_matches_truth(sim, settings.duckdb_path)
 
 

@@ -8,7 +8,7 @@ import dlt
 
 from pipelines.client import redact
 from pipelines.destinations import make_pipeline
-from pipelines.errors import PixeeEtlError
+from pipelines.errors import PixeeEtlError, in_chain
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.steps import normalize_and_load, run_step
@@ -38,6 +38,8 @@ def finish_pending(
     except PixeeEtlError:
         raise
     except Exception as exc:  # dlt's half-moved package folders: anything but our own errors
+        if in_chain(exc, KeyboardInterrupt):  # a signal dlt intercepted: the package is fine
+            raise
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         report.warn(
             f"an interrupted run left packages that cannot be loaded ({type(exc).__name__}: {reason}); "

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import redact
-from pipelines.errors import PixeeEtlError
+from pipelines.errors import PixeeEtlError, in_chain
 from pipelines.report import SyncReport
 
 log = logging.getLogger("pipelines.sync")
-E = TypeVar("E", bound=BaseException)
 
 # dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
 LOADER_FILE_FORMAT = "parquet"
@@ -63,14 +62,3 @@ def normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
     info = run_step(pipeline.load)
     report.load_ids.extend(info.loads_ids)
 
-
-def in_chain(exc: BaseException, kind: type[E]) -> E | None:
-    """The first exception of `kind` among exc and its causes."""
-    seen = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
