@@ -8,12 +8,8 @@ import signal
 import sys
 from types import FrameType
 
-<<<<<<< HEAD
-from pipelines.errors import PixeeEtlError
-from pipelines.redaction import redact
-=======
 from pipelines.errors import Interrupted, PixeeEtlError, in_chain
->>>>>>> i10c
+from pipelines.redaction import redact
 
 # Each module exposes `add_arguments(parser)` and `main(args) -> int`. Imported lazily so that
 # `pixee-etl check` does not pay for importing Prefect.
@@ -61,15 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(module.main(args) or 0)
-<<<<<<< HEAD
-    except PixeeEtlError as exc:
-        # One line, whatever the message quotes (a server's text); never a secret.
-        print(f"pixee-etl {name}: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"pixee-etl {name}: interrupted", file=sys.stderr)
-        return 130
-=======
     except BaseException as exc:
         # An interrupt anywhere in the chain wins: dlt wraps the signal it intercepted during
         # normalize/load into PipelineStepFailed, and cleanup may fail because of it.
@@ -78,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pixee-etl {name}: {INTERRUPTED.get(name, 'interrupted')}", file=sys.stderr, flush=True)
             return 128 + signum
         if isinstance(exc, PixeeEtlError):
-            print(f"pixee-etl {name}: {exc}", file=sys.stderr)
+            # One line, whatever the message quotes (a server's text); never a secret.
+            print(f"pixee-etl {name}: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
             return exc.exit_code
         raise
 
@@ -95,7 +83,6 @@ def _signal_of(exc: BaseException) -> int | None:
     if interrupt is None:
         return None
     return int(getattr(interrupt, "signum", None) or getattr(interrupt, "signal_code", None) or signal.SIGINT)
->>>>>>> i10c
 
 
 if __name__ == "__main__":
