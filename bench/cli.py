@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results))
+    text = render(results)
+    from bench.publish import carry_section, existing_section  # it imports this module
+
+    kept = existing_section(args.output.read_text()) if args.output.exists() else None
+    args.output.write_text(carry_section(text, kept) if kept else text)  # bench.publish's own section
     log(f"wrote {args.output} in {results['bench_seconds']:.0f} s")
     return 0
