@@ -190,8 +190,7 @@ def _copy(execute: Any, partial: Path, settings: Settings) -> int:
             qualified = re.compile(re.escape(_ident(catalog)) + r"\.")
             execute(f"use {PUBLISH_CATALOG}")
             try:
-                for sql in views:
-                    execute(qualified.sub("", sql))
+                _create_views([qualified.sub("", sql) for sql in views], execute)
             finally:
                 execute(f"use {_ident(catalog)}")
     except BaseException:
@@ -200,6 +199,25 @@ def _copy(execute: Any, partial: Path, settings: Settings) -> int:
         raise
     execute(f"detach {PUBLISH_CATALOG}")  # checkpoints: the file is complete, with no WAL beside it
     return len(tables)
+
+
+def _create_views(statements: list[str], execute: Any) -> None:
+    """Run the CREATE VIEW statements, those a view reads first: DuckDB binds a view when it is
+    created, and duckdb_views() lists them in no particular order."""
+    pending = list(statements)
+    while pending:
+        failed: list[str] = []
+        error: Exception | None = None
+        for sql in pending:
+            try:
+                execute(sql)
+            except Exception as exc:  # a view it reads is not there yet, or a real error
+                failed.append(sql)
+                error = exc
+        if len(failed) == len(pending):
+            assert error is not None
+            raise error
+        pending = failed
 
 
 def _fsync(path: Path) -> None:
