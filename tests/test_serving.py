@@ -179,8 +179,11 @@ def test_the_serving_file_is_read_only_and_in_the_configured_storage_version(
     settings = Settings(duckdb_path=tmp_path / "newer.duckdb", storage_version="v1.5.0")
     repositories = {"repositories": handmade_org()["repositories"]}
     pipeline = load_raw(repositories, settings.duckdb_path, tmp_path / "p")
+    # what a publish killed mid-way leaves: removed by the next one, never renamed into place
+    stale = tmp_path / ".newer.serving.duckdb.999999.publishing"
+    stale.write_bytes(b"half a file")
     report = publish(pipeline, settings)
-    assert report is not None
+    assert report is not None and not stale.exists()
     with duckdb.connect(str(report.path), read_only=True) as con:
         tags = con.execute("select tags from duckdb_databases() where database_name = current_database()")
         assert tags.fetchone()[0]["storage_version"] == "v1.5.0+"
