@@ -115,6 +115,8 @@ def check_working_file_free(settings: Settings) -> None:
         return
     try:
         duckdb.connect(str(path)).close()
+    except duckdb.ConnectionException:
+        return  # this process has it open (a flow run before in the same process): not a reader
     except duckdb.IOException as exc:
         holder = _HOLDER.search(str(exc))
         if holder is None:

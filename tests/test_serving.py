@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -123,7 +124,7 @@ def _old_duckdb() -> Path:
             raise
         pytest.skip(f"could not install duckdb=={OLD_DUCKDB} into {OLD_VENV}: {str(reason).strip()[-300:]}")
     finally:
-        subprocess.run(["rm", "-rf", str(building)], check=False)
+        shutil.rmtree(building, ignore_errors=True)
     return python
 
 
