@@ -105,6 +105,8 @@ def render(results: dict[str, Any]) -> str:
         f"{'met' if worst < 1 else '**missed**'}, at most {worst:.2f}. The sync and the publish ran "
         "back to back under the same load: the ratio is the verdict, absolute seconds move with the "
         "load average above.",
+        f"The publishing child process used {full['cpu_seconds']:.1f} and {inc['cpu_seconds']:.1f} CPU s "
+        "(Python and DuckDB start-up included): what publishing costs on an idle machine.",
         "",
         f"An incremental run at the standard tier (60 requests/min) spends at least {paced:,.0f} s on "
         f"its {inc['requests']:,} requests alone, against {inc['publish_wall_seconds']:.1f} s of "
