@@ -106,7 +106,7 @@ def render(results: dict[str, Any]) -> str:
         "back to back under the same load: the ratio is the verdict, absolute seconds move with the "
         "load average above.",
         f"The publishing child process used {full['cpu_seconds']:.1f} and {inc['cpu_seconds']:.1f} CPU s "
-        "(Python and DuckDB start-up included): what publishing costs on an idle machine.",
+        "(Python and DuckDB start-up included): about its wall time on an idle machine, disk writes aside.",
         "",
         f"An incremental run at the standard tier (60 requests/min) spends at least {paced:,.0f} s on "
         f"its {inc['requests']:,} requests alone, against {inc['publish_wall_seconds']:.1f} s of "

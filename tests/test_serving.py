@@ -209,3 +209,18 @@ def test_a_file_named_like_a_dataset_is_refused_in_one_line_with_a_name_that_wor
 
 def test_snowflake_has_no_serving_file() -> None:
     assert publish(None, Settings(destination="snowflake")) is None  # type: ignore[arg-type]
+
+
+def test_the_publish_benchmark_section_survives_a_full_bench_rewrite() -> None:
+    from bench.publish import SECTION_END, SECTION_START, carry_section, existing_section
+
+    section = f"{SECTION_START}\n## Serving file\n| 1 |\n{SECTION_END}\n"
+    document = carry_section("# Benchmarks\n\n## 1. Rate\nold numbers\n", section)
+    assert document.startswith("# Benchmarks\n\n## 1. Rate\nold numbers\n") and document.endswith(section)
+    newer = section.replace("| 1 |", "| 2 |")
+    replaced = carry_section(document, newer)
+    assert replaced.count(SECTION_START) == 1 and "| 2 |" in replaced and "| 1 |" not in replaced
+    # what `python -m bench` does with the file it rewrites: the section comes along
+    rewritten = "# Benchmarks\n\nnew numbers\n"
+    kept = existing_section(document)
+    assert kept == section and carry_section(rewritten, kept).endswith(section)
