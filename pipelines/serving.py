@@ -117,10 +117,11 @@ def check_working_file_free(settings: Settings) -> None:
         duckdb.connect(str(path)).close()
     except duckdb.ConnectionException:
         return  # this process has it open (a flow run before in the same process): not a reader
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:
         holder = _HOLDER.search(str(exc))
-        if holder is None:
-            raise
+        if holder is None:  # not a lock: a damaged or foreign file, said in one line all the same
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PixeeEtlError(f"DuckDB file {path} cannot be opened: {first}") from None
         raise WorkingFileInUseError(
             f"DuckDB file {path} is open in another process ({holder['process']}, PID {holder['pid']}); "
             f"it is the working file: readers use the serving file {serving_path(settings)} (read-only)"
