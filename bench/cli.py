@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(results))
+    text = render(results)
+    from bench.publish import carry_section, existing_section  # it imports this module
+
+    kept = existing_section(output.read_text()) if output.exists() else None
+    output.write_text(carry_section(text, kept) if kept else text)  # bench.publish's own section
     log(f"wrote {output} in {results['bench_seconds']:.0f} s")
     return 0

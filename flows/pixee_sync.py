@@ -1,8 +1,9 @@
-"""Prefect flow `pixee-sync`: extract-and-load, marts, data checks, HTML report, summary; one run per
-destination at once.
+"""Prefect flow `pixee-sync`: extract-and-load, marts, publish, data checks, HTML report, summary; one
+run per destination at once.
 
 The tasks are thin: they call the same library functions as `pixee-etl run` (pipelines.sync.sync,
-pipelines.marts.build_marts, pipelines.checks.run_checks, pipelines.html_report), so a scheduled
+pipelines.marts.build_marts, pipelines.serving.publish, pipelines.checks.run_checks,
+pipelines.html_report), so a scheduled
 run and a manual run share one code path.
 """
 
@@ -30,6 +31,7 @@ from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import MartsReport, build_marts
 from pipelines.report import SyncReport
+from pipelines.serving import PublishReport, publish
 from pipelines.settings import Settings, load_settings
 from pipelines.sync import sync
 
@@ -157,6 +159,21 @@ def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport
     result = build_marts(report.pipeline, settings, as_of=as_of)
     get_run_logger().info(result.summary())
     return result
+
+
+@task(
+    name="publish",
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def publish_serving(report: SyncReport, settings: Settings) -> PublishReport | None:
+    """pipelines.serving.publish: the DuckDB serving file readers open (nothing on Snowflake)."""
+    published = publish(report.pipeline, settings)
+    if published:
+        get_run_logger().info(published.summary())
+    return published
 
 
 @task(name="data-checks", cache_policy=NO_CACHE)
@@ -293,6 +310,12 @@ def pixee_sync(
             if built.is_failed():
                 return _failed(built, "marts", settings, as_of, full_refresh)
             marts_report: MartsReport = built.result()
+            # Readers see the new marts as soon as they exist, whatever the checks say of them:
+            # the working file holds them already, and a failed check fails the run loudly.
+            served = publish_serving(sync_report, settings, return_state=True)
+            if served.is_failed():
+                return _failed(served, "publish", settings, as_of, full_refresh)
+            published: PublishReport | None = served.result()
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
             report = _report_or_error(drawn)
@@ -320,4 +343,5 @@ def pixee_sync(
         "finished": finished.isoformat(),
         "destination": held,
         "report": str(report.path),
+        "serving_file": str(published.path) if published else None,
     }

@@ -11,6 +11,7 @@ from typing import Any
 import dlt
 
 from pipelines.errors import ConfigError
+from pipelines.serving import catalog_name, check_serving, reserved_catalogs
 from pipelines.settings import Settings
 
 
@@ -19,13 +20,17 @@ def destination_for(settings: Settings) -> Any:
     if settings.destination == "duckdb":
         path = settings.duckdb_path
         check_duckdb_path(path)
-        # DuckDB names the catalog after the file, so pixee.duckdb holding schema pixee makes
-        # every `pixee.<table>` ambiguous, for dlt's own load and for every analyst's query.
-        if path.stem in (settings.dataset, settings.marts_dataset):
+        # DuckDB names the catalog after the file name up to its first dot, so pixee.duckdb (or
+        # pixee.prod.duckdb) holding schema pixee makes every `pixee.<table>` ambiguous, and dlt's
+        # own load refuses it: dlt writes this file under this name, whatever the serving file is.
+        catalog = catalog_name(path)
+        if catalog in reserved_catalogs(settings):
             raise ConfigError(
-                f"DuckDB file {path.name} has the same name as dataset {path.stem!r}; "
-                "DuckDB would make pixee.<table> ambiguous, pick another file name"
+                f"DuckDB file {path.name}: DuckDB would name its catalog {catalog!r}, like the schema "
+                f"{catalog!r} in it, and make {catalog}.<table> ambiguous; pick another file name, "
+                f"e.g. {path.with_name(f'{catalog}_warehouse.duckdb')}"
             )
+        check_serving(settings)
         # Absolute: dlt remembers a relative path in the pipeline's working dir and keeps using
         # the first directory it was resolved in, whatever the current directory is later.
         return dlt.destinations.duckdb(str(path.resolve()))

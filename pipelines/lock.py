@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import LockHeldError
+from pipelines.serving import check_working_file_free
 from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.lock")
@@ -37,6 +38,7 @@ def destination_lock(
     """Hold the destination's lock for the block; LockHeldError (or wait) if another run has it.
 
     The kernel drops a flock when its process dies, so a SIGKILLed run never leaves a stale lock.
+    WorkingFileInUseError when another process (a reader) holds the DuckDB working file itself.
     """
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,9 @@ def destination_lock(
         }
         handle.write(json.dumps(holder))
         handle.flush()
+        # Our lock keeps other runs out; a reader holding the working file would fail the load
+        # later in a long dlt error, so name it now, before anything is read from the API.
+        check_working_file_free(settings)
         yield
     finally:
         handle.close()

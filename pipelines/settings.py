@@ -23,6 +23,8 @@ DEFAULT_PROFILE = "duckdb"
 TIERS: Mapping[str, tuple[float, int]] = MappingProxyType({"standard": (60.0, 10), "enterprise": (300.0, 50)})
 DEFAULT_SLA_DAYS: Mapping[str, int] = MappingProxyType({"critical": 7, "high": 30, "medium": 90, "low": 180})
 # Keys that would put a secret into a file in git; secrets come from the environment only.
+# [destination] keys that configure the DuckDB files; the rest are Snowflake's.
+DUCKDB_KEYS = ("kind", "duckdb_path", "serving_path", "storage_version")
 _SECRET_KEYS = {"token", "password", "private_key", "private_key_passphrase", "secret"}
 
 
@@ -100,7 +102,11 @@ class Settings:
     requests_per_minute: float = TIERS["standard"][0]
     burst: int = TIERS["standard"][1]
     destination: str = "duckdb"  # "duckdb" or "snowflake"
-    duckdb_path: Path = Path("pixee_warehouse.duckdb")
+    duckdb_path: Path = Path("pixee_warehouse.duckdb")  # the working file, which dlt loads
+    # The read-only copy readers open (None: beside the working file, see pipelines.serving), and the
+    # DuckDB storage version it is written in: v1.1.0 files open in DuckDB 1.1 and every later release.
+    serving_path: Path | None = None
+    storage_version: str = "v1.1.0"
     # Non-secret Snowflake settings from the profile: account, database, warehouse, role, user...
     snowflake: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     pipeline_name: str = "pixee"
@@ -246,7 +252,9 @@ def load_settings(
         burst=burst,
         destination=kind,
         duckdb_path=Path(dest.get("duckdb_path", "pixee_warehouse.duckdb")),
-        snowflake=MappingProxyType({k: str(v) for k, v in dest.items() if k not in ("kind", "duckdb_path")}),
+        serving_path=Path(dest["serving_path"]) if dest.get("serving_path") else None,
+        storage_version=str(dest.get("storage_version", "v1.1.0")),
+        snowflake=MappingProxyType({k: str(v) for k, v in dest.items() if k not in DUCKDB_KEYS}),
         pipeline_name=str(run.get("pipeline_name", "pixee")),
         dataset=str(datasets.get("raw", "pixee")),
         marts_dataset=str(datasets.get("marts", "pixee_marts")),
@@ -269,8 +277,9 @@ def load_settings(
         schedule=MappingProxyType(schedule),
     )
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "duckdb_path" in given:
-        given["duckdb_path"] = Path(given["duckdb_path"])
+    for name in ("duckdb_path", "serving_path"):
+        if name in given:
+            given[name] = Path(given[name])
     if "base_url" in given:
         given["base_url"] = validate_base_url(given["base_url"])
     return replace(settings, **given)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,20 @@ def test_demo_needs_no_token_and_shows_full_then_incremental(
     assert main(["demo", "--duckdb-path", str(db), "--repositories", "2", "--days", "20"]) == 0
     out = capsys.readouterr().out
     assert "1. Full sync" in out and "3. Incremental sync" in out
-    assert "Requests: full sync" in out and "Try it: duckdb" in out
+    assert "Requests: full sync" in out
     report = Path(out.rsplit("Report: ", 1)[1].split(" (open it", 1)[0])
     assert report.is_file() and report.parent == db.parent.resolve() and report.suffix == ".html"
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from pixee.repositories").fetchone() == (2,)
+
+    # The hint works as printed (from where the demo ran): the DuckDB CLI installed with pixee-etl,
+    # read-only on the serving file, answering the example SQL printed under it.
+    [hint] = [line.removeprefix("Try it: ") for line in out.splitlines() if line.startswith("Try it: ")]
+    assert hint.endswith(f"-readonly {tmp_path / 'demo.serving.duckdb'}")
+    example = out.split(hint, 1)[1]
+    shell = subprocess.run(hint, shell=True, input=example, capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0 and shell.stderr == "", shell.stderr
+    assert "open_findings" in shell.stdout and "p50_hours" in shell.stdout and "merge_rate" in shell.stdout
 
 
 def test_a_relative_duckdb_path_means_the_current_directory_every_time(

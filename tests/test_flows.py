@@ -92,6 +92,10 @@ def test_flow_syncs_builds_marts_passes_checks_and_reports(
     today = dt.datetime.now(dt.UTC).date()
     assert result["as_of"] == today.isoformat()
     assert result["rows"] > 0 and result["marts"]["fix_latency"] == len(sim.truth()["fixes"])
+    with duckdb.connect(result["serving_file"], read_only=True) as served:  # published for readers
+        assert served.execute("select count(*) from pixee_marts.fix_latency").fetchone()[0] == len(
+            sim.truth()["fixes"]
+        )
 
     artifacts = _artifacts(state.state_details.flow_run_id)
     assert set(artifacts) == {"table", "markdown"}

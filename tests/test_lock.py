@@ -98,13 +98,20 @@ def test_a_duckdb_file_held_open_elsewhere_fails_in_one_line_naming_the_holder(
     try:
         assert session.stdout is not None and session.stdout.readline().strip() == "open"
         refused = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+        rebuild = run_etl(env, "marts", "--duckdb-path", str(db), cwd=tmp_path)
     finally:
         session.kill()
         session.communicate()
     assert refused.returncode == 1
-    last = refused.stderr.strip().splitlines()[-1]
-    assert last.startswith("pixee-etl run: the destination failed") and f"PID {session.pid}" in last
-    assert "Traceback" not in refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith(f"pixee-etl run: DuckDB file {db} is open in another process")
+    assert f"PID {session.pid}" in line
+    assert f"serving file {db.with_name('warehouse.serving.duckdb')} (read-only)" in line
+    assert len(line) < 200 + len(str(db)) * 2, line  # DuckDB's own was 690 characters
+    assert sim.stats()["requests_total"] == 0  # refused before anything was read
+    # `pixee-etl marts` too (it printed dlt's traceback): the same line, exit 1
+    assert rebuild.returncode == 1
+    assert rebuild.stderr.strip() == line.replace("pixee-etl run:", "pixee-etl marts:", 1)
 
     done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-1500:]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport
+from pipelines.serving import PublishReport, publish
 from pipelines.settings import Secret, Settings, load_settings
 from pipelines.sync import sync
 
@@ -97,21 +100,26 @@ def main(args: argparse.Namespace) -> int:
             incremental = sync(settings, details=args.details, progress=True)
             print(_indent(incremental.summary_table()))
             marts = build_marts(incremental.pipeline, settings, as_of=sim.now.date())
-            print(_indent(marts.summary()) + "\n")
+            print(_indent(marts.summary()))
+            published = publish(incremental.pipeline, settings)
+            assert published is not None  # the demo is DuckDB
+            print(_indent(published.summary()) + "\n")
 
             print("4. The report: tiles and charts from the marts, one HTML file")
             # beside the warehouse, named for its date: the demo's files stay together
             report = report_from_pipeline(incremental.pipeline, settings, path.parent, sim.now.date())
             print(_indent(report.summary()) + "\n")
-        print(tour(path, full, incremental, sim.now.date().isoformat()))
+        print(tour(published, full, incremental, sim.now.date().isoformat()))
         print(f"\nReport: {report.path} (open it in a browser; it needs no network)")
     return 0
 
 
-def tour(path: Path, full: SyncReport, incremental: SyncReport, as_of: str) -> str:
-    """What a newcomer should look at: tables, request counts, a few mart numbers, SQL to try."""
+def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as_of: str) -> str:
+    """What a newcomer should look at: tables, request counts, a few mart numbers, SQL to try,
+    all read from the serving file, the one readers open."""
+    path = _shown(published.path)
     lines = [f"What is in {path} now:"]
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duckdb.connect(str(published.path), read_only=True) as con:
         for table in RAW_TABLES:
             count = _scalar(con, f"select count(*) from pixee.{table}")
             lines.append(f"  pixee.{table:<20} {count:>8,} rows")
@@ -140,10 +148,29 @@ def tour(path: Path, full: SyncReport, incremental: SyncReport, as_of: str) -> s
         + (f": merge rate {merged / decided:.0%}" if decided else ""),
         f"  median hours from detection to merged fix: {p50 if p50 is not None else 'n/a'}",
         "",
-        f"Try it: duckdb {path}",
+        f"Try it: {duckdb_shell(published.path)}",
         _indent(EXAMPLE_SQL),
     ]
     return "\n".join(lines)
+
+
+def duckdb_shell(path: Path) -> str:
+    """The command that opens `path` read-only in the DuckDB CLI installed with pixee-etl (the
+    duckdb-cli package puts `duckdb` beside this Python), as a path that works from here."""
+    beside = Path(sys.executable).parent / "duckdb"
+    cli = str(beside) if beside.exists() else shutil.which("duckdb")
+    if cli is None:  # pixee-etl installed without its dependencies
+        return f"duckdb -readonly {_shown(path)}   (the DuckDB CLI: pip install duckdb-cli)"
+    return f"{_shown(Path(cli))} -readonly {_shown(path)}"
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the current directory when it lies below it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:

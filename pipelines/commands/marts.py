@@ -1,4 +1,4 @@
-"""`pixee-etl marts`: rebuild the SQL marts from the raw tables already in the destination."""
+"""`pixee-etl marts`: rebuild the SQL marts from the raw tables already in the destination, then publish."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pipelines.destinations import make_pipeline
 from pipelines.errors import ConfigError
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
+from pipelines.serving import publish
 
 
 def as_of_date(text: str) -> dt.date:
@@ -31,6 +32,10 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"DuckDB file {settings.duckdb_path} does not exist; run `pixee-etl run` first")
     # the destination's lock: a rebuild never reads a sync that is half loaded
     with destination_lock(settings, what="pixee-etl marts"):
-        report = build_marts(make_pipeline(settings), settings, args.as_of)
-    print(report.summary())
+        pipeline = make_pipeline(settings)
+        report = build_marts(pipeline, settings, args.as_of)
+        print(report.summary())
+        published = publish(pipeline, settings)
+    if published:
+        print(published.summary())
     return 0

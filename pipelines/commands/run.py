@@ -1,4 +1,4 @@
-"""`pixee-etl run`: one sync into the destination under its lock, then the marts."""
+"""`pixee-etl run`: one sync into the destination under its lock, then the marts, then the serving file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pipelines.destinations import destination_for
 from pipelines.errors import IncompleteSyncError
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
+from pipelines.serving import publish
 from pipelines.sync import sync
 
 
@@ -54,6 +55,9 @@ def main(args: argparse.Namespace) -> int:
         print(report.summary_table())
         marts = build_marts(report.pipeline, settings, as_of=args.as_of)
         print(marts.summary())
+        published = publish(report.pipeline, settings)
+        if published:
+            print(published.summary())
     if incomplete is not None:
         raise incomplete
     return 0
