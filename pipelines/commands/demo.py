@@ -109,8 +109,9 @@ def main(args: argparse.Namespace) -> int:
             # beside the warehouse, named for its date: the demo's files stay together
             report = report_from_pipeline(incremental.pipeline, settings, path.parent, sim.now.date())
             print(_indent(report.summary()) + "\n")
+        # The report line comes before the tour, whose last lines are SQL to paste into the hint.
+        print(f"Report: {report.path} (open it in a browser; it needs no network)\n")
         print(tour(published, full, incremental, sim.now.date().isoformat()))
-        print(f"\nReport: {report.path} (open it in a browser; it needs no network)")
     return 0
 
 
