@@ -103,6 +103,17 @@ def test_a_response_bad_every_time_fails_in_one_line(
     assert "endpoint /api/v1/repositories" in message and one_line(message)
 
 
+def test_an_endless_body_is_cut_off_at_the_size_cap(
+    proxy: Callable[..., HostileProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipelines.client.MAX_BODY_BYTES", 10_000)
+    server = proxy()
+    server.tamper = lambda p, q, u: Reply(body={"data": ["x" * 100] * 500})
+    with client_for(server) as client, pytest.raises(ApiError) as failed:
+        client.get_json("/repositories", resource="repositories")
+    assert "127.0.0.1 sent a body above 10,000 bytes" in str(failed.value)
+
+
 def test_429_forever_ends_at_the_runs_rate_limit_budget(proxy: Callable[..., HostileProxy]) -> None:
     server = proxy()
     server.tamper = lambda p, q, u: Reply(429, ERROR_429, {"Retry-After": "0"})
