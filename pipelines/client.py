@@ -588,7 +588,7 @@ class PixeeClient:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise _Transient(
-                    f"{self.host} sent a body above {MAX_BODY_BYTES >> 20} MB", response.status_code
+                    f"{self.host} sent a body above {MAX_BODY_BYTES:,} bytes", response.status_code
                 )
             if time.monotonic() >= deadline:
                 raise httpx.ReadTimeout("request deadline passed")

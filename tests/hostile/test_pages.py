@@ -232,7 +232,7 @@ def test_a_protocol_relative_hal_next_fails_the_run_instead_of_ending_the_list(
 ) -> None:
     # Before: the link was joined under the base URL, answered 404, and the repository's
     # findings after page 1 were silently dropped with exit 0.
-    sim = simulator(repositories=2, days=10, findings=500, envelope="hal")
+    sim = simulator(repositories=2, days=10, findings=300, envelope="hal")
     repos = sorted(r["id"] for r in sim.truth()["repositories"])
     target = f"/repositories/{repos[1]}/findings"
     server = proxy(sim)

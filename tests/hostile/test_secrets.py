@@ -96,7 +96,9 @@ def test_the_403_webhooks_warning_hides_a_token_in_its_request_id(proxy: Callabl
 
 
 @pytest.mark.parametrize(
-    "token", [f" {TOKEN}", f"{TOKEN}\n", f"{TOKEN}\r\n", f"{TOKEN[:10]} {TOKEN[10:]}", f"{TOKEN}é"]
+    "token",
+    [f" {TOKEN}", f"{TOKEN}\n", f"{TOKEN}\r\n", f"{TOKEN[:10]} {TOKEN[10:]}", f"{TOKEN}é"],
+    ids=["leading-space", "newline", "crlf", "inner-space", "non-ascii"],
 )
 def test_a_token_with_whitespace_is_refused_at_configuration_in_one_line(
     token: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
