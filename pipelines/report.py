@@ -46,6 +46,7 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
     batches: int = 0
+    checkpoints: int = 0  # loads of repositories' lists: one per batch, more in large repositories
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)

@@ -24,7 +24,8 @@ log = logging.getLogger("pipelines.source")
 CHILD_LISTS = ("fixes", "scans", "findings")
 READ_ORDER = ("findings", "fixes", "scans")
 DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
-TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
+DETAIL_TABLES = ("fix_details", "finding_details")
+TABLES = (*CHILD_LISTS, *DETAIL_TABLES)
 # Bytes of rows waiting per table: bounds memory however large the organisation. Deep enough
 # that the next batch is read while the current one normalizes and loads (a shallow queue
 # stalls the readers then): ~500 pages of findings as Arrow (~30 kB a page), ~100 as dicts.
@@ -66,6 +67,10 @@ class PageQueue:
             self._used += size
             return True
 
+    def empty(self) -> bool:
+        with self._space:
+            return not self._items
+
     def get_nowait(self) -> Any:
         with self._space:
             if not self._items:
@@ -82,11 +87,13 @@ class _Cancelled(Exception):
 
 @dataclass
 class Checkpoint:
-    """A repository's list was read to the end: its cursor state may be committed."""
+    """A repository's list was read to here (its end, or part way): its cursor state covers
+    exactly the rows put before it in the same queue, so it may be committed with them."""
 
     repository_id: str
     kind: str
     state: dict[str, Any]
+    requests: int = 0  # made for the rows it covers since the list's previous checkpoint
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Vanished:
     """A list answered 404 and so did GET /repositories/{id}: the repository was deleted."""
 
     repository_id: str
+    requests: int = 0
 
 
 @dataclass
@@ -104,6 +112,7 @@ class ListFailed:
     repository_id: str
     kind: str
     message: str
+    requests: int = 0
 
 
 @dataclass
@@ -148,15 +157,22 @@ class WorkerPool:
 
 @dataclass
 class Batch:
-    """A group of repositories loaded (and checkpointed) together.
+    """A group of repositories read together and committed in one or more segments.
 
     Cursors are made when the batch is planned, from the state at the start of the run.
+
+    Segments bound what a kill loses, however large a repository: the consumer (the dlt extract)
+    ends a segment once it has taken the rows of `segment_requests` requests, and the readers
+    wait while they are two segments ahead of what is committed. Each list's rows and its
+    (partial) cursor travel in one queue in order, so whatever a segment takes is consistent.
+    A kill costs at most about 2 * segment_requests requests, plus those in flight.
     """
 
     number: int
     repository_ids: list[str]
     cursors: dict[tuple[str, str], Cursor]
     details: bool
+    segment_requests: int = 1 << 40
     queues: dict[str, PageQueue] = field(default_factory=dict)
     error: BaseException | None = None
     cancelled: bool = False
@@ -167,9 +183,62 @@ class Batch:
     _gone: dict[str, bool] = field(default_factory=dict)
     _outstanding: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0  # made by this batch's readers so far
+    consumed: int = 0  # of those, the ones whose rows the consumer has taken
+    _mark: int = 0  # consumed when the current segment began: everything before is committed
+    _cut: bool = False
+    _pace: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
         self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
+        # Rows of a list wait to be typed to Arrow in chunks; in small segments they are put
+        # sooner, so no more than a segment's share waits on any one reader.
+        self._flush_pages = max(1, self.segment_requests // 16)
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def begin_segment(self) -> None:
+        """A new segment (a dlt extract) starts consuming: readers may run on."""
+        with self._pace:
+            self._mark = self.consumed
+            self._cut = False
+            self._pace.notify_all()
+
+    def done(self) -> bool:
+        """Every read finished and every item consumed."""
+        return self.finished and all(q.empty() for q in self.queues.values())
+
+    def _request(self) -> None:
+        """Called before each request: waits while the readers are two segments ahead of what is
+        committed (one is loading), so a kill finds little read and uncommitted."""
+        with self._pace:
+            while self.requests - self._mark >= 2 * self.segment_requests:
+                if self.cancelled:
+                    raise _Cancelled
+                self._pace.wait(0.2)
+            self.requests += 1
+
+    def _segment_full(self) -> bool:
+        """Whether the segment being extracted ends here: it took a segment's requests, or the
+        readers are waiting and nothing more is ready (rows they still hold go in the next)."""
+        if not self._cut:
+            taken = self.consumed - self._mark
+            waiting = self.requests - self._mark >= 2 * self.segment_requests
+            if taken >= self.segment_requests or (
+                waiting and taken > 0 and all(q.empty() for q in self.queues.values())
+            ):
+                self._cut = True
+        return self._cut
+
+    def _account(self, table: str, item: Any) -> None:
+        """Count the requests an item consumed covers: a list's checkpoints carry theirs, and
+        each detail row (or its 404 warning) is one request."""
+        units = getattr(item, "requests", None)
+        if units is None:
+            units = 1 if table in DETAIL_TABLES and isinstance(item, list | Warn) else 0
+        if units:
+            with self._pace:
+                self.consumed += units
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -230,13 +299,25 @@ class Batch:
         detail = DETAIL_OF.get(kind) if self.details else None
         chunk = ARROW_CHUNK_ROWS if kind in ARROW_LISTS else 1
         pending: list[dict[str, Any]] = []
+        unflushed = 0
+        made = 0  # requests since the list's last checkpoint
+        pages = iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind)
         try:
-            for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
+            while True:
+                self._request()
+                made += 1
+                page = next(pages, None)
+                if page is None:
+                    break
                 rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
                 pending += rows
-                if len(pending) >= chunk:
+                unflushed += 1
+                if len(pending) >= chunk or unflushed >= self._flush_pages:
                     self._put_rows(kind, pending)
-                    pending = []
+                    pending, unflushed = [], 0
+                    # The list is ordered by (updated_at, id): what was read so far may commit.
+                    self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made))
+                    made = 0
                 if detail:
                     for row in rows:
                         self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
@@ -246,7 +327,7 @@ class Batch:
             # only when the repository itself answers 404 too.
             gone, why = self._confirm_gone(client, repository_id)
             if gone:
-                self.put(kind, Vanished(repository_id))
+                self.put(kind, Vanished(repository_id, made))
             else:
                 self.put(
                     kind,
@@ -255,13 +336,14 @@ class Batch:
                         kind,
                         f"{exc.endpoint or kind} answered 404 (request_id {exc.request_id or '-'}) but "
                         f"{why}; its cursor is kept and the next run reads it again",
+                        made,
                     ),
                 )
             return
         self._put_rows(kind, pending)
         if cursor.ahead:
             self.put(kind, Warn(cursor.skew_warning(f"{kind} of {repository_id}")))
-        self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+        self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made))
 
     def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:
         """(True, _) when GET /repositories/{id} answers 404; else (False, what it answered).
@@ -294,6 +376,7 @@ class Batch:
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
         table, path = DETAIL_OF[kind]
         fields = FIX_DETAIL_FIELDS if kind == "fixes" else FINDING_DETAIL_FIELDS
+        self._request()
         try:
             body = client.get_json(path.format(id=object_id), resource=table)
         except NotFoundError:
@@ -312,6 +395,8 @@ class Batch:
         while True:
             if self.error is not None:
                 raise self.error
+            if self._segment_full():
+                return  # the rest goes to the next segment
             finished = self.finished
             try:
                 item = q.get_nowait()
@@ -322,6 +407,7 @@ class Batch:
                     return
                 yield None
                 continue
+            self._account(table, item)
             yield item
 
     def cancel(self) -> None:
