@@ -210,3 +210,31 @@ def test_a_package_the_warehouse_refuses_commits_no_cursor_is_set_aside_and_full
     report = sync(settings, pipelines_dir=dlt_dir, batch_repositories=1, full_refresh=True)
     assert any("set aside" in w and "--full-refresh" in w for w in report.warnings), report.warnings
     assert_matches_truth(sim, settings.duckdb_path)
+
+
+def test_details_on_an_existing_warehouse_backfill_what_is_missing_bounded_and_say_so(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = simulator(repositories=2, days=20)
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir)  # loaded without details
+    truth = sim.truth()
+    rows = len(truth["fixes"]) + len(truth["findings"])
+    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 50 / settings.requests_per_minute)
+
+    first = sync(settings, pipelines_dir=dlt_dir, details=True)
+
+    assert first.details_backfilled == 50 and first.details_missing == rows - 50
+    assert f"{rows - 50} still missing, for the next runs (50 a run)" in first.summary_table()
+    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 10)
+    rest = sync(settings, pipelines_dir=dlt_dir, details=True)
+    assert rest.details_backfilled == rows - 50 and "none missing now" in rest.summary_table()
+    tables = ["repositories", "scans", "findings", "fixes", "webhooks", "fix_details", "finding_details"]
+    assert_matches_truth(sim, settings.duckdb_path, tables)
+    again = sync(settings, pipelines_dir=dlt_dir, details=True)
+    assert again.details_backfilled == 0 and "details backfill" not in again.summary_table()

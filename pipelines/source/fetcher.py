@@ -173,6 +173,8 @@ class Batch:
     cursors: dict[tuple[str, str], Cursor]
     details: bool
     segment_requests: int = 1 << 40
+    # Details to fetch for rows already loaded ("fixes"/"findings" -> ids): a backfill batch.
+    backfill: dict[str, list[str]] = field(default_factory=dict)
     queues: dict[str, PageQueue] = field(default_factory=dict)
     error: BaseException | None = None
     cancelled: bool = False
@@ -248,9 +250,12 @@ class Batch:
             if self.started:
                 return
             self.started = True
-        if not self.repository_ids:
+        if not self.repository_ids and not any(self.backfill.values()):
             self._finish()
             return
+        for kind, ids in self.backfill.items():
+            for object_id in ids:
+                self._submit(pool, lambda k=kind, i=object_id: self._read_detail(client, k, i))
         # Longest lists first (findings outnumber fixes, fixes outnumber scans): a page walk is
         # sequential, so a long one started last would leave the other threads idle at the end.
         for kind in READ_ORDER:

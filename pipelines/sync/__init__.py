@@ -17,6 +17,9 @@ sync(settings)                              what it commits to the warehouse
  |                                           -> per load: a segment's rows of every table and,
  |                                              in the same load, the cursors that cover them;
  |                                              a load with a failed job commits no cursor
+ |- 3b details      (details.py)            with --details: details missing for rows loaded
+ |                                           before (bounded: ten minutes of the rate a run)
+ |                                           -> per segment: the detail rows fetched
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
@@ -38,6 +41,7 @@ from pipelines.errors import IncompleteSyncError
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories
+from pipelines.sync.details import backfill_details
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
 from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
@@ -107,6 +111,8 @@ def sync(
             before = columns_of(pipeline)
             extract_organisation(pipeline, client, settings, details, report, full_refresh)
             load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            if details:
+                backfill_details(pipeline, client, settings, report)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)
