@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,23 @@ KILL_POINTS = 4
 # Slow enough that a run spends a few seconds requesting (so kills land mid-sync), fast enough
 # that the test stays short.
 RPM, BURST = 1200.0, 3
+
+
+def kill_then_resume(
+    sim: Any, home: Path, point: int, batch: int | None = None, **env: str
+) -> tuple[Path, dict[str, int], subprocess.CompletedProcess[str]]:
+    """SIGKILL a `run` after `point` requests, then run again: (the DuckDB file, requests per
+    route of the killed run, the resumed run); the simulator's stats then hold the resumed run's."""
+    home.mkdir()
+    db = home / "warehouse.duckdb"
+    environ = etl_env(sim, home, rpm=RPM, burst=BURST, batch=batch, **env)
+    sim.reset_stats()
+    proc = start_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
+    killed, _, _ = kill_after_requests(proc, sim, point)
+    assert killed, f"the run ended before its request {point}"
+    first = route_counts(sim.stats())
+    sim.reset_stats()
+    return db, first, run_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
 
 
 def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
@@ -64,18 +82,7 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     refetched: dict[int, int] = {}
     failures: list[str] = []
     for point in points:
-        home = tmp_path / f"kill-{point}"
-        home.mkdir()
-        db = home / "warehouse.duckdb"
-        env = etl_env(sim, home, rpm=RPM, burst=BURST, batch=BATCH)
-        sim.reset_stats()
-        proc = start_etl(env, "run", "--duckdb-path", str(db), cwd=home)
-        killed, _, _ = kill_after_requests(proc, sim, point)
-        assert killed, f"the run ended before its request {point}"
-        first = route_counts(sim.stats())
-
-        sim.reset_stats()
-        resumed = run_etl(env, "run", "--duckdb-path", str(db), cwd=home)
+        db, first, resumed = kill_then_resume(sim, tmp_path / f"kill-{point}", point, batch=BATCH)
         if resumed.returncode != 0:
             known = "normalize/extracted" in resumed.stderr  # the commit-window test below
             failures.append(
@@ -189,7 +196,7 @@ def test_sigkill_in_a_few_large_repositories_refetches_at_most_a_checkpoint(
     tmp_path: Path,
 ) -> None:
     """Three large repositories are one batch: without checkpoints inside a repository, a kill
-    near its end re-read everything. Segments commit every quarter of checkpoint_requests."""
+    near its end re-read everything. Segments commit every third of checkpoint_requests."""
     sim = simulator(repositories=3, days=30, findings=6000)
     truth = sim.truth()
     [one_batch] = batch_pages(truth, 10)
@@ -210,16 +217,10 @@ def test_sigkill_in_a_few_large_repositories_refetches_at_most_a_checkpoint(
     failures: list[str] = []
     for point in points:
         home = tmp_path / f"kill-{point}"
-        home.mkdir()
-        db = home / "warehouse.duckdb"
-        env = etl_env(sim, home, rpm=RPM, burst=BURST, PIXEE_CHECKPOINT_REQUESTS=str(CHECKPOINT_REQUESTS))
-        sim.reset_stats()
-        proc = start_etl(env, "run", "--duckdb-path", str(db), cwd=home)
-        killed, _, _ = kill_after_requests(proc, sim, point)
-        assert killed, f"the run ended before its request {point}"
-        first = child_pages(route_counts(sim.stats()))
-        sim.reset_stats()
-        resumed = run_etl(env, "run", "--duckdb-path", str(db), cwd=home)
+        db, killed_run, resumed = kill_then_resume(
+            sim, home, point, PIXEE_CHECKPOINT_REQUESTS=str(CHECKPOINT_REQUESTS)
+        )
+        first = child_pages(killed_run)
         if resumed.returncode != 0:
             failures.append(f"killed after {point} requests: the next run failed: {resumed.stderr[-600:]}")
             continue
