@@ -183,6 +183,7 @@ class Batch:
     on_finish: Callable[[], None] | None = None
     vanished: set[str] = field(default_factory=set)  # confirmed by GET /repositories/{id}: 404
     _gone: dict[str, bool] = field(default_factory=dict)
+    _confirming: threading.Lock = field(default_factory=threading.Lock)
     _outstanding: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0  # made by this batch's readers so far
@@ -353,24 +354,26 @@ class Batch:
     def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:
         """(True, _) when GET /repositories/{id} answers 404; else (False, what it answered).
         Asked once per repository and batch, however many of its lists answered 404."""
-        with self._lock:
+        # One at a time (a rare event): a vanished repository's lists 404 together, and each
+        # must find the answer the first one got rather than ask again.
+        with self._confirming:
             known = self._gone.get(repository_id)
-        if known is not None:
-            return known, "the repository itself still answers"
-        try:
-            client.get_json(f"/repositories/{repository_id}", resource="repositories")
-            gone, why = False, "the repository itself still answers"
-        except NotFoundError:
-            gone, why = True, ""
-        except AuthError:
-            raise
-        except ApiError as exc:  # 403, 5xx past the retries: not a confirmation either way
-            gone, why = False, f"GET /repositories/{repository_id} could not confirm it ({exc})"
-        with self._lock:
-            self._gone[repository_id] = gone
-            if gone:
-                self.vanished.add(repository_id)
-        return gone, why
+            if known is not None:
+                return known, "the repository itself still answers"
+            try:
+                client.get_json(f"/repositories/{repository_id}", resource="repositories")
+                gone, why = False, "the repository itself still answers"
+            except NotFoundError:
+                gone, why = True, ""
+            except AuthError:
+                raise
+            except ApiError as exc:  # 403, 5xx past the retries: not a confirmation either way
+                gone, why = False, f"GET /repositories/{repository_id} could not confirm it ({exc})"
+            with self._lock:
+                self._gone[repository_id] = gone
+                if gone:
+                    self.vanished.add(repository_id)
+            return gone, why
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
         if rows:
