@@ -49,6 +49,10 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
     batches: int = 0
+    details_backfilled: int = 0  # detail requests for rows loaded in earlier runs without them
+    details_missing: int = 0  # rows still without details after this run's bounded backfill
+    notes: list[str] = field(default_factory=list)  # what the sync did beyond the table above
+    checkpoints: int = 0  # loads of repositories' lists: one per batch, more in large repositories
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
@@ -216,6 +220,8 @@ class SyncReport:
             f"request window, {self.allowed_requests:.0f} allowed; wait s is summed over the "
             f"{self.concurrency} reading threads"
         )
+        for note in self.notes:
+            out.append(note)
         for change in self.schema_changes:
             out.append(f"schema change: {change}")
         for warning in self.warnings:

@@ -123,6 +123,9 @@ class Settings:
     request_deadline_seconds: float = 120.0
     concurrency: int = 8  # repositories read at once, all inside the one token bucket
     batch_repositories: int = 10  # repositories per dlt load: a kill loses at most one such batch
+    # Requests a kill may cost at most, however the organisation is shaped: a batch commits
+    # within a repository too, every quarter of this. None = one minute at requests_per_minute.
+    checkpoint_requests: int | None = None
     # Prefect schedules: cron strings and the timezone they are read in.
     schedule: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(
@@ -177,6 +180,15 @@ def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"{where} sets {key!r}: secrets come from the environment only")
         if isinstance(value, Mapping):
             _refuse_secrets(value, where)
+
+
+def _checkpoint_requests(env: Mapping[str, str], run: Mapping[str, Any]) -> int | None:
+    value = _number(env, "PIXEE_CHECKPOINT_REQUESTS", int) or run.get("checkpoint_requests")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"checkpoint_requests = {value!r} must be a whole number of requests >= 1")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> float | int | None:
@@ -274,6 +286,7 @@ def load_settings(
         batch_repositories=int(
             _number(env, "PIXEE_BATCH_REPOSITORIES", int) or run.get("batch_repositories", 10)
         ),
+        checkpoint_requests=_checkpoint_requests(env, run),
         schedule=MappingProxyType(schedule),
     )
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,23 @@ KILL_POINTS = 4
 # Slow enough that a run spends a few seconds requesting (so kills land mid-sync), fast enough
 # that the test stays short.
 RPM, BURST = 1200.0, 3
+
+
+def kill_then_resume(
+    sim: Any, home: Path, point: int, batch: int | None = None, **env: str
+) -> tuple[Path, dict[str, int], subprocess.CompletedProcess[str]]:
+    """SIGKILL a `run` after `point` requests, then run again: (the DuckDB file, requests per
+    route of the killed run, the resumed run); the simulator's stats then hold the resumed run's."""
+    home.mkdir()
+    db = home / "warehouse.duckdb"
+    environ = etl_env(sim, home, rpm=RPM, burst=BURST, batch=batch, **env)
+    sim.reset_stats()
+    proc = start_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
+    killed, _, _ = kill_after_requests(proc, sim, point)
+    assert killed, f"the run ended before its request {point}"
+    first = route_counts(sim.stats())
+    sim.reset_stats()
+    return db, first, run_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
 
 
 def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
@@ -66,18 +84,7 @@ def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
     refetched: dict[int, int] = {}
     failures: list[str] = []
     for point in points:
-        home = tmp_path / f"kill-{point}"
-        home.mkdir()
-        db = home / "warehouse.duckdb"
-        env = etl_env(sim, home, rpm=RPM, burst=BURST, batch=BATCH)
-        sim.reset_stats()
-        proc = start_etl(env, "run", "--duckdb-path", str(db), cwd=home)
-        killed, _, _ = kill_after_requests(proc, sim, point)
-        assert killed, f"the run ended before its request {point}"
-        first = route_counts(sim.stats())
-
-        sim.reset_stats()
-        resumed = run_etl(env, "run", "--duckdb-path", str(db), cwd=home)
+        db, first, resumed = kill_then_resume(sim, tmp_path / f"kill-{point}", point, batch=BATCH)
         if resumed.returncode != 0:
             known = "normalize/extracted" in resumed.stderr  # the commit-window test below
             failures.append(
@@ -179,3 +186,61 @@ def test_a_full_refresh_killed_midway_is_finished_by_the_next_plain_run(
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
+
+
+CHECKPOINT_REQUESTS = 45  # what a kill may cost, in requests (production: a minute at the rate)
+
+
+def test_sigkill_in_a_few_large_repositories_refetches_at_most_a_checkpoint(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    """Three large repositories are one batch: without checkpoints inside a repository, a kill
+    near its end re-read everything. Segments commit every third of checkpoint_requests."""
+    sim = simulator(repositories=3, days=30, findings=6000)
+    truth = sim.truth()
+    [one_batch] = batch_pages(truth, 10)
+    settings = replace(
+        sim_settings(sim), duckdb_path=tmp_path / "clean.duckdb", checkpoint_requests=CHECKPOINT_REQUESTS
+    )
+    sim.reset_stats()
+    clean_report = sync(settings, pipelines_dir=str(tmp_path / "clean-dlt"))
+    clean = route_counts(sim.stats())
+    assert child_pages(clean) == one_batch
+    assert clean_report.checkpoints >= 3, one_batch  # one batch, committed in several segments
+    total = sum(clean.values())
+
+    rng = random.Random(int(os.environ.get("PIXEE_KILL_SEED", "20261201")))
+    # One seeded point mid-way, and one near the end, where a batch-only checkpoint lost all.
+    points = [rng.randrange(total // 3, 2 * total // 3), total - 3]
+    refetched: dict[int, int] = {}
+    failures: list[str] = []
+    for point in points:
+        home = tmp_path / f"kill-{point}"
+        db, killed_run, resumed = kill_then_resume(
+            sim, home, point, PIXEE_CHECKPOINT_REQUESTS=str(CHECKPOINT_REQUESTS)
+        )
+        first = child_pages(killed_run)
+        if resumed.returncode != 0:
+            failures.append(f"killed after {point} requests: the next run failed: {resumed.stderr[-600:]}")
+            continue
+        try:
+            assert_matches_truth(sim, db)
+        except AssertionError as exc:
+            failures.append(f"killed after {point} requests: warehouse != truth: {exc}")
+            continue
+        # Pages read by both runs beyond what one uninterrupted run reads: the kill's cost
+        # (including one look-back page for each list the killed run had committed).
+        refetched[point] = first + child_pages(route_counts(sim.stats())) - one_batch
+
+    worst = max(refetched.values(), default=None)
+    print(
+        f"\nkill/resume, 3 large repositories in one batch of {one_batch} pages, checkpoint_requests "
+        f"{CHECKPOINT_REQUESTS}: SIGKILLs at requests {points} of {total}; pages re-fetched {refetched}; "
+        f"worst case {worst}"
+    )
+    assert not failures, "\n".join(failures)
+    # The budget, plus one look-back page for each of the 9 lists and the 8 reading threads' requests.
+    assert worst is not None and worst <= CHECKPOINT_REQUESTS + 9 + 8 < one_batch, refetched

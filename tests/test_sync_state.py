@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import IncompleteSyncError
-from pipelines.sync import sync
+from pipelines.sync import DUCKDB_GLOBAL_CONFIG, DestinationError, sync
 from tests.faults_support import etl_env, run_etl
 
 Check = Callable[..., None]
@@ -146,3 +146,95 @@ def test_a_row_from_the_future_is_loaded_reported_and_does_not_freeze_the_cursor
     later = sync(settings, pipelines_dir=dlt_dir)
     assert_matches_truth(sim, settings.duckdb_path)
     assert not [w for w in later.warnings if w.startswith("clock skew")]  # reported once, not each run
+
+
+def test_a_load_past_duckdbs_memory_cap_is_retried_with_more_memory(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sync's cap, made small enough that merging a batch with its detail bodies fails the
+    way a large one fails under the real cap (dlt retries the job, then gives up)."""
+    monkeypatch.setitem(DUCKDB_GLOBAL_CONFIG, "memory_limit", "8MB")
+    sim = simulator(repositories=2, days=30)
+    settings = sim_settings(sim)
+
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"), details=True)
+
+    [warning] = [w for w in report.warnings if "memory cap" in w]
+    assert "Out of Memory" in warning and "Traceback" not in warning
+    tables = ["repositories", "scans", "findings", "fixes", "webhooks", "fix_details", "finding_details"]
+    assert_matches_truth(sim, settings.duckdb_path, tables)
+
+
+def test_a_package_the_warehouse_refuses_commits_no_cursor_is_set_aside_and_full_refresh_works(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+) -> None:
+    """A DBA made findings.classification NOT NULL; the next untriaged findings fail that table's
+    merge in the warehouse while the batch's scans and fixes merge fine."""
+    sim = simulator(repositories=2, days=20)
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir, batch_repositories=1)
+    before = cursors(settings.duckdb_path)
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("delete from pixee.findings where classification is null")
+        con.execute("alter table pixee.findings alter column classification set not null")
+    started = sim.now
+    sim.advance(24 * 5)
+    changed = [f for f in sim.truth()["findings"] if datetime.fromisoformat(f["updated_at"]) > started]
+    assert any(f["classification"] is None for f in changed)
+
+    with pytest.raises(DestinationError) as refused:
+        sync(settings, pipelines_dir=dlt_dir, batch_repositories=1)
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert "NOT NULL constraint failed" in message, message
+    # No cursor of the refused batch moved, though its scans and fixes may have merged.
+    after = cursors(settings.duckdb_path)
+    refused_repo = next(r for r in sorted(before) if after[r] == before[r])
+    assert after[refused_repo] == before[refused_repo]
+
+    # The next run does not retry the refused package forever: it sets it aside, reads its rows
+    # again from the committed cursors, and fails on them in one line again.
+    with pytest.raises(DestinationError):
+        report = sync(settings, pipelines_dir=dlt_dir, batch_repositories=1)
+    aside = tmp_path / "dlt" / "pixee-set-aside"
+    assert any(aside.rglob("load_package_state.json")), "no package was set aside"
+
+    report = sync(settings, pipelines_dir=dlt_dir, batch_repositories=1, full_refresh=True)
+    assert any("set aside" in w and "--full-refresh" in w for w in report.warnings), report.warnings
+    assert_matches_truth(sim, settings.duckdb_path)
+
+
+def test_details_on_an_existing_warehouse_backfill_what_is_missing_bounded_and_say_so(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Check,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = simulator(repositories=2, days=20)
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    sync(settings, pipelines_dir=dlt_dir)  # loaded without details
+    truth = sim.truth()
+    rows = len(truth["fixes"]) + len(truth["findings"])
+    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 50 / settings.requests_per_minute)
+
+    first = sync(settings, pipelines_dir=dlt_dir, details=True)
+
+    assert first.details_backfilled == 50 and first.details_missing == rows - 50
+    assert f"{rows - 50} still missing, for the next runs (50 a run)" in first.summary_table()
+    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 10)
+    rest = sync(settings, pipelines_dir=dlt_dir, details=True)
+    assert rest.details_backfilled == rows - 50 and "none missing now" in rest.summary_table()
+    tables = ["repositories", "scans", "findings", "fixes", "webhooks", "fix_details", "finding_details"]
+    assert_matches_truth(sim, settings.duckdb_path, tables)
+    again = sync(settings, pipelines_dir=dlt_dir, details=True)
+    assert again.details_backfilled == 0 and "details backfill" not in again.summary_table()

@@ -26,6 +26,9 @@ def configure_logging() -> None:
     logging.getLogger("pipelines").setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # dlt logs a failed load job with the whole traceback it caught; the sync reports the same
+    # failure as one line (pipelines.sync.steps), and a traceback is not for operators.
+    logging.getLogger("dlt").setLevel(logging.CRITICAL)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -166,15 +166,16 @@ def plan_batch(
     lag_seconds: int,
     details: bool,
     cap: datetime | None = None,
+    segment_requests: int = 1 << 40,
 ) -> Batch:
     """A batch with its cursors made now, from the state as it stands (the start of the run);
-    no cursor moves past `cap` (the run's start)."""
+    no cursor moves past `cap` (the run's start); it commits every `segment_requests`."""
     cursors = {
         (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
-    return Batch(number, list(repository_ids), cursors, details)
+    return Batch(number, list(repository_ids), cursors, details, segment_requests)
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=1)

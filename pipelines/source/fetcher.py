@@ -25,7 +25,8 @@ log = logging.getLogger("pipelines.source")
 CHILD_LISTS = ("fixes", "scans", "findings")
 READ_ORDER = ("findings", "fixes", "scans")
 DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
-TABLES = (*CHILD_LISTS, "fix_details", "finding_details")
+DETAIL_TABLES = ("fix_details", "finding_details")
+TABLES = (*CHILD_LISTS, *DETAIL_TABLES)
 # Bytes of rows waiting per table: bounds memory however large the organisation. Deep enough
 # that the next batch is read while the current one normalizes and loads (a shallow queue
 # stalls the readers then): ~500 pages of findings as Arrow (~30 kB a page), ~100 as dicts.
@@ -67,6 +68,10 @@ class PageQueue:
             self._used += size
             return True
 
+    def empty(self) -> bool:
+        with self._space:
+            return not self._items
+
     def get_nowait(self) -> Any:
         with self._space:
             if not self._items:
@@ -83,11 +88,13 @@ class _Cancelled(Exception):
 
 @dataclass
 class Checkpoint:
-    """A repository's list was read to the end: its cursor state may be committed."""
+    """A repository's list was read to here (its end, or part way): its cursor state covers
+    exactly the rows put before it in the same queue, so it may be committed with them."""
 
     repository_id: str
     kind: str
     state: dict[str, Any]
+    requests: int = 0  # made for the rows it covers since the list's previous checkpoint
 
 
 @dataclass
@@ -95,6 +102,7 @@ class Vanished:
     """A list answered 404 and so did GET /repositories/{id}: the repository was deleted."""
 
     repository_id: str
+    requests: int = 0
 
 
 @dataclass
@@ -105,6 +113,7 @@ class ListFailed:
     repository_id: str
     kind: str
     message: str
+    requests: int = 0
 
 
 @dataclass
@@ -158,15 +167,24 @@ class WorkerPool:
 
 @dataclass
 class Batch:
-    """A group of repositories loaded (and checkpointed) together.
+    """A group of repositories read together and committed in one or more segments.
 
     Cursors are made when the batch is planned, from the state at the start of the run.
+
+    Segments bound what a kill loses, however large a repository: the consumer (the dlt extract)
+    ends a segment once it has taken the rows of `segment_requests` requests, and the readers
+    wait while they are two segments ahead of what is committed. Each list's rows and its
+    (partial) cursor travel in one queue in order, so whatever a segment takes is consistent.
+    A kill costs at most about 2 * segment_requests requests, plus those in flight.
     """
 
     number: int
     repository_ids: list[str]
     cursors: dict[tuple[str, str], Cursor]
     details: bool
+    segment_requests: int = 1 << 40
+    # Details to fetch for rows already loaded ("fixes"/"findings" -> ids): a backfill batch.
+    backfill: dict[str, list[str]] = field(default_factory=dict)
     queues: dict[str, PageQueue] = field(default_factory=dict)
     error: BaseException | None = None
     cancelled: bool = False
@@ -175,11 +193,65 @@ class Batch:
     on_finish: Callable[[], None] | None = None
     vanished: set[str] = field(default_factory=set)  # confirmed by GET /repositories/{id}: 404
     _gone: dict[str, bool] = field(default_factory=dict)
+    _confirming: threading.Lock = field(default_factory=threading.Lock)
     _outstanding: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0  # made by this batch's readers so far
+    consumed: int = 0  # of those, the ones whose rows the consumer has taken
+    _mark: int = 0  # consumed when the current segment began: everything before is committed
+    _cut: bool = False
+    _pace: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
         self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
+        # Rows of a list wait to be typed to Arrow in chunks; in small segments they are put
+        # sooner, so no more than a segment's share waits on any one reader.
+        self._flush_pages = max(1, self.segment_requests // 16)
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def begin_segment(self) -> None:
+        """A new segment (a dlt extract) starts consuming: readers may run on."""
+        with self._pace:
+            self._mark = self.consumed
+            self._cut = False
+            self._pace.notify_all()
+
+    def done(self) -> bool:
+        """Every read finished and every item consumed."""
+        return self.finished and all(q.empty() for q in self.queues.values())
+
+    def _request(self) -> None:
+        """Called before each request: waits while the readers are two segments ahead of what is
+        committed (one is loading), so a kill finds little read and uncommitted."""
+        with self._pace:
+            while self.requests - self._mark >= 2 * self.segment_requests:
+                if self.cancelled:
+                    raise _Cancelled
+                self._pace.wait(0.2)
+            self.requests += 1
+
+    def _segment_full(self) -> bool:
+        """Whether the segment being extracted ends here: it took a segment's requests, or the
+        readers are waiting and nothing more is ready (rows they still hold go in the next)."""
+        if not self._cut:
+            taken = self.consumed - self._mark
+            waiting = self.requests - self._mark >= 2 * self.segment_requests
+            if taken >= self.segment_requests or (
+                waiting and taken > 0 and all(q.empty() for q in self.queues.values())
+            ):
+                self._cut = True
+        return self._cut
+
+    def _account(self, table: str, item: Any) -> None:
+        """Count the requests an item consumed covers: a list's checkpoints carry theirs, and
+        each detail row (or its 404 warning) is one request."""
+        units = getattr(item, "requests", None)
+        if units is None:
+            units = 1 if table in DETAIL_TABLES and isinstance(item, list | Warn) else 0
+        if units:
+            with self._pace:
+                self.consumed += units
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -189,9 +261,12 @@ class Batch:
             if self.started:
                 return
             self.started = True
-        if not self.repository_ids:
+        if not self.repository_ids and not any(self.backfill.values()):
             self._finish()
             return
+        for kind, ids in self.backfill.items():
+            for object_id in ids:
+                self._submit(pool, lambda k=kind, i=object_id: self._read_detail(client, k, i))
         # Longest lists first (findings outnumber fixes, fixes outnumber scans): a page walk is
         # sequential, so a long one started last would leave the other threads idle at the end.
         for kind in READ_ORDER:
@@ -240,18 +315,30 @@ class Batch:
         detail = DETAIL_OF.get(kind) if self.details else None
         chunk = ARROW_CHUNK_ROWS if kind in ARROW_LISTS else 1
         pending: list[dict[str, Any]] = []
+        unflushed = 0
+        made = 0  # requests since the list's last checkpoint
+        path = f"/repositories/{segment(repository_id)}/{kind}"
+
+        def reject(value: Any, reason: str) -> None:
+            self.put(kind, Rejected(kind, reason, value))
+
+        pages = iter_pages(client, path, params, resource=kind, reject=reject)
         try:
-            path = f"/repositories/{segment(repository_id)}/{kind}"
-
-            def reject(value: Any, reason: str) -> None:
-                self.put(kind, Rejected(kind, reason, value))
-
-            for page in iter_pages(client, path, params, resource=kind, reject=reject):
+            while True:
+                self._request()
+                made += 1
+                page = next(pages, None)
+                if page is None:
+                    break
                 rows = [row for row in page if cursor.observe(row)]
                 pending += rows
-                if len(pending) >= chunk:
+                unflushed += 1
+                if len(pending) >= chunk or unflushed >= self._flush_pages:
                     self._put_rows(kind, pending)
-                    pending = []
+                    pending, unflushed = [], 0
+                    # The list is ordered by (updated_at, id): what was read so far may commit.
+                    self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made))
+                    made = 0
                 if detail:
                     for row in rows:
                         self._submit(pool, lambda i=row["id"]: self._read_detail(client, kind, i))
@@ -261,7 +348,7 @@ class Batch:
             # only when the repository itself answers 404 too.
             gone, why = self._confirm_gone(client, repository_id)
             if gone:
-                self.put(kind, Vanished(repository_id))
+                self.put(kind, Vanished(repository_id, made))
             else:
                 self.put(
                     kind,
@@ -270,35 +357,38 @@ class Batch:
                         kind,
                         f"{exc.endpoint or kind} answered 404 (request_id {exc.request_id or '-'}) but "
                         f"{why}; its cursor is kept and the next run reads it again",
+                        made,
                     ),
                 )
             return
         self._put_rows(kind, pending)
         if cursor.ahead:
             self.put(kind, Warn(cursor.skew_warning(f"{kind} of {repository_id}")))
-        self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+        self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made))
 
     def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:
         """(True, _) when GET /repositories/{id} answers 404; else (False, what it answered).
         Asked once per repository and batch, however many of its lists answered 404."""
-        with self._lock:
+        # One at a time (a rare event): a vanished repository's lists 404 together, and each
+        # must find the answer the first one got rather than ask again.
+        with self._confirming:
             known = self._gone.get(repository_id)
-        if known is not None:
-            return known, "the repository itself still answers"
-        try:
-            client.get_json(f"/repositories/{segment(repository_id)}", resource="repositories")
-            gone, why = False, "the repository itself still answers"
-        except NotFoundError:
-            gone, why = True, ""
-        except AuthError:
-            raise
-        except ApiError as exc:  # 403, 5xx past the retries: not a confirmation either way
-            gone, why = False, f"GET /repositories/{repository_id} could not confirm it ({exc})"
-        with self._lock:
-            self._gone[repository_id] = gone
-            if gone:
-                self.vanished.add(repository_id)
-        return gone, why
+            if known is not None:
+                return known, "the repository itself still answers"
+            try:
+                client.get_json(f"/repositories/{segment(repository_id)}", resource="repositories")
+                gone, why = False, "the repository itself still answers"
+            except NotFoundError:
+                gone, why = True, ""
+            except AuthError:
+                raise
+            except ApiError as exc:  # 403, 5xx past the retries: not a confirmation either way
+                gone, why = False, f"GET /repositories/{repository_id} could not confirm it ({exc})"
+            with self._lock:
+                self._gone[repository_id] = gone
+                if gone:
+                    self.vanished.add(repository_id)
+            return gone, why
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -317,6 +407,7 @@ class Batch:
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
         table, path = DETAIL_OF[kind]
         fields = FIX_DETAIL_FIELDS if kind == "fixes" else FINDING_DETAIL_FIELDS
+        self._request()
         try:
             body = client.get_json(path.format(id=segment(object_id)), resource=table)
         except NotFoundError:
@@ -342,6 +433,8 @@ class Batch:
         while True:
             if self.error is not None:
                 raise self.error
+            if self._segment_full():
+                return  # the rest goes to the next segment
             finished = self.finished
             try:
                 item = q.get_nowait()
@@ -352,6 +445,7 @@ class Batch:
                     return
                 yield None
                 continue
+            self._account(table, item)
             yield item
 
     def cancel(self) -> None:

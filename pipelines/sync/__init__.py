@@ -4,22 +4,30 @@
 sync(settings)                              what it commits to the warehouse
  |
  |- 1 resume        (resume.py)             state and schema restored from the warehouse;
- |                                           a package a killed run extracted is loaded first
- |                                           -> that run's last batch: its rows with its cursors
+ |                                           a package a killed run extracted is loaded first,
+ |                                           or set aside if the warehouse refuses it again
+ |                                           -> that run's last segment: rows with their cursors
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
  |- 3 batches       (batches.py)            phase 2's package, then the known repositories'
- |                                           lists in batches (batch i+1 read while i loads)
- |                                           -> per load: the batch's rows of every table and,
- |                                              in the same load, the cursors that cover them
+ |                                           lists in batches, each committed in segments of
+ |                                           checkpoint_requests / 3 requests (the next read
+ |                                           while one loads), inside a repository too
+ |                                           -> per load: a segment's rows of every table and,
+ |                                              in the same load, the cursors that cover them;
+ |                                              a load with a failed job commits no cursor
+ |- 3b details      (details.py)            with --details: details missing for rows loaded
+ |                                           before (bounded: ten minutes of the rate a run)
+ |                                           -> per segment: the detail rows fetched
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
 Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
 or our own error) and never a traceback; progress.py draws the live status line meanwhile.
-A kill at any point loses at most the load in flight: its package is finished by phase 1 of
-the next run, or (files beyond repair) the state of the last committed load is restored.
+A kill at any point loses at most the segments in flight (about checkpoint_requests requests):
+an extracted package is finished by phase 1 of the next run, or (files beyond repair, a job
+the warehouse keeps refusing) set aside and the state of the last committed load restored.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from pipelines.errors import IncompleteSyncError
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories
+from pipelines.sync.details import backfill_details
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
 from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
@@ -86,15 +95,24 @@ def sync(
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
     with (
-        dlt.config.values({"destination.duckdb.credentials.global_config": DUCKDB_GLOBAL_CONFIG}),
+        dlt.config.values(
+            {
+                "destination.duckdb.credentials.global_config": DUCKDB_GLOBAL_CONFIG,
+                # A package with a failed job must never complete: its cursors would commit
+                # without that table's rows (a LOAD__RAISE_ON_FAILED_JOBS=false elsewhere).
+                "load.raise_on_failed_jobs": True,
+            }
+        ),
         make_client(settings, transport=transport) as client,
         live_progress(report, client, progress),
     ):
         try:
-            pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report)
+            pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
             extract_organisation(pipeline, client, settings, details, report, full_refresh)
             load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            if details:
+                backfill_details(pipeline, client, settings, report)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)

@@ -1,4 +1,4 @@
-"""Phase 3, batches: every known repository's lists, one checkpointed dlt load per batch."""
+"""Phase 3, batches: every known repository's lists, committed in segments a kill can afford."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixe
 from pipelines.source.fetcher import Batch
 from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
 
+# A segment is a third of what a kill may cost: the one loading and the one read meanwhile
+# (fetcher.Batch), with room for requests in flight and rows not yet typed to Arrow.
+SEGMENTS_PER_CHECKPOINT = 3
+
+
+def segment_requests(settings: Settings) -> int:
+    """Requests per committed segment: a kill loses about checkpoint_requests at most (default:
+    one minute at the configured rate), whether the organisation is many small repositories or
+    a few large ones."""
+    budget = settings.checkpoint_requests or int(settings.requests_per_minute)
+    return max(1, budget // SEGMENTS_PER_CHECKPOINT)
+
 
 def load_repositories(
     pipeline: dlt.Pipeline,
@@ -22,17 +34,19 @@ def load_repositories(
     report: SyncReport,
     batch_repositories: int,
 ) -> None:
-    """Load what phase 2 extracted, then every known repository's lists, a batch per load.
+    """Load what phase 2 extracted, then every known repository's lists, batch by batch; a batch
+    commits in one load, or in several (segments) when it takes more requests than a kill may cost.
 
     Reading runs ahead of loading: the first batch is read while the repositories load, and
-    each next batch (on threads the current one leaves idle) while the current one loads, so
-    the token bucket never waits for DuckDB.
+    each next segment or batch (on threads the current one leaves idle) while the current one
+    loads, so the token bucket never waits for DuckDB.
     """
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
     repos_state: dict[str, Any] = state.get("repos", {})
     repository_ids = sorted(repos_state)
     report.repositories_read = len(repository_ids)
     size = max(1, batch_repositories)
+    segment = segment_requests(settings)
     batches: list[Batch] = [
         plan_batch(
             i,
@@ -41,6 +55,7 @@ def load_repositories(
             settings.lag_seconds,
             details,
             report.cursor_cap,
+            segment,
         )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
@@ -50,20 +65,26 @@ def load_repositories(
             batches[0].start(pool, client)
         normalize_and_load(pipeline, report)  # the repositories and webhooks
         for i, batch in enumerate(batches):
-            source = pixee_source(
-                client,
-                lag_seconds=settings.lag_seconds,
-                details=details,
-                batch=batch,
-                tally=report,
-                cap=report.cursor_cap,
-            ).with_resources(*child_resource_names(details))
-            run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
-            # Batch i is now an extracted package, which survives a kill (the next run loads it
-            # first). Reading i+1 only from here on bounds what a kill can lose to one batch.
-            if i + 1 < len(batches):
-                batches[i + 1].start(pool, client)
-            normalize_and_load(pipeline, report)
+            while True:
+                batch.begin_segment()
+                source = pixee_source(
+                    client,
+                    lag_seconds=settings.lag_seconds,
+                    details=details,
+                    batch=batch,
+                    tally=report,
+                    cap=report.cursor_cap,
+                ).with_resources(*child_resource_names(details))
+                run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
+                # The segment is now an extracted package, which survives a kill (the next run
+                # loads it first). The next batch is read only once this one is all extracted.
+                last = batch.done()
+                if last and i + 1 < len(batches):
+                    batches[i + 1].start(pool, client)
+                normalize_and_load(pipeline, report)
+                report.checkpoints += 1
+                if last:
+                    break
             report.batches += 1
     finally:
         for batch in batches:

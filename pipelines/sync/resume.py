@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+from pathlib import Path
 
 import dlt
 
@@ -11,42 +13,69 @@ from pipelines.destinations import make_pipeline
 from pipelines.errors import PixeeEtlError, in_chain
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
-from pipelines.sync.steps import normalize_and_load, run_step
+from pipelines.sync.steps import DestinationError, normalize_and_load, run_step
+
+# Where packages that could not be loaded are moved (beside dlt's working dir, never inside it).
+SET_ASIDE = "set-aside"
 
 
 def resume(
-    pipeline: dlt.Pipeline, settings: Settings, pipelines_dir: str | None, report: SyncReport
+    pipeline: dlt.Pipeline,
+    settings: Settings,
+    pipelines_dir: str | None,
+    report: SyncReport,
+    full_refresh: bool = False,
 ) -> dlt.Pipeline:
     """The pipeline to sync with: a fresh machine restores state and schema from the warehouse;
-    a batch a killed run extracted but did not load goes in before anything new is read."""
+    a batch a killed run extracted but did not load goes in before anything new is read.
+
+    A package the warehouse refuses (a job that fails again: DuckDB out of memory even with
+    more, a constraint) must not wedge every later run: it is set aside, the state of the last
+    committed load is restored, and its rows are read again. `--full-refresh` sets pending
+    packages aside without trying them: it reads everything anew."""
     run_step(pipeline.sync_destination)
-    if pipeline.has_pending_data:
-        pipeline = finish_pending(pipeline, settings, pipelines_dir, report)
-    return pipeline
-
-
-def finish_pending(
-    pipeline: dlt.Pipeline, settings: Settings, pipelines_dir: str | None, report: SyncReport
-) -> dlt.Pipeline:
-    """Load what an interrupted run extracted; when its files are beyond repair (a kill inside
-    dlt's own commit), start from the warehouse's state instead, as a fresh machine would: the
-    uncommitted batch is simply read again."""
+    if not pipeline.has_pending_data:
+        return pipeline
+    if full_refresh:
+        return set_aside(pipeline, settings, pipelines_dir, report, "--full-refresh reads everything anew")
     try:
         normalize_and_load(pipeline, report)
         remove_double_loads(pipeline, report)
         return pipeline
+    except DestinationError as exc:
+        if not exc.job_failed:
+            raise  # the warehouse is unreachable: the package waits for the next run
+        reason = str(exc)
     except PixeeEtlError:
         raise
     except Exception as exc:  # dlt's half-moved package folders: anything but our own errors
         if in_chain(exc, KeyboardInterrupt):  # a signal dlt intercepted: the package is fine
             raise
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        report.warn(
-            f"an interrupted run left packages that cannot be loaded ({type(exc).__name__}: {reason}); "
-            "dropped them and restored the state from the warehouse, so their batch is read again"
-        )
-    working_dir = pipeline.working_dir
-    shutil.rmtree(working_dir, ignore_errors=True)
+        reason = f"{type(exc).__name__}: {reason}"
+    return set_aside(pipeline, settings, pipelines_dir, report, f"it cannot be loaded ({reason})")
+
+
+def set_aside(
+    pipeline: dlt.Pipeline, settings: Settings, pipelines_dir: str | None, report: SyncReport, why: str
+) -> dlt.Pipeline:
+    """Move the pending packages out of dlt's way and start from the warehouse's state, as a
+    fresh machine would: the uncommitted batch is simply read again."""
+    working = Path(pipeline.working_dir)
+    target = working.parent / f"{working.name}-{SET_ASIDE}" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    moved = 0
+    for folder in ("normalize/extracted", "load/new", "load/normalized"):
+        source = working / folder
+        for package in sorted(source.iterdir()) if source.is_dir() else ():
+            if package.is_dir():
+                (target / folder).mkdir(parents=True, exist_ok=True)
+                shutil.move(str(package), str(target / folder / package.name))
+                moved += 1
+    report.warn(
+        f"{moved} package(s) an earlier run left were set aside in {target}: {why}; "
+        "the state of the last committed load was restored, so their rows are read again"
+    )
+    shutil.rmtree(working, ignore_errors=True)
     fresh = make_pipeline(settings, pipelines_dir=pipelines_dir)
     run_step(fresh.sync_destination)
     return fresh

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable
 from typing import Any
 
 import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
+from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import redact
@@ -21,11 +24,35 @@ LOADER_FILE_FORMAT = "parquet"
 
 
 class DestinationError(PixeeEtlError):
-    """The warehouse refused or could not be reached; `transient` says whether a retry may help."""
+    """The warehouse refused or could not be reached; `transient` says whether a retry may help,
+    `job_failed` whether it refused a load job (the package itself, not the connection), and
+    `out_of_memory` whether DuckDB ran out of its memory cap doing so."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(
+        self, message: str, *, transient: bool, job_failed: bool = False, out_of_memory: bool = False
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.job_failed = job_failed
+        self.out_of_memory = out_of_memory
+
+
+TRACEBACK = "Traceback (most recent call last):"
+RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*: ")
+
+
+def _cause_line(text: str) -> str:
+    """One line for an error text: its first line, and when dlt's message ends where a copied
+    traceback begins ("... Last failure message was: Traceback ..."), the traceback's last line
+    (the actual error) in its place."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    if first.endswith(TRACEBACK) and len(lines) > 1:
+        raised = [line for line in lines[1:] if RAISED.match(line)]
+        first = first[: -len(TRACEBACK)].rstrip() + " " + (raised[-1] if raised else lines[-1])
+    return redact(first)
 
 
 def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -38,10 +65,14 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise cause from None
         destination = in_chain(exc, DestinationException)
         if destination is not None:
-            first = redact(str(destination).strip().splitlines()[0] if str(destination).strip() else "")
+            log.debug("the destination failed during %s", exc.step, exc_info=exc.exception)
+            text = str(destination)
+            kind = type(destination).__name__
             raise DestinationError(
-                f"the destination failed during {exc.step}: {type(destination).__name__}: {first}",
+                f"the destination failed during {exc.step}: {kind}: {_cause_line(text)}",
                 transient=isinstance(destination, DestinationTransientException),
+                job_failed=isinstance(destination, LoadClientJobException),
+                out_of_memory="Out of Memory" in text,
             ) from None
         if exc.step == "sync":
             # sync_destination only talks to the warehouse, and a driver's own error (Snowflake's
@@ -57,8 +88,36 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def normalize_and_load(pipeline: dlt.Pipeline, report: SyncReport) -> None:
-    """Everything extracted so far into the destination, through parquet files."""
+    """Everything extracted so far into the destination, through parquet files.
+
+    A load DuckDB cannot finish within the sync's memory cap (a batch of large detail bodies) is
+    retried once at once with DuckDB's own default (80% of RAM), and the report says so; a
+    package is committed whole or not at all (its cursors with it), never with a failed table.
+    """
     run_step(pipeline.normalize)
-    info = run_step(pipeline.load)
+    try:
+        info = run_step(pipeline.load)
+    except DestinationError as exc:
+        if not exc.out_of_memory:
+            raise
+        more = roomy_memory_limit()
+        report.warn(f"a load ran out of DuckDB's memory cap; retried with memory_limit {more} ({exc})")
+        with dlt.config.values({"destination.duckdb.credentials.global_config": {"memory_limit": more}}):
+            info = run_step(pipeline.load)
+    if info.has_failed_jobs:  # only with raise_on_failed_jobs off, which pipelines.sync never sets
+        raise DestinationError(
+            "the destination failed during load: a job failed; the batch is not committed",
+            transient=False,
+            job_failed=True,
+        )
     report.load_ids.extend(info.loads_ids)
+
+
+def roomy_memory_limit() -> str:
+    """DuckDB's own default memory limit: 80% of this machine's RAM."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(256, int(total * 0.8) >> 20)}MB"
 
