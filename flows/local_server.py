@@ -4,8 +4,9 @@ Prefect's own ephemeral server is a child in serve's process group, so a termina
 it too: it died before the runner could pause the schedules, and the runner then spent ~70 s
 retrying against it and exited 1 with schedules left running. Its start-up bound (20 s) was also
 shorter than a first start's database migrations on a loaded 2-core machine. This one is the
-same server (Prefect's app in ephemeral mode, database in PREFECT_HOME), but:
+same app (Prefect's server, database in PREFECT_HOME), but:
 
+- a full server (its scheduler creates the runs the schedules ask for), API only;
 - in a session of its own, ignoring SIGINT and SIGTERM: what stops serve never stops the server
   under it; serve stops it (closing its stdin) once the schedules are paused;
 - on a socket bound here (port 0) and handed over, so no port is guessed or raced for;
@@ -34,8 +35,10 @@ from pipelines.errors import PixeeEtlError
 
 DEFAULT_STARTUP_SECONDS = 300.0
 STOP_SECONDS = 30.0
-# What Prefect's SubprocessASGIServer sets for its ephemeral server: API only, ephemeral services.
-SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# The API without the UI, and, unlike Prefect's ephemeral server, with its services: the
+# scheduler among them, without which no scheduled run is ever created ("Cannot schedule flows on
+# an ephemeral server", says Prefect's runner, and serve's schedules never fired).
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0"}
 # A server serve starts for itself does not phone home unless the user asked it to.
 SERVER_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 

@@ -102,8 +102,8 @@ def _serve(args: argparse.Namespace, settings: Any, planned: list[Any], where: s
                 flush=True,
             )
         ready = f"pixee-etl serve: ready, serving {len(planned)} schedules; Ctrl-C stops"
-        asyncio.run(_run(runner, lambda: print(ready, flush=True)))
+        asyncio.run(_run(runner, lambda: print(ready, flush=True)))  # returns after a SIGTERM
     except (KeyboardInterrupt, TerminationSignal):
-        print("pixee-etl serve: stopped; schedules paused until the next serve", file=sys.stderr, flush=True)
-        return 0
+        pass
+    print("pixee-etl serve: stopped; schedules paused until the next serve", file=sys.stderr, flush=True)
     return 0

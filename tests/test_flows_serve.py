@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ def _serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),  # a throwaway server database
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",  # nor Prefect's client-side telemetry: tests stay on loopback
         PIXEE_TOKEN="pxo_serve-test-token",
         PYTHONUNBUFFERED="1",
         **extra,
@@ -65,6 +67,18 @@ def _processes_using(path: Path) -> list[int]:
     return found
 
 
+def _scheduled_runs(db: Path) -> int:
+    """Deployments with at least one run in state Scheduled."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as con:
+            row = con.execute(
+                "select count(distinct deployment_id) from flow_run where state_type = 'SCHEDULED'"
+            ).fetchone()
+    except sqlite3.Error:  # not migrated yet, or busy
+        return 0
+    return int(row[0]) if row else 0
+
+
 # The first start of the local server migrates a new database: over a minute on a loaded 2-core
 # machine, so the bounds are generous (they bound a hang, they time nothing).
 @pytest.mark.timeout(900)
@@ -76,6 +90,11 @@ def test_serve_registers_the_schedules_and_stops_on_ctrl_c(tmp_path: Path) -> No
     try:
         while not any("ready" in line for line in seen):
             seen.append(lines.get(timeout=420))
+        # The server's scheduler creates the schedules' next runs (an ephemeral server never does).
+        deadline = time.monotonic() + 180
+        while _scheduled_runs(tmp_path / "prefect-home" / "prefect.db") < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "no run was ever scheduled"
+            time.sleep(0.5)
         os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C
         _, stderr = process.communicate(timeout=120)
     finally:

@@ -59,7 +59,7 @@ def test_ctrl_c_inside_dlts_load_exits_130_in_one_line_and_the_next_run_resumes(
     assert_matches_truth: Callable[..., None],
     tmp_path: Path,
 ) -> None:
-    """dlt intercepts signals while it loads and ends the load with its own exception, wrapped in
+    """A Ctrl-C while dlt loads (sent from its copy job) comes out of the load wrapped in dlt's
     PipelineStepFailed: still one line and 130, and the package it left is loaded next time."""
     sim = simulator(repositories=4, days=30)
     db = tmp_path / "warehouse.duckdb"
