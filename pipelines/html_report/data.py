@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pipelines.checks import Warehouse, _as_date
 from pipelines.errors import ConfigError, PixeeEtlError
-from pipelines.marts import SESSION_SETUP, SEVERITIES
+from pipelines.marts import SEVERITIES
 
 WINDOW_DAYS = 30
 BACKLOG_DAYS = 365  # the backlog chart's reach: a year reads well, ten years do not
@@ -23,6 +23,9 @@ MONTHS = 24
 TOP_REPOSITORIES = 15
 TOP_RULES = 15
 TOP_CODEMODS = 12
+# The windows compare the marts' UTC timestamps with UTC literals: on DuckDB that must not depend on
+# the zone of the machine the report runs on. (Snowflake: dlt's connection already sets TIMEZONE=UTC.)
+SESSION_SETUP: dict[str, tuple[str, ...]] = {"duckdb": ("set TimeZone = 'UTC'",)}
 # The version 2 marts: a warehouse built before them still gets the rest of the report.
 SEVERITY_ORDER = (*SEVERITIES, "unknown")
 V2_MARTS = ("finding_remediation", "remediation_weekly", "fix_outcomes", "scanner_outcomes")

@@ -53,8 +53,11 @@ footer dd { margin: 0 0 4px; }
 """
 
 
-def _hours(value: float) -> str:
-    return f"{value / 24:,.1f} days" if abs(value) >= 48 else f"{value:,.1f} h"
+def _hours(value: float, in_days: bool | None = None) -> str:
+    """Days from two days up (or when told, so that a change reads in its value's unit), else hours."""
+    if in_days if in_days is not None else abs(value) >= 48:
+        return f"{value / 24:,.1f} days"
+    return f"{value:,.1f} h"
 
 
 def format_value(tile: Tile, value: float | None) -> str:
@@ -76,12 +79,12 @@ def format_change(tile: Tile) -> tuple[str, str]:
     if tile.kind == "ratio":
         text, zero = f"{delta * 100:+.1f} pp", round(delta * 1000) == 0
     elif tile.kind == "hours":
-        text, zero = _hours(delta), round(delta, 1) == 0
+        text, zero = _hours(delta, in_days=abs(tile.value) >= 48), round(delta, 1) == 0
         text = text if text.startswith("-") else f"+{text}"
     else:
         text, zero = f"{delta:+,.0f}", delta == 0
     if zero:
-        return f"no change on the previous {WINDOW_DAYS} days", ""
+        return f"no change from the previous {WINDOW_DAYS} days", ""
     arrow = "▲" if delta > 0 else "▼"
     good = (delta < 0) == (tile.better == "lower")
     return f"{arrow} {text.replace('-', '−')} vs the previous {WINDOW_DAYS} days", "good" if good else "bad"
