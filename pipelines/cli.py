@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "marts": ("pipelines.commands.marts", "rebuild the SQL marts from the raw tables"),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),
+    "receive": ("pipelines.commands.receive", "serve the signed-webhook receiver for event-driven runs"),
+    "webhooks": ("pipelines.commands.webhooks", "register a webhook subscription, or list them"),
 }
 
 

@@ -112,6 +112,14 @@ class Settings:
     max_retry_after_seconds: float = 900.0  # a longer Retry-After ends the run, progress kept
     concurrency: int = 8  # repositories read at once, all inside the one token bucket
     batch_repositories: int = 10  # repositories per dlt load: a kill loses at most one such batch
+    # Webhook change capture (profile [events]): plan runs from the receiver's journal, and
+    # poll every list (reconcile) at least this often or when events may have been missed.
+    events_enabled: bool = False
+    events_journal: Path = Path("pixee_events.sqlite")
+    reconcile_hours: float = 24.0
+    # Pixee's retry schedule (30 s + 2 min + 10 min + 1 h) plus slack: a receiver down, or silent,
+    # for longer may have lost events for good.
+    events_missed_after_seconds: float = 4500.0
     # Prefect schedules: cron strings and the timezone they are read in.
     schedule: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(
@@ -179,6 +187,7 @@ def load_settings(
     api = data.get("api", {})
     datasets = data.get("datasets", {})
     run = data.get("run", {})
+    events = data.get("events", {})
 
     tier = str(env.get("PIXEE_TIER") or api.get("tier", "standard"))
     if tier not in TIERS:
@@ -229,6 +238,10 @@ def load_settings(
             _number(env, "PIXEE_BATCH_REPOSITORIES", int) or run.get("batch_repositories", 10)
         ),
         schedule=MappingProxyType(schedule),
+        events_enabled=bool(events.get("enabled", False)),
+        events_journal=Path(events.get("journal", "pixee_events.sqlite")),
+        reconcile_hours=float(events.get("reconcile_hours", 24.0)),
+        events_missed_after_seconds=float(events.get("missed_after_seconds", 4500.0)),
     )
     given = {k: v for k, v in overrides.items() if v is not None}
     if "duckdb_path" in given:
