@@ -49,6 +49,7 @@ class SyncReport:
     concurrency: int = 1
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
+    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -184,6 +185,8 @@ class SyncReport:
             f"request window, {self.allowed_requests:.0f} allowed; wait s is summed over the "
             f"{self.concurrency} reading threads"
         )
+        if self.mode:
+            out.append(self.mode)
         for change in self.schema_changes:
             out.append(f"schema change: {change}")
         for warning in self.warnings:

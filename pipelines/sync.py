@@ -29,6 +29,7 @@ from pipelines.source import (
     read_webhooks,
 )
 from pipelines.source.fetcher import Batch
+from pipelines.webhooks.runs import EventRun
 
 log = logging.getLogger("pipelines.sync")
 E = TypeVar("E", bound=BaseException)
@@ -102,7 +103,8 @@ def sync(
                 refresh="drop_sources" if full_refresh else None,
                 loader_file_format=LOADER_FILE_FORMAT,
             )
-            _load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            events = _event_run(settings, pipeline, full_refresh, report)
+            _load_repositories(pipeline, client, settings, details, report, batch_repositories, events)
             report.schema_changes = _schema_changes(before, _columns(pipeline))
         finally:
             report.finish(client.stats)
@@ -126,8 +128,10 @@ def _load_repositories(
     details: bool,
     report: SyncReport,
     batch_repositories: int,
+    events: EventRun | None = None,
 ) -> None:
-    """Load what was extracted, then every known repository's lists, a batch per load.
+    """Load what was extracted, then every known repository's lists, a batch per load
+    (with `events`, only the lists its plan names).
 
     Reading runs ahead of loading: the first batch is read while the repositories load, and
     each next batch (on threads the current one leaves idle) while the current one loads, so
@@ -136,10 +140,13 @@ def _load_repositories(
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
     repos_state: dict[str, Any] = state.get("repos", {})
     repository_ids = sorted(repos_state)
+    kinds = events.plan.selection(repos_state) if events is not None else None
+    if kinds is not None:
+        repository_ids = [r for r in repository_ids if r in kinds]
     report.repositories_read = len(repository_ids)
     size = max(1, batch_repositories)
     batches: list[Batch] = [
-        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details)
+        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details, kinds)
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
     pool = WorkerPool(settings.concurrency)
@@ -158,10 +165,30 @@ def _load_repositories(
                 batches[i + 1].start(pool, client)
             _normalize_and_load(pipeline, report)
             report.batches += 1
+        if events is not None:  # every planned list is loaded: the plan is done
+            _step(pipeline.extract, events.finish_source(), loader_file_format=LOADER_FILE_FORMAT)
+            _normalize_and_load(pipeline, report)
     finally:
         for batch in batches:
             batch.cancel()
         pool.close()
+
+
+def _event_run(
+    settings: Settings, pipeline: dlt.Pipeline, full_refresh: bool, report: SyncReport
+) -> EventRun | None:
+    """With events on: plan this run from the journal and extract its events (loaded with the
+    repositories); the summary says which mode runs and why."""
+    if not settings.events_enabled:
+        return None
+    events = EventRun(
+        settings, pipeline, force_reason="a full refresh was asked for" if full_refresh else None
+    )
+    report.mode = events.plan.summary()
+    for name in sorted(set(events.plan.unresolved)):
+        report.warn(f"an event names repository {name!r}, which is not known; its lists were not read for it")
+    _step(pipeline.extract, events.start_source(), loader_file_format=LOADER_FILE_FORMAT)
+    return events
 
 
 class DestinationError(PixeeEtlError):

@@ -100,15 +100,21 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]
 
 
 def plan_batch(
-    number: int, repository_ids: Sequence[str], repos_state: dict[str, Any], lag_seconds: int, details: bool
+    number: int,
+    repository_ids: Sequence[str],
+    repos_state: dict[str, Any],
+    lag_seconds: int,
+    details: bool,
+    kinds: dict[str, tuple[str, ...]] | None = None,
 ) -> Batch:
-    """A batch with its cursors made now, from the state as it stands (the start of the run)."""
+    """A batch with its cursors made now, from the state as it stands (the start of the run);
+    `kinds` limits the lists read per repository (event-driven runs)."""
     cursors = {
         (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
-    return Batch(number, list(repository_ids), cursors, details)
+    return Batch(number, list(repository_ids), cursors, details, kinds=kinds)
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=1)

@@ -173,6 +173,12 @@ class Journal:
             ).fetchall()
         return [(parse_stamp(a), parse_stamp(b), parse_stamp(c) if c else None) for a, b, c in rows]
 
+    def last_received(self) -> str | None:
+        """When the latest verified delivery (event or ping) arrived, as a stamp."""
+        with self._lock:
+            row = self._con.execute("select max(last_received_at) from events").fetchone()
+        return row[0] if row else None
+
     def count(self) -> tuple[int, int]:
         """(events, deliveries) stored."""
         with self._lock:
