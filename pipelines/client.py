@@ -392,6 +392,28 @@ class PixeeClient:
                 log.info("429 on %s: waiting %.0f s, slowing every request on this token", endpoint, seconds)
                 self.bucket.penalize(seconds)
 
+    def post_json(self, path: str, body: Mapping[str, Any], *, resource: str = "other") -> Any:
+        """POST a JSON body once (a POST is not idempotent: a retried one could subscribe twice);
+        only a 429, which the server answers without acting, is waited out and sent again."""
+        url = self.url_for(path)
+        endpoint = urlsplit(url).path
+        while True:
+            self.stats.update(resource, wait_seconds=self.bucket.acquire(), started=1)
+            try:
+                return self._attempt(url, None, endpoint, resource, None, json_body=body)
+            except _Transient as fault:
+                raise ApiError(
+                    f"{fault.reason}; the request was not retried, it may or may not have taken effect",
+                    status=fault.status,
+                    endpoint=endpoint,
+                    request_id=fault.request_id,
+                ) from None
+            except _Throttled as throttled:
+                self.stats.update(resource, throttled_429=1)
+                if throttled.seconds > self.max_retry_after:
+                    raise RateLimitCeilingError(f"rate limited for {throttled.seconds:.0f} s") from None
+                self.bucket.penalize(throttled.seconds)
+
     def close(self) -> None:
         self._http.close()
 
@@ -410,10 +432,14 @@ class PixeeClient:
         endpoint: str,
         resource: str,
         validate: Callable[[Any], None] | None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> Any:
         try:
             self.stats.update(resource, requests=1)
-            response = self._http.get(url, params=params)
+            if json_body is None:
+                response = self._http.get(url, params=params)
+            else:
+                response = self._http.post(url, json=dict(json_body))
         except httpx.TimeoutException as exc:
             raise _Transient(f"timeout: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
@@ -421,7 +447,7 @@ class PixeeClient:
         finally:
             self.stats.update(resource, finished=1)
         status = response.status_code
-        if status == 200:
+        if status == 200 or (status == 201 and json_body is not None):
             request_id = response.headers.get("x-request-id")
             try:
                 body = json.loads(response.content)

@@ -95,11 +95,13 @@ class ReceiverProcess:
         port: int | None = None,
         heartbeat_seconds: float = 30.0,
         extra_env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.journal = journal
         self.port = port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIXEE_WEBHOOK_SECRET")}
-        env["PIXEE_WEBHOOK_SECRET"] = secrets[0]
+        if secrets:
+            env["PIXEE_WEBHOOK_SECRET"] = secrets[0]
         if len(secrets) > 1:
             env["PIXEE_WEBHOOK_SECRET_PREVIOUS"] = secrets[1]
         env.update(extra_env or {})
@@ -120,6 +122,7 @@ class ReceiverProcess:
                 ],
                 env=env,
                 stdout=out,
+                cwd=cwd,
                 stderr=subprocess.STDOUT,
             )
         self.url = f"http://127.0.0.1:{self.port}/webhooks/pixee"
