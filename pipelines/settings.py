@@ -116,6 +116,10 @@ class Settings:
     # poll every list (reconcile) at least this often or when events may have been missed.
     events_enabled: bool = False
     events_journal: Path = Path("pixee_events.sqlite")
+    # "journal": runs read the receiver's journal file (the receiver runs where the runs do);
+    # "warehouse": the receiver forwards events to the warehouse (`receive --forward-seconds`),
+    # so runs on any worker plan from there (Snowflake under a Prefect work pool).
+    events_source: str = "journal"
     reconcile_hours: float = 24.0
     # Pixee's retry schedule (30 s + 2 min + 10 min + 1 h) plus slack: a receiver down, or silent,
     # for longer may have lost events for good.
@@ -171,6 +175,12 @@ def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) ->
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive")
     return value
+
+
+def _events_source(profile: str, value: Any) -> str:
+    if value not in ("journal", "warehouse"):
+        raise ConfigError(f"profile {profile!r}: events.source = {value!r} is not journal or warehouse")
+    return str(value)
 
 
 def load_settings(
@@ -240,6 +250,7 @@ def load_settings(
         schedule=MappingProxyType(schedule),
         events_enabled=bool(events.get("enabled", False)),
         events_journal=Path(events.get("journal", "pixee_events.sqlite")),
+        events_source=_events_source(name, events.get("source", "journal")),
         reconcile_hours=float(events.get("reconcile_hours", 24.0)),
         events_missed_after_seconds=float(events.get("missed_after_seconds", 4500.0)),
     )

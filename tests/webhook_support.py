@@ -96,6 +96,7 @@ class ReceiverProcess:
         heartbeat_seconds: float = 30.0,
         extra_env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.journal = journal
         self.port = port or free_port()
@@ -119,6 +120,7 @@ class ReceiverProcess:
                     str(journal),
                     "--heartbeat-seconds",
                     str(heartbeat_seconds),
+                    *(extra_args or []),
                 ],
                 env=env,
                 stdout=out,

@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how often the receiver records that it is up (runs use it to detect downtime)",
     )
     parser.add_argument(
+        "--forward-seconds",
+        type=float,
+        default=0.0,
+        help="also load the journal into the warehouse this often, for runs on other machines "
+        '(profile [events] source = "warehouse"; meant for Snowflake). 0 = off',
+    )
+    parser.add_argument(
         "--trigger",
         action="store_true",
         help="emit a Prefect event per stored event, so the deployment trigger in prefect.yaml runs a sync",
@@ -65,6 +72,16 @@ def main(args: argparse.Namespace) -> int:
     journal.beat(session)
     beater = threading.Thread(target=heartbeat, name="pixee-receiver-heartbeat", daemon=True)
     beater.start()
+    if args.forward_seconds > 0:
+        from pipelines.webhooks.forward import Forwarder
+
+        forwarder = Forwarder(settings, journal)
+        threading.Thread(
+            target=forwarder.run,
+            args=(args.forward_seconds, stop),
+            name="pixee-receiver-forward",
+            daemon=True,
+        ).start()
     config = uvicorn.Config(app, host=args.host, port=args.port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     log.info(

@@ -32,6 +32,7 @@ create table if not exists events (
     body text not null
 );
 create index if not exists events_last_received on events (last_received_at);
+create table if not exists meta (key text primary key, value text);
 create table if not exists sessions (
     session text primary key,
     started_at text not null,
@@ -172,6 +173,26 @@ class Journal:
                 "select started_at, beat_at, stopped_at from sessions order by started_at"
             ).fetchall()
         return [(parse_stamp(a), parse_stamp(b), parse_stamp(c) if c else None) for a, b, c in rows]
+
+    def session_rows(self) -> list[tuple[str, str, str, str | None]]:
+        """(session, started_at, beat_at, stopped_at) stamps, as stored."""
+        with self._lock:
+            return self._con.execute(
+                "select session, started_at, beat_at, stopped_at from sessions"
+            ).fetchall()
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._con.execute("select value from meta where key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._con.execute(
+                "insert into meta (key, value) values (?, ?) "
+                "on conflict (key) do update set value = excluded.value",
+                (key, value),
+            )
 
     def last_received(self) -> str | None:
         """When the latest verified delivery (event or ping) arrived, as a stamp."""

@@ -80,8 +80,10 @@ def missed_reason(
     # already judged by that run (a hole still open then is judged whole now).
     covered_to: datetime | None = None
     for started, beat, stopped in sorted(sessions):
-        if covered_to is not None and started > covered_to:
-            hole = started - covered_to
+        # Before the first session: the hole runs from the last run (if it started later).
+        ref = covered_to if covered_to is not None else min(since, started)
+        if started > ref:
+            hole = started - ref
             if started > since and hole > missed_after:
                 return (
                     f"the receiver was down for {_hours(hole)} "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ def row(event: StoredEvent) -> dict[str, Any]:
     }
 
 
+def _utc(value: Any) -> datetime:
+    """A timestamp the warehouse returned (aware or naive UTC, or text) as an aware datetime."""
+    if isinstance(value, str):
+        return parse_stamp(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class EventRun:
     """One run's event plan: made at the start, consulted when batches are planned, closed at the end."""
 
@@ -73,15 +80,18 @@ class EventRun:
         self.events: list[StoredEvent] = []
         sessions: list[tuple[datetime, datetime, datetime | None]] = []
         last_received: datetime | None = None
-        path = Path(settings.events_journal)
-        if path.is_file():
-            with Journal(path, readonly=True) as journal:
-                self.events = journal.events_since(self.state.get("watermark"))
-                sessions = journal.sessions()
-                last = journal.last_received()
-                last_received = parse_stamp(last) if last else None
-        elif force_reason is None:
-            force_reason = f"there is no event journal at {path} (is `pixee-etl receive` running here?)"
+        if settings.events_source == "warehouse":
+            self.events, sessions, last_received = self._from_warehouse()
+        else:
+            path = Path(settings.events_journal)
+            if path.is_file():
+                with Journal(path, readonly=True) as journal:
+                    self.events = journal.events_since(self.state.get("watermark"))
+                    sessions = journal.sessions()
+                    last = journal.last_received()
+                    last_received = parse_stamp(last) if last else None
+            elif force_reason is None:
+                force_reason = f"there is no event journal at {path} (is `pixee-etl receive` running here?)"
         self.plan: EventPlan = plan(
             self.events,
             state=self.state,
@@ -94,6 +104,33 @@ class EventRun:
             force_reason=force_reason,
         )
         log.info("%s", self.plan.summary())
+
+    def _from_warehouse(
+        self,
+    ) -> tuple[list[StoredEvent], list[tuple[datetime, datetime, datetime | None]], datetime | None]:
+        """What the receiver forwarded (pipelines.webhooks.forward): events delivered since the
+        watermark, its sessions, and the latest delivery; empty when nothing was forwarded yet."""
+        watermark = self.state.get("watermark")
+        since = stamp(parse_stamp(watermark)) if watermark else "1970-01-01T00:00:00.000000Z"
+        try:
+            with self.pipeline.sql_client() as client:
+                events_table = client.make_qualified_table_name("webhook_events")
+                sessions_table = client.make_qualified_table_name("webhook_receiver_sessions")
+                rows = client.execute_sql(
+                    f"select id, type, repository, repository_id, last_received_at from {events_table} "
+                    f"where last_received_at >= '{since}'"
+                )
+                latest = client.execute_sql(f"select max(last_received_at) from {events_table}")
+                sessions = client.execute_sql(f"select started_at, beat_at, stopped_at from {sessions_table}")
+        except Exception as exc:  # nothing forwarded yet: the tables do not exist
+            log.info("no forwarded events in the warehouse (%s)", type(exc).__name__)
+            return [], [], None
+        events = [
+            StoredEvent(0, str(i), str(t), None, None, r, rid, "", stamp(_utc(last)), 1, {})
+            for i, t, r, rid, last in rows
+        ]
+        spans = [(_utc(a), _utc(b), _utc(c) if c is not None else None) for a, b, c in sessions]
+        return events, spans, _utc(latest[0][0]) if latest and latest[0][0] is not None else None
 
     def _names(self) -> dict[str, str]:
         """Repository name -> id from the warehouse, for events that carry no repository_id."""
@@ -119,6 +156,10 @@ class EventRun:
 
         return pixee_events()
 
+    def _rows(self) -> list[dict[str, Any]]:
+        # Forwarded events are in the warehouse already (the receiver loaded them).
+        return [] if self.settings.events_source == "warehouse" else [row(e) for e in self.events]
+
     def start_source(self) -> DltSource:
         """Extracted with the repositories: this run's events into the warehouse, the plan marked inflight."""
         run_start = self.now
@@ -132,7 +173,7 @@ class EventRun:
             else {repo: sorted(kinds) for repo, kinds in self.plan.lists.items()},
         }
         self.state = new_state
-        return self._source([row(e) for e in self.events], new_state)
+        return self._source(self._rows(), new_state)
 
     def finish_source(self) -> DltSource:
         """Extracted after the last batch loaded: the plan is done (and a reconciliation recorded)."""
