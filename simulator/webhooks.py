@@ -163,6 +163,7 @@ class Deliverer:
                             "webhook_id": delivery.hook_id,
                             "attempt": delivery.attempt,
                             "status": status,
+                            "at": time.time(),  # wall clock of the answer, for latency benches
                         }
                     )
                 if ok:

@@ -135,3 +135,24 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_event(receiver: Any) -> No
     after = _stored(again.journal)
     assert set(after) == set(stored)
     assert all(after[e] == stored[e] + 1 for e in sorted(acked)[:20])
+
+
+def test_a_receiver_killed_in_a_simulator_burst_ends_with_every_event_once(
+    simulator: Any, receiver: Any
+) -> None:
+    sim = simulator(repositories=40, days=20, webhook_retry_scale=0.002, webhook_duplicate_rate=0.2)
+    rx = receiver()
+    with httpx.Client(base_url=sim.base_url, headers={"authorization": f"Bearer {sim.org_token}"}) as c:
+        assert c.post("/webhooks", json={"url": rx.url, "secret": SECRET}).status_code == 201
+    sim.advance(72)  # a burst of a few hundred deliveries
+    wait_for(lambda: len(_stored(rx.journal)) >= 10, what="the burst to begin landing")
+    rx.kill()
+    # Back on the same port within Pixee's retry schedule (scaled): retries fill the gap.
+    again = receiver(port=rx.port)
+    assert sim.settle_deliveries(120)
+    stats = sim.deliveries()
+    sent = {entry["event_id"] for entry in stats["log"]}
+    stored = _stored(again.journal)
+    assert stats["gave_up"] == 0
+    assert set(stored) == sent, f"{len(sent - set(stored))} events never stored"
+    assert sum(stored.values()) >= len(sent) and stats["duplicated"] > 0
