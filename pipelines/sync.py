@@ -93,6 +93,7 @@ def sync(
                 pipeline = _finish_pending(pipeline, settings, pipelines_dir, report)
                 report.pipeline = pipeline
             before = _columns(pipeline)
+            events = _event_run(settings, pipeline, full_refresh, report)
             hooks = read_webhooks(client, report)
             first = pixee_source(
                 client, lag_seconds=settings.lag_seconds, details=details, tally=report, webhook_pages=hooks
@@ -103,7 +104,6 @@ def sync(
                 refresh="drop_sources" if full_refresh else None,
                 loader_file_format=LOADER_FILE_FORMAT,
             )
-            events = _event_run(settings, pipeline, full_refresh, report)
             _load_repositories(pipeline, client, settings, details, report, batch_repositories, events)
             report.schema_changes = _schema_changes(before, _columns(pipeline))
         finally:
@@ -177,8 +177,8 @@ def _load_repositories(
 def _event_run(
     settings: Settings, pipeline: dlt.Pipeline, full_refresh: bool, report: SyncReport
 ) -> EventRun | None:
-    """With events on: plan this run from the journal and extract its events (loaded with the
-    repositories); the summary says which mode runs and why."""
+    """With events on: plan this run from the journal and load its events; the summary says
+    which mode runs and why."""
     if not settings.events_enabled:
         return None
     events = EventRun(
@@ -187,7 +187,10 @@ def _event_run(
     report.mode = events.plan.summary()
     for name in sorted(set(events.plan.unresolved)):
         report.warn(f"an event names repository {name!r}, which is not known; its lists were not read for it")
+    # Loaded on its own, before any list is read: the plan is recorded as in flight first, and
+    # dlt wants one schema per load (two sources in one load make it re-read its schemas).
     _step(pipeline.extract, events.start_source(), loader_file_format=LOADER_FILE_FORMAT)
+    _normalize_and_load(pipeline, report)
     return events
 
 

@@ -68,7 +68,10 @@ class Forwarder:
 
     def __init__(self, settings: Settings, journal: Journal, *, pipelines_dir: str | None = None) -> None:
         self.journal = journal
-        self.pipeline = forward_pipeline(settings, pipelines_dir)
+        # Its working files beside the journal, not in ~/.dlt: two receivers (or a receiver and a
+        # test) on one machine must never load each other's packages.
+        where = pipelines_dir or str(journal.path.with_name(journal.path.name + ".pipelines"))
+        self.pipeline = forward_pipeline(settings, where)
         self.mark = journal.meta("forwarded_through")
 
     def forward_once(self) -> int:
@@ -79,7 +82,13 @@ class Forwarder:
             {"session": s, "started_at": a, "beat_at": b, "stopped_at": c}
             for s, a, b, c in self.journal.session_rows()
         ]
-        self.pipeline.run(receiver_source(rows, sessions), loader_file_format="parquet")
+        try:
+            self.pipeline.run(receiver_source(rows, sessions), loader_file_format="parquet")
+        except Exception:
+            # The rows are in the journal and the mark has not moved: drop what this attempt left
+            # half-loaded, so the next tick sends everything again instead of retrying a stale package.
+            self.pipeline.drop_pending_packages()
+            raise
         # The next batch starts at the newest delivery sent (inclusive): one committed while this
         # batch loaded is sent next time rather than skipped, at the cost of one repeated row.
         newest = max((e.last_received_at for e in events), default=None)

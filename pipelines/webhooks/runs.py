@@ -144,15 +144,26 @@ class EventRun:
             return {}
 
     def _source(self, rows: list[dict[str, Any]], events_state: dict[str, Any]) -> DltSource:
+        forwarded = self.settings.events_source == "warehouse"
+
         @dlt.source(name=SOURCE_NAME, max_table_nesting=1)
         def pixee_events() -> Any:
-            @dlt.resource(name="webhook_events", write_disposition="merge", primary_key="id", columns=COLUMNS)
             def webhook_events() -> Iterator[list[dict[str, Any]]]:
                 dlt.current.source_state()["events"] = events_state
                 if rows:
                     yield rows
 
-            return webhook_events
+            if forwarded:
+                # The receiver's pipeline owns webhook_events then; this one only carries the
+                # plan's state, under a name that never becomes a table (it yields no rows).
+                return dlt.resource(webhook_events, name="webhook_event_plan")
+            return dlt.resource(
+                webhook_events,
+                name="webhook_events",
+                write_disposition="merge",
+                primary_key="id",
+                columns=COLUMNS,
+            )
 
         return pixee_events()
 
