@@ -88,12 +88,19 @@ def _serve(args: argparse.Namespace, settings: Any, planned: list[Any], where: s
             parameters = dict(plan.parameters)
             if args.duckdb_path:
                 parameters["duckdb_path"] = args.duckdb_path
+            triggers = None
+            if settings.events_enabled and not parameters.get("full_refresh"):
+                from pipelines.webhooks.trigger import event_triggers
+
+                # `pixee-etl receive --trigger` emits the event: a merged fix is in the marts in a minute.
+                triggers = event_triggers(settings.profile, parameters)
             deployment = pixee_sync.to_deployment(
                 name=plan.name,
                 schedules=[Cron(plan.cron, timezone=plan.timezone)],
                 parameters=parameters,
                 description=plan.description,
                 tags=["pixee-etl", settings.profile],
+                triggers=triggers,
             )
             runner.add_deployment(deployment)
             upcoming = plan.next_runs(1)[0].isoformat()

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipelines.commands.report", "the marts as one self-contained HTML report"),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),
+    "receive": ("pipelines.commands.receive", "serve the signed-webhook receiver for event-driven runs"),
+    "webhooks": ("pipelines.commands.webhooks", "register a webhook subscription, or list them"),
 }
 
 # What an interrupted command leaves behind, said in the one line it prints. A sync commits batch

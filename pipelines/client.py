@@ -475,6 +475,28 @@ class PixeeClient:
         """Seconds this client's requests were held back by 429s and 503 Retry-Afters so far."""
         return self._limited
 
+    def post_json(self, path: str, body: Mapping[str, Any], *, resource: str = "other") -> Any:
+        """POST a JSON body once (a POST is not idempotent: a retried one could subscribe twice);
+        only a 429, which the server answers without acting, is waited out and sent again."""
+        url = self.url_for(path)
+        endpoint = urlsplit(url).path
+        while True:
+            self.stats.update(resource, wait_seconds=self.bucket.acquire(), started=1)
+            try:
+                return self._attempt(url, None, endpoint, resource, None, json_body=body)
+            except _Transient as fault:
+                raise ApiError(
+                    f"{fault.reason}; the request was not retried, it may or may not have taken effect",
+                    status=fault.status,
+                    endpoint=endpoint,
+                    request_id=fault.request_id,
+                ) from None
+            except _Throttled as throttled:
+                self.stats.update(resource, throttled_429=1)
+                if throttled.seconds > self.max_retry_after:
+                    raise RateLimitCeilingError(f"rate limited for {throttled.seconds:.0f} s") from None
+                self.bucket.penalize(throttled.seconds)
+
     def close(self) -> None:
         self._http.close()
 
@@ -515,12 +537,18 @@ class PixeeClient:
         endpoint: str,
         resource: str,
         validate: Callable[[Any], None] | None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> Any:
         started = time.monotonic()
         try:
             self.stats.update(resource, requests=1)
             with deadlines.within(self.request_deadline) as deadline:
-                response = self._http.send(self._http.build_request("GET", url, params=params), stream=True)
+                response = self._http.send(self._http.build_request(
+                        "GET" if json_body is None else "POST",
+                        url,
+                        params=params,
+                        json=None if json_body is None else dict(json_body),
+                    ), stream=True)
                 try:
                     content = self._read_body(response, deadline)
                 finally:
@@ -539,7 +567,7 @@ class PixeeClient:
         if self.server_date is None:
             self.server_date = response.headers.get("date")
         status = response.status_code
-        if status == 200:
+        if status == 200 or (status == 201 and json_body is not None):
             request_id = response.headers.get("x-request-id")
             try:
                 body = json.loads(content)

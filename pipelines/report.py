@@ -65,6 +65,7 @@ class SyncReport:
     rejected: dict[str, int] = field(default_factory=dict)
     rejected_reasons: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -222,6 +223,8 @@ class SyncReport:
         )
         for note in self.notes:
             out.append(note)
+        if self.mode:
+            out.append(self.mode)
         for change in self.schema_changes:
             out.append(f"schema change: {change}")
         for warning in self.warnings:

@@ -126,6 +126,18 @@ class Settings:
     # Requests a kill may cost at most, however the organisation is shaped: a batch commits
     # within a repository too, every quarter of this. None = one minute at requests_per_minute.
     checkpoint_requests: int | None = None
+    # Webhook change capture (profile [events]): plan runs from the receiver's journal, and
+    # poll every list (reconcile) at least this often or when events may have been missed.
+    events_enabled: bool = False
+    events_journal: Path = Path("pixee_events.sqlite")
+    # "journal": runs read the receiver's journal file (the receiver runs where the runs do);
+    # "warehouse": the receiver forwards events to the warehouse (`receive --forward-seconds`),
+    # so runs on any worker plan from there (Snowflake under a Prefect work pool).
+    events_source: str = "journal"
+    reconcile_hours: float = 24.0
+    # Pixee's retry schedule (30 s + 2 min + 10 min + 1 h) plus slack: a receiver down, or silent,
+    # for longer may have lost events for good.
+    events_missed_after_seconds: float = 4500.0
     # Prefect schedules: cron strings and the timezone they are read in.
     schedule: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(
@@ -211,6 +223,12 @@ def _positive(section: Mapping[str, Any], key: str, default: float, profile: str
     return float(value)
 
 
+def _events_source(profile: str, value: Any) -> str:
+    if value not in ("journal", "warehouse"):
+        raise ConfigError(f"profile {profile!r}: events.source = {value!r} is not journal or warehouse")
+    return str(value)
+
+
 def load_settings(
     profile: str | None = None,
     *,
@@ -225,6 +243,7 @@ def load_settings(
     api = data.get("api", {})
     datasets = data.get("datasets", {})
     run = data.get("run", {})
+    events = data.get("events", {})
 
     tier = str(env.get("PIXEE_TIER") or api.get("tier", "standard"))
     if tier not in TIERS:
@@ -288,6 +307,11 @@ def load_settings(
         ),
         checkpoint_requests=_checkpoint_requests(env, run),
         schedule=MappingProxyType(schedule),
+        events_enabled=bool(events.get("enabled", False)),
+        events_journal=Path(events.get("journal", "pixee_events.sqlite")),
+        events_source=_events_source(name, events.get("source", "journal")),
+        reconcile_hours=float(events.get("reconcile_hours", 24.0)),
+        events_missed_after_seconds=float(events.get("missed_after_seconds", 4500.0)),
     )
     given = {k: v for k, v in overrides.items() if v is not None}
     for name in ("duckdb_path", "serving_path"):

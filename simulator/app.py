@@ -166,6 +166,7 @@ class SimApp:
         self.error_rng = Random(f"{cfg.seed}/errors")
         self.request_counter = 0
         self.control: Callable[[str, str, dict[str, Any], dict[str, str]], Any] | None = None
+        self.on_webhook_created: Callable[[Any], None] | None = None  # pings the new URL
 
     # -- ASGI -------------------------------------------------------------------------------------
 
@@ -569,8 +570,14 @@ class SimApp:
         self._org_only(scope_repo)
         spec = _json_object(body)
         url = spec.get("url")
-        if not isinstance(url, str) or not url.startswith("https://") or len(url) <= len("https://"):
-            raise ApiError(400, "bad_request", "url must be an https:// URL")
+        from simulator.webhooks import loopback_url
+
+        # Plain http only on loopback, the rule the connector follows for its own base URL.
+        if not isinstance(url, str) or not (
+            (url.startswith("https://") and len(url) > len("https://"))
+            or (url.startswith("http://") and loopback_url(url))
+        ):
+            raise ApiError(400, "bad_request", "url must be an https:// URL (http:// only on loopback)")
         events = spec.get("events", ["*"])
         from simulator.catalog import WEBHOOK_EVENTS
 
@@ -588,7 +595,11 @@ class SimApp:
             raise ApiError(400, "bad_request", "active must be a boolean and secret a string")
         hook = self.org.add_webhook(url, events, active, secret)
         with self.org.lock:
-            return 201, self.org.view("webhooks", hook)
+            created = self.org.view("webhooks", hook)
+        if self.on_webhook_created is not None:
+            self.on_webhook_created(hook)
+        # The only answer that ever carries the secret (api-contract "Subscriptions").
+        return 201, {**created, "secret": hook.secret}
 
     def delete_webhook(
         self, scope_repo: str | None, params: dict[str, str], query: dict[str, str], body: bytes, rel: str

@@ -41,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="changes carry an updated_at up to this many seconds before they become visible",
     )
+    hooks = parser.add_argument_group("webhook deliveries (also POST /_sim/deliveries/config)")
+    hooks.add_argument("--webhook-retry-scale", type=float, default=1.0, help="retry delays times this")
+    hooks.add_argument("--webhook-duplicate-rate", type=float, default=0.0, help="share delivered twice")
+    hooks.add_argument("--webhook-drop-rate", type=float, default=0.0, help="share never delivered")
+    hooks.add_argument(
+        "--webhook-allow-remote",
+        action="store_true",
+        help="deliver to non-loopback URLs too (off: a test tool sends nothing off this machine)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -74,6 +83,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         error_rate=args.error_rate,
         now=now,
         visibility_lag_seconds=args.visibility_lag_seconds,
+        webhook_retry_scale=args.webhook_retry_scale,
+        webhook_duplicate_rate=args.webhook_duplicate_rate,
+        webhook_drop_rate=args.webhook_drop_rate,
+        webhook_allow_remote=args.webhook_allow_remote,
     )
     if tier is not None and burst is not None:
         cfg.burst = burst  # --tier enterprise --burst 5: the tier's rate with an explicit burst

@@ -33,6 +33,13 @@ class SimConfig:
     error_rate: float = 0.0
     now: datetime | None = None  # simulated now (aware UTC); None = current hour (see default_now)
     visibility_lag_seconds: int = 0
+    # Webhook deliveries (simulator.webhooks): Pixee's retry schedule times this, a share of
+    # deliveries sent twice, a share of events never delivered, and whether non-loopback URLs
+    # may be delivered to at all (never by default: a test tool must not send traffic away).
+    webhook_retry_scale: float = 1.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_drop_rate: float = 0.0
+    webhook_allow_remote: bool = False
 
     def __post_init__(self) -> None:
         if self.tier is not None:
@@ -55,5 +62,9 @@ class SimConfig:
             raise ValueError("error_rate must be between 0 and 1")
         if self.latency_ms < 0 or self.visibility_lag_seconds < 0:
             raise ValueError("latency_ms and visibility_lag_seconds must be >= 0")
+        if self.webhook_retry_scale < 0:
+            raise ValueError("webhook_retry_scale must be >= 0")
+        if not (0.0 <= self.webhook_duplicate_rate <= 1.0 and 0.0 <= self.webhook_drop_rate <= 1.0):
+            raise ValueError("webhook_duplicate_rate and webhook_drop_rate must be between 0 and 1")
         if self.now is not None and self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")

@@ -12,11 +12,11 @@ import secrets
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from random import Random
 from typing import Any
 
-from simulator import generator
+from simulator import events, generator
 from simulator.config import SimConfig, default_now
 from simulator.generator import ChainEntry, HookChain, ScanChain, Spec
 from simulator.model import Record, Repo, Scan, Webhook
@@ -73,6 +73,11 @@ class Org:
         self.adhoc = 0
         self.scale = 1.0
         self._tally: dict[str, Counter[str]] | None = None  # counts _place's moves during advance()
+        # While time moves (or a write lands): the window (lo, hi] and the child records touched in
+        # it, whose planned changes become webhook events for `event_sink` (simulator.webhooks).
+        self._window: tuple[int, int] | None = None
+        self._touched: dict[tuple[str, str], Record] = {}
+        self.event_sink: Callable[[list[dict[str, Any]]], None] | None = None
         self._generate()
 
     # -- generation -------------------------------------------------------------------------------
@@ -166,6 +171,8 @@ class Org:
         new += [("fixes", fx) for fx in fixes]
         for kind, rec in new:
             self.records[kind][rec.id] = rec
+            if self._window is not None:
+                self._touched[(kind, rec.id)] = rec
             if place:
                 self._place(kind, rec)
                 self._schedule(kind, rec)
@@ -250,6 +257,7 @@ class Org:
                 "removed": Counter(),
             }
             self._tally = tally
+            self._window = (new_now - round(hours * HOUR_MS), new_now)
             while self.heap and self.heap[0][0] <= new_now:
                 when, _, kind, key = heapq.heappop(self.heap)
                 if kind == "chain":
@@ -259,12 +267,30 @@ class Org:
                 if rec is None or rec.sched != when:
                     continue  # deleted, or a stale entry superseded by a later _schedule
                 rec.sched = None
+                if kind in CHILD_KINDS:
+                    self._touched[(kind, key)] = rec
                 self._place(kind, rec)
                 self._schedule(kind, rec)
             self._tally = None
+            self._emit()
             out: dict[str, Any] = {"hours": hours, "now": iso(self.now)}
             out.update({what: {k: c[k] for k in KINDS} for what, c in tally.items()})
             return out
+
+    def _emit(self) -> None:
+        """Hand the events of the records touched in the window to the sink, and close the window."""
+        window, touched = self._window, self._touched
+        self._window, self._touched = None, {}
+        if window is None or self.event_sink is None:
+            return
+        out: list[dict[str, Any]] = []
+        repos = self.records["repositories"]
+        for rec in touched.values():
+            repo = repos.get(rec.repo)  # type: ignore[attr-defined]
+            if repo is not None:
+                out += events.record_events(self.seed, rec, repo, window[0] - rec.lag, window[1] - rec.lag)
+        if out:
+            self.event_sink(out)
 
     def _due_chain(self, repo_id: str) -> None:
         repo = self.records["repositories"].get(repo_id)
@@ -394,9 +420,11 @@ class Org:
                 lag_max=0,
             )
             insort(repo.done, completed)
+            self._window = (now - 1, now)  # an upload is complete on arrival: its events go now
             self._add_scan(repo, chain, scan, specs, rng, place=True)
             self._place("repositories", repo)
             self._schedule("repositories", repo)
+            self._emit()
             return scan
 
     def add_webhook(self, url: str, events: list[str], active: bool, secret: str | None) -> Webhook:
@@ -413,6 +441,11 @@ class Org:
             self.records["webhooks"][hook.id] = hook
             self._place("webhooks", hook)
             return hook
+
+    def live_webhooks(self) -> list[Webhook]:
+        """The webhooks that exist now (active or not): where deliveries may go."""
+        with self.lock:
+            return [h for h in self.records["webhooks"].values() if h.ukey is not None]  # type: ignore[misc]
 
     def delete_webhook(self, hook_id: str) -> bool:
         with self.lock:

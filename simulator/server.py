@@ -12,10 +12,12 @@ from typing import Any
 
 import uvicorn
 
+from simulator import events
 from simulator.app import SimApp, SimulatedReset, finding_detail_view, fix_detail_view
 from simulator.config import SimConfig
 from simulator.org import KINDS, Org
 from simulator.timeutil import from_ms, to_ms
+from simulator.webhooks import Deliverer, DeliveryKnobs
 
 
 class _DropSimulatedResets(logging.Filter):
@@ -42,6 +44,19 @@ class Simulator:
         }
         self.app = SimApp(self.org, self.cfg, self.org_token, self.repo_tokens)
         self.app.control = self._control
+        self.deliverer = Deliverer(
+            self.cfg.seed,
+            DeliveryKnobs(
+                retry_scale=self.cfg.webhook_retry_scale,
+                duplicate_rate=self.cfg.webhook_duplicate_rate,
+                drop_rate=self.cfg.webhook_drop_rate,
+                allow_remote=self.cfg.webhook_allow_remote,
+            ),
+        )
+        self.org.event_sink = lambda evs: self.deliverer.publish(evs, self.org.live_webhooks())
+        self.app.on_webhook_created = lambda hook: self.deliverer.publish(
+            [events.ping(self.cfg.seed, hook.id, self.org.now)], [hook], droppable=False
+        )
         self.base_url: str | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -79,6 +94,7 @@ class Simulator:
         return self.base_url
 
     def stop(self) -> None:
+        self.deliverer.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -146,6 +162,14 @@ class Simulator:
         self.cfg.requests_per_minute, self.cfg.burst = requests_per_minute, burst
         self.app.limiter.configure(requests_per_minute, burst)
 
+    def deliveries(self) -> dict[str, Any]:
+        """Webhook delivery counts, the ids dropped for good, and a log of attempts."""
+        return self.deliverer.snapshot()
+
+    def settle_deliveries(self, timeout: float = 60.0) -> bool:
+        """Wait until every queued delivery (retries included) succeeded or was given up."""
+        return self.deliverer.settled(timeout)
+
     def inject(self, fault: str, *, path_prefix: str = "", count: int = 1) -> None:
         self.app.faults.add(fault, path_prefix, count)
 
@@ -179,6 +203,11 @@ class Simulator:
             rpm = spec.get("requests_per_minute")
             self.set_rate_limit(None if rpm is None else float(rpm), int(spec.get("burst", 10)))
             return {"requests_per_minute": self.cfg.requests_per_minute, "burst": self.cfg.burst}
+        if route == ("GET", "/_sim/deliveries"):
+            return self.deliveries()
+        if route == ("POST", "/_sim/deliveries/config"):
+            self.deliverer.knobs.update(spec)
+            return vars(self.deliverer.knobs)
         if route == ("POST", "/_sim/update"):
             return self.update(str(spec["kind"]), str(spec["id"]), **dict(spec.get("fields") or {}))
         if route == ("POST", "/_sim/delete"):

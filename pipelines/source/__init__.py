@@ -167,15 +167,17 @@ def plan_batch(
     details: bool,
     cap: datetime | None = None,
     segment_requests: int = 1 << 40,
+    kinds: dict[str, tuple[str, ...]] | None = None,
 ) -> Batch:
     """A batch with its cursors made now, from the state as it stands (the start of the run);
-    no cursor moves past `cap` (the run's start); it commits every `segment_requests`."""
+    no cursor moves past `cap` (the run's start); it commits every `segment_requests`; `kinds`
+    limits the lists read per repository (event-driven runs)."""
     cursors = {
         (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
-    return Batch(number, list(repository_ids), cursors, details, segment_requests)
+    return Batch(number, list(repository_ids), cursors, details, segment_requests, kinds=kinds)
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=1)

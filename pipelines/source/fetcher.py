@@ -194,6 +194,8 @@ class Batch:
     vanished: set[str] = field(default_factory=set)  # confirmed by GET /repositories/{id}: 404
     _gone: dict[str, bool] = field(default_factory=dict)
     _confirming: threading.Lock = field(default_factory=threading.Lock)
+    # Event-driven runs: the lists to read per repository (None = all of them).
+    kinds: dict[str, tuple[str, ...]] | None = None
     _outstanding: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0  # made by this batch's readers so far
@@ -271,6 +273,8 @@ class Batch:
         # sequential, so a long one started last would leave the other threads idle at the end.
         for kind in READ_ORDER:
             for repository_id in self.repository_ids:
+                if self.kinds is not None and kind not in self.kinds.get(repository_id, ()):
+                    continue
                 self._submit(pool, lambda r=repository_id, k=kind: self._read_list(pool, client, r, k))
 
     def _submit(self, pool: WorkerPool, work: Callable[[], None]) -> None:

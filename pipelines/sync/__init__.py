@@ -10,6 +10,9 @@ sync(settings)                              what it commits to the warehouse
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
+ |- 2b events       (events.py)             with [events] on: the plan (which lists the events
+ |                                           since the last run imply), recorded in flight
+ |                                           -> the journal's events and the plan, one load
  |- 3 batches       (batches.py)            phase 2's package, then the known repositories'
  |                                           lists in batches, each committed in segments of
  |                                           checkpoint_requests / 3 requests (the next read
@@ -20,6 +23,8 @@ sync(settings)                              what it commits to the warehouse
  |- 3b details      (details.py)            with --details: details missing for rows loaded
  |                                           before (bounded: ten minutes of the rate a run)
  |                                           -> per segment: the detail rows fetched
+ |- 3c events done  (events.py)             with [events] on: the plan is done
+ |                                           -> the plan's completion
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
@@ -42,6 +47,7 @@ from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories
 from pipelines.sync.details import backfill_details
+from pipelines.sync.events import finish_events, plan_events
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
 from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
@@ -109,8 +115,10 @@ def sync(
         try:
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
+            events = plan_events(settings, pipeline, full_refresh, report)
             extract_organisation(pipeline, client, settings, details, report, full_refresh)
-            load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            load_repositories(pipeline, client, settings, details, report, batch_repositories, events)
+            finish_events(pipeline, events, report)
             if details:
                 backfill_details(pipeline, client, settings, report)
             report.schema_changes = schema_changes(before, columns_of(pipeline))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
 
@@ -12,6 +12,9 @@ from pipelines.settings import Settings
 from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
 from pipelines.source.fetcher import Batch
 from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
+
+if TYPE_CHECKING:
+    from pipelines.webhooks.runs import EventRun
 
 # A segment is a third of what a kill may cost: the one loading and the one read meanwhile
 # (fetcher.Batch), with room for requests in flight and rows not yet typed to Arrow.
@@ -33,17 +36,22 @@ def load_repositories(
     details: bool,
     report: SyncReport,
     batch_repositories: int,
+    events: EventRun | None = None,
 ) -> None:
     """Load what phase 2 extracted, then every known repository's lists, batch by batch; a batch
     commits in one load, or in several (segments) when it takes more requests than a kill may cost.
 
     Reading runs ahead of loading: the first batch is read while the repositories load, and
     each next segment or batch (on threads the current one leaves idle) while the current one
-    loads, so the token bucket never waits for DuckDB.
+    loads, so the token bucket never waits for DuckDB. With `events`, only the lists its plan
+    names are read.
     """
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
     repos_state: dict[str, Any] = state.get("repos", {})
     repository_ids = sorted(repos_state)
+    kinds = events.plan.selection(repos_state) if events is not None else None
+    if kinds is not None:
+        repository_ids = [r for r in repository_ids if r in kinds]
     report.repositories_read = len(repository_ids)
     size = max(1, batch_repositories)
     segment = segment_requests(settings)
@@ -56,6 +64,7 @@ def load_repositories(
             details,
             report.cursor_cap,
             segment,
+            kinds,
         )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
