@@ -14,7 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pipelines.commands.run", "one sync into the destination, then the marts"),
     "demo": ("pipelines.commands.demo", "simulator on loopback, sync, advance, sync again, summary"),
     "check": ("pipelines.commands.check", "one request proving the token and URL work"),
-    "marts": ("pipelines.commands.marts", "rebuild the SQL marts from the raw tables"),
+    "marts": ("pipelines.commands.marts", "rebuild the marts (dbt run) from the raw tables"),
+    "dbt": ("pipelines.commands.dbt", "any dbt command on the marts project: test, docs generate, ..."),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),
 }

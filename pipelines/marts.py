@@ -62,10 +62,10 @@ class TestOutcome:
 
 @dataclass
 class DbtOutcome:
-    """A finished dbt invocation: the results per node and the manifest it used."""
+    """A finished dbt invocation: whether it succeeded, and the results per node."""
 
+    success: bool = False
     results: list[Any] = field(default_factory=list)
-    manifest: Any = None
 
 
 def destination_dialect(pipeline: dlt.Pipeline, settings: Settings) -> str:
@@ -162,9 +162,12 @@ def invoke_dbt(
     *,
     project_dir: Path = SQL_DIR,
     target_dir: Path | None = None,
-    manifest: Any = None,
+    quiet: bool = True,
 ) -> DbtOutcome:
-    """`dbt <command>` in-process on the pipeline's destination; MartsError when dbt cannot run at all."""
+    """`dbt <command>` in-process on the pipeline's destination; MartsError when dbt cannot run at all.
+
+    quiet: dbt prints nothing (the caller reports); otherwise dbt's own output, as on the command line.
+    """
     from dbt.cli.main import dbtRunner
 
     dialect = destination_dialect(pipeline, settings)
@@ -180,7 +183,7 @@ def invoke_dbt(
             "--target-path", str(target_dir or Path(tmp) / "target"),
             "--log-path", str(Path(tmp) / "logs"),
             "--vars", json.dumps(variables),
-            "--log-level", "none",
+            *(["--log-level", "none"] if quiet else []),
             "--log-level-file", "none",
             "--no-use-colors",
             "--no-partial-parse",
@@ -189,17 +192,15 @@ def invoke_dbt(
         ]  # fmt: skip
         with _DBT_LOCK, _secret_env(secrets):
             try:
-                result = dbtRunner(manifest=manifest).invoke(args)
+                result = dbtRunner().invoke(args)
             finally:
                 if dialect == "duckdb":
                     _release_duckdb()
     if result.exception is not None:
         raise MartsError(f"dbt {command[0]}: {_one_line(str(result.exception))}") from None
-    outcome = DbtOutcome()
+    outcome = DbtOutcome(success=bool(result.success))
     if result.result is not None and hasattr(result.result, "results"):
         outcome.results = list(result.result.results)
-    if result.result is not None and hasattr(result.result, "nodes"):
-        outcome.manifest = result.result
     return outcome
 
 

@@ -62,3 +62,26 @@ def test_every_mart_column_is_in_the_dictionary(warehouse: Path) -> None:
             columns = [row[0] for row in con.execute(f"describe pixee_marts.{mart}").fetchall()]
             missing = [c for c in columns if c not in documented]
             assert not missing, f"{mart}: columns not in docs/warehouse.md: {missing}"
+
+
+def test_dbt_docs_generate_works_offline_with_the_pipelines_credentials(
+    handmade_warehouse: Path, tmp_path: Path
+) -> None:
+    """`pixee-etl dbt docs generate`: manifest and catalog for BI tools, nothing downloaded (no packages,
+    no hub: the suite has no network beyond loopback)."""
+    import json
+
+    from pipelines.cli import main
+
+    (tmp_path / "copy.duckdb").write_bytes(handmade_warehouse.read_bytes())
+    target = tmp_path / "target"
+    args = ["dbt", "--duckdb-path", str(tmp_path / "copy.duckdb"), "--target-path", str(target)]
+    assert main([*args, "docs", "generate"]) == 0
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    tables = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert {"finding_remediation", "remediation_weekly", "backlog_daily", "stg_findings"} <= tables
+    remediation = manifest["nodes"]["model.pixee.finding_remediation"]
+    assert "closure" in remediation["description"]
+    assert remediation["columns"]["times_reopened"]["description"]
+    assert not (REPO_ROOT / "sql" / "dbt_packages").exists()

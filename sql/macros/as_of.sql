@@ -28,3 +28,11 @@
     {#- {severity: days} in force; the runner validates the profile's values before dbt starts. -#}
     {{ return(var('sla_days')) }}
 {%- endmacro %}
+
+{% macro pixee_state_order(updated_at='updated_at') -%}
+    {#- Orders an object's versions so that the first is its state at the end of the as-of date:
+        the newest before then, else (none before then) the oldest. -#}
+    case when {{ updated_at }} < {{ pixee_as_of_end() }} then 0 else 1 end,
+    case when {{ updated_at }} < {{ pixee_as_of_end() }} then {{ updated_at }} end desc,
+    {{ updated_at }}
+{%- endmacro %}

@@ -24,14 +24,9 @@ observed as (
 ranked as (
     select
         observed.*,
-        -- before the end of the as-of date, newest first; otherwise after all of those, oldest first
         row_number() over (
             partition by fix_id
-            order by
-                case when updated_at < {{ pixee_as_of_end() }} then 0 else 1 end,
-                case when updated_at < {{ pixee_as_of_end() }} then updated_at end desc,
-                updated_at,
-                preference
+            order by {{ pixee_state_order() }}, preference
         ) as state_rank
     from observed
 ),

@@ -21,11 +21,7 @@ ranked as (
         observed.*,
         row_number() over (
             partition by repository_id
-            order by
-                case when updated_at < {{ pixee_as_of_end() }} then 0 else 1 end,
-                case when updated_at < {{ pixee_as_of_end() }} then updated_at end desc,
-                updated_at,
-                preference
+            order by {{ pixee_state_order() }}, preference
         ) as state_rank
     from observed
 ),

@@ -5,8 +5,9 @@ with repositories as (
     select * from {{ ref('int_repository_states') }}
 ),
 
+-- the findings detected by then, in their states at its end
 findings as (
-    select * from {{ ref('int_finding_states') }}
+    select * from {{ ref('finding_remediation') }}
 ),
 
 fix_steps as (
