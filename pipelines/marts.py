@@ -311,13 +311,26 @@ def test_marts(
     """`dbt test`: every test in the project's schema files, one TestOutcome each."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     outcome = invoke_dbt(["test"], pipeline, settings, as_of, project_dir=project_dir)
-    return [_test_outcome(r) for r in outcome.results]
+    return [_test_outcome(r, _examples(pipeline, r)) for r in outcome.results]
 
 
 test_marts.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite the name
 
 
-def _test_outcome(result: Any) -> TestOutcome:
+def _examples(pipeline: dlt.Pipeline, result: Any, limit: int = 3) -> str:
+    """A few of a failed test's rows ("repo_1", "f_2/2"), read with the test's own compiled SQL."""
+    sql = getattr(result.node, "compiled_code", None)
+    if _status(result) not in ("fail", "warn") or not sql:
+        return ""
+    try:
+        with pipeline.sql_client() as client:
+            rows = client.execute_sql(f"select * from ({sql}) as failing limit {limit}") or []
+    except Exception:  # the count already says it failed; examples are a courtesy
+        return ""
+    return ", ".join("/".join(str(value) for value in row) for row in rows)
+
+
+def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     node = result.node
     status = _status(result)
     failures = int(getattr(result, "failures", 0) or 0)
@@ -333,7 +346,8 @@ def _test_outcome(result: Any) -> TestOutcome:
     if status == "pass":
         message = f"{kind} {subject}: ok"
     elif status in ("fail", "warn"):
-        message = f"{kind} {subject}: {failures} failing row(s) ({node.name})"
+        shown = f", e.g. {examples}" if examples else ""
+        message = f"{kind} {subject}: {failures} failing row(s){shown} ({node.name})"
     else:
         message = f"{kind} {subject}: {status}: {_one_line(str(result.message))}"
     return TestOutcome(node.name, model, status == "pass", failures, message)

@@ -139,11 +139,12 @@ def test_a_broken_check_fails_the_flow_with_its_message(prefect_harness: None, e
     state = pixee_sync(**env, return_state=True)
     assert state.is_failed()
     assert "data check(s) failed" in state.message
-    assert "point at a repository missing from repositories, e.g. fix_" in state.message
-    assert f"-> {repo}" in state.message
+    # dbt's relationships test names the column and the missing repository
+    assert "relationships stg_fixes.repository_id: " in state.message
+    assert f"e.g. {repo}" in state.message
     # The report still ran and shows the failure next to the numbers.
     markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
-    assert "`fix_repositories`" in markdown
+    assert "dbt:relationships_stg_fixes_repository_id" in markdown
 
 
 def test_a_401_fails_once_without_retrying(

@@ -88,7 +88,7 @@ def test_run_checks_runs_dbt_tests_and_names_a_fix_without_its_repository(
     with pytest.raises(DataCheckError) as info:
         report.raise_for_failures()
     message = str(info.value)
-    assert "relationships stg_fixes.repository_id: 5 failing row(s)" in message
+    assert "relationships stg_fixes.repository_id: 5 failing row(s), e.g. repo_backend" in message
     assert "relationships stg_findings.repository_id: 8 failing row(s)" in message
     assert "unique" not in message  # nothing else is wrong
 

@@ -55,3 +55,8 @@
         one version, its current row, and the models skip the window work of ordering versions. -#}
     {{ return(execute and pixee_raw_relation(kind ~ '_history') is not none) }}
 {%- endmacro %}
+
+{% macro pixee_raw_has_column(table, column) -%}
+    {#- Whether the raw table exists with that column (e.g. `_deleted_at`, before issue 12 adds it). -#}
+    {{ return(column | lower in pixee_raw_columns(pixee_raw_relation(table))) }}
+{%- endmacro %}

@@ -65,7 +65,8 @@ versions as (
 ),
 {%- endif %}
 
--- deleted: the finding or its repository, as far as the as-of date sees
+-- deleted: the finding or its repository, as far as the as-of date sees (no _deleted_at: nothing)
+{%- if pixee_raw_has_column('findings', '_deleted_at') or pixee_raw_has_column('repositories', '_deleted_at') %}
 deletions as (
     select
         findings.finding_id,
@@ -79,6 +80,13 @@ deletions as (
     left join repositories
         on findings.repository_id = repositories.repository_id
 ),
+{%- else %}
+deletions as (
+    select finding_id, cast(null as {{ dbt.type_timestamp() }}) as deleted_at
+    from findings
+    where 1 = 0
+),
+{%- endif %}
 
 final as (
     select

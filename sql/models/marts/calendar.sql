@@ -1,7 +1,9 @@
 -- One row per day from the day before the first detection through the as-of date: the date spine.
 -- Numbers 0..99,999 from five digits (no engine-specific generator), counted back from the as-of date.
 with findings as (
-    select * from {{ ref('int_finding_versions') }}
+    select detected_at from {{ ref('stg_findings') }}
+    union all
+    select detected_at from {{ ref('stg_findings_history') }}
 ),
 
 digits as (
