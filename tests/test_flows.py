@@ -202,6 +202,8 @@ def test_a_run_on_another_worker_holding_the_limit_makes_this_one_skip(
     assert sim.stats()["requests_total"] == 0
 
 
+# Two whole flows one after the other, each with two dbt invocations (run, test): generous bounds.
+@pytest.mark.timeout(900)
 def test_two_runs_at_once_do_not_overlap(prefect_harness: None, sim: Any, env: dict[str, str]) -> None:
     from flows.pixee_sync import destination_key, pixee_sync
 
@@ -218,7 +220,7 @@ def test_two_runs_at_once_do_not_overlap(prefect_harness: None, sim: Any, env: d
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=200)
+        thread.join(timeout=800)
     assert len(states) == 2 and all(s.is_completed() for s in states), [s.message for s in states]
     (first, first_state), (second, second_state) = sorted(
         ((s.result(), s) for s in states), key=lambda pair: pair[0]["started"]
