@@ -190,7 +190,7 @@ def ceiling_fetch(base_url: str, token: str) -> dict[str, Any]:
 
 
 def marts_build(base_url: str, token: str, workdir: str) -> dict[str, Any]:
-    """Every mart rebuilt on the DuckDB file our sync loaded (pipelines.marts.build_marts)."""
+    """Every mart rebuilt on the DuckDB file our sync loaded (pipelines.marts.build_marts: dbt run)."""
     from pipelines.destinations import make_pipeline
     from pipelines.marts import build_marts
 

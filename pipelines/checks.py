@@ -1,7 +1,9 @@
-"""Data checks after a run: unique ids, no orphan fixes, fresh marts, row counts that never drop.
+"""Data checks after a run: dbt's tests (unique ids and grains, relationships, accepted values), fresh
+marts, row counts that never drop.
 
-Plain functions over one `execute(sql) -> rows` callable, so they run from the Prefect flow,
-from a test with a DuckDB connection, or by hand; `run_checks(pipeline, ...)` is the shortcut.
+The tests are the dbt project's own (sql/**/_*.yml, run by `dbt test`); the rest are plain functions
+over one `execute(sql) -> rows` callable, so they run from the Prefect flow, from a test with a DuckDB
+connection, or by hand; `run_checks(pipeline, ...)` runs both.
 """
 
 from __future__ import annotations
@@ -14,22 +16,11 @@ from typing import Any
 import sqlglot
 
 from pipelines.errors import PixeeEtlError
+from pipelines.marts import TestOutcome, destination_dialect, test_marts
 from pipelines.settings import Settings
 
 Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 
-# Raw tables keyed by `id`; a table the run did not create (details off, a repo token's
-# webhooks) is skipped rather than failed.
-RAW_ID_TABLES = ("repositories", "scans", "findings", "fixes", "webhooks", "fix_details", "finding_details")
-# The grain of each mart (warehouse-contract.md).
-MART_KEYS: Mapping[str, tuple[str, ...]] = {
-    "fix_latency": ("fix_id",),
-    "fix_latency_weekly": ("week_start", "severity"),
-    "backlog_daily": ("day", "repository_id", "severity"),
-    "repository_scorecard": ("repository_id",),
-    "triage_outcomes": ("detection_tool", "rule_id"),
-    "sla_policy": ("severity",),
-}
 # Tables whose rows may legitimately shrink between runs: webhooks are replaced every run.
 MAY_SHRINK = frozenset({"webhooks"})
 # Row counts of the last good run, kept beside the marts (underscore: bookkeeping, not a mart).
@@ -105,49 +96,9 @@ class Warehouse:
         return self._tables[schema]
 
 
-def check_unique_ids(wh: Warehouse) -> list[CheckResult]:
-    """Every raw table has one row per id; every mart one row per grain key."""
-    targets = [(wh.raw(t), t, ("id",)) for t in RAW_ID_TABLES if t in wh.tables(wh.raw_schema)]
-    marts = wh.tables(wh.marts_schema)
-    targets += [(wh.mart(m), m, keys) for m, keys in MART_KEYS.items() if m in marts]
-    results = []
-    for qualified, name, keys in targets:
-        cols = ", ".join(keys)
-        dupes = wh.query(
-            f"select {cols}, count(*) as n from {qualified} group by {cols} having count(*) > 1 "
-            f"order by n desc, {cols} limit 3"
-        )
-        if dupes:
-            shown = ", ".join(f"{'/'.join(str(v) for v in row[:-1])} x{row[-1]}" for row in dupes)
-            results.append(
-                CheckResult(f"unique:{name}", False, f"{name}: ({cols}) is not unique, e.g. {shown}")
-            )
-        else:
-            results.append(CheckResult(f"unique:{name}", True, f"{name}: one row per ({cols})"))
-    return results
-
-
-def check_fix_repositories(wh: Warehouse) -> CheckResult:
-    """No fix points at a repository the warehouse does not hold."""
-    raw = wh.tables(wh.raw_schema)
-    if "fixes" not in raw:
-        return CheckResult("fix_repositories", True, "no fixes loaded")
-    if "repositories" not in raw:
-        return CheckResult(
-            "fix_repositories", False, "fixes are loaded but the repositories table is missing"
-        )
-    rows = wh.query(
-        f"select count(*), min(f.id), min(f.repository_id) from {wh.raw('fixes')} as f "
-        f"left join {wh.raw('repositories')} as r on r.id = f.repository_id where r.id is null"
-    )
-    count, example, repo = rows[0] if rows else (0, None, None)
-    if count:
-        return CheckResult(
-            "fix_repositories",
-            False,
-            f"{count} fix(es) point at a repository missing from repositories, e.g. {example} -> {repo}",
-        )
-    return CheckResult("fix_repositories", True, "every fix's repository is loaded")
+def dbt_test_checks(outcomes: Sequence[TestOutcome]) -> list[CheckResult]:
+    """One CheckResult per dbt test (uniqueness of every id and grain, relationships, accepted values)."""
+    return [CheckResult(f"dbt:{o.name}", o.ok, o.message) for o in outcomes]
 
 
 def check_marts_fresh(wh: Warehouse, as_of: dt.date) -> CheckResult:
@@ -248,13 +199,17 @@ class CheckReport:
 
 
 def run_checks_on(
-    wh: Warehouse, *, as_of: dt.date, full_refresh: bool = False, record: bool = True
+    wh: Warehouse,
+    *,
+    as_of: dt.date,
+    full_refresh: bool = False,
+    record: bool = True,
+    tests: Sequence[TestOutcome] = (),
 ) -> CheckReport:
-    """All checks; when they all pass (and `record`), this run's row counts become the baseline."""
+    """All checks, dbt test results included; when all pass (and `record`), the counts become the baseline."""
     counts = raw_row_counts(wh)
     results = [
-        *check_unique_ids(wh),
-        check_fix_repositories(wh),
+        *dbt_test_checks(tests),
         check_marts_fresh(wh, as_of),
         check_row_counts(wh, counts, incremental=not full_refresh),
     ]
@@ -267,11 +222,12 @@ def run_checks_on(
 def run_checks(
     pipeline: Any, settings: Settings, *, as_of: dt.date, full_refresh: bool = False, record: bool = True
 ) -> CheckReport:
-    """run_checks_on through the pipeline's destination connection (DuckDB or Snowflake)."""
-    dialect = "snowflake" if settings.destination == "snowflake" else "duckdb"
+    """`dbt test`, then run_checks_on through the pipeline's destination connection (DuckDB or Snowflake)."""
+    dialect = destination_dialect(pipeline, settings)
+    tests = test_marts(pipeline, settings, as_of)
     with pipeline.sql_client() as client:
         wh = Warehouse.for_settings(client.execute_sql, dialect, settings)
-        return run_checks_on(wh, as_of=as_of, full_refresh=full_refresh, record=record)
+        return run_checks_on(wh, as_of=as_of, full_refresh=full_refresh, record=record, tests=tests)
 
 
 def _as_date(value: Any) -> dt.date | None:

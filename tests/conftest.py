@@ -199,3 +199,17 @@ def id_counts(db_path: Path, table: str) -> tuple[int, int]:
         row = con.execute(f"select count(*), count(distinct id) from pixee.{table}").fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
+
+
+@pytest.fixture(scope="session")
+def handmade_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made edge-case organisation loaded and its marts built once for the whole session
+    (a dbt run costs seconds): read it only; copy the file to change anything."""
+    from pipelines.marts import build_marts
+    from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw
+
+    tmp = tmp_path_factory.mktemp("handmade")
+    pipeline = load_raw(handmade_org(), tmp / "warehouse.duckdb", tmp / "pipelines")
+    report = build_marts(pipeline, Settings(), HANDMADE_AS_OF)
+    assert report.as_of == HANDMADE_AS_OF
+    return tmp / "warehouse.duckdb"

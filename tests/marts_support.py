@@ -268,8 +268,15 @@ def load_raw(truth: Mapping[str, list[Row]], duckdb_path: Path, pipelines_dir: P
         progress=None,
     )
     for table, rows in truth.items():
-        hints = {column: {"data_type": "timestamp"} for column in TIMESTAMP_COLUMNS.get(table, ())}
-        pipeline.run(rows, table_name=table, write_disposition="merge", primary_key="id", columns=hints)
+        if not rows:
+            continue
+        # history tables (issue 12's shape): one row per version, keyed (id, updated_at), plus
+        # observed_at; `_deleted_at` on the main tables where the rows carry it
+        main = table.removesuffix("_history")
+        stamps = (*TIMESTAMP_COLUMNS.get(main, ()), "_deleted_at", "observed_at")
+        hints = {column: {"data_type": "timestamp"} for column in stamps if any(column in r for r in rows)}
+        key = ("id", "updated_at") if table.endswith("_history") else "id"
+        pipeline.run(rows, table_name=table, write_disposition="merge", primary_key=key, columns=hints)
     return pipeline
 
 

@@ -1,4 +1,5 @@
-"""Data checks on a DuckDB file filled by hand: each check passes on good data and names what broke."""
+"""Data checks: the SQL checks on a DuckDB file filled by hand, and dbt's tests through run_checks on a
+built warehouse; each passes on good data and names what broke."""
 
 from __future__ import annotations
 
@@ -63,21 +64,33 @@ def test_good_data_passes_and_becomes_the_baseline(
     assert recorded == [("findings", 3), ("fixes", 2), ("repositories", 2), ("webhooks", 2)]
 
 
-def test_duplicate_ids_are_named(warehouse: tuple[duckdb.DuckDBPyConnection, Warehouse]) -> None:
-    con, wh = warehouse
-    con.execute("insert into pixee.pixee.findings values ('f_2', 'repo_1')")
-    con.execute("insert into pixee.pixee_marts.backlog_daily values (date '2026-11-28', 'repo_1', 'high')")
-    failed = _failed(run_checks_on(wh, as_of=AS_OF))
-    assert failed["unique:findings"] == "findings: (id) is not unique, e.g. f_2 x2"
-    assert "backlog_daily: (day, repository_id, severity) is not unique" in failed["unique:backlog_daily"]
-    assert "2026-11-28/repo_1/high x2" in failed["unique:backlog_daily"]
+def test_run_checks_runs_dbt_tests_and_names_a_fix_without_its_repository(
+    handmade_warehouse: Path, tmp_path: Path
+) -> None:
+    import dlt
 
+    from pipelines.checks import run_checks
+    from pipelines.settings import Settings
+    from tests.marts_support import HANDMADE_AS_OF
 
-def test_a_fix_without_its_repository_fails(warehouse: tuple[duckdb.DuckDBPyConnection, Warehouse]) -> None:
-    con, wh = warehouse
-    con.execute("delete from pixee.pixee.repositories where id = 'repo_2'")
-    with pytest.raises(DataCheckError, match=r"1 fix\(es\) point at a repository missing .* fix_2 -> repo_2"):
-        run_checks_on(wh, as_of=AS_OF).raise_for_failures()
+    (tmp_path / "copy.duckdb").write_bytes(handmade_warehouse.read_bytes())
+    with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:
+        con.execute("delete from pixee.repositories where id = 'repo_backend'")
+    pipeline = dlt.pipeline(
+        "checks_copy",
+        destination=dlt.destinations.duckdb(str(tmp_path / "copy.duckdb")),
+        dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    report = run_checks(pipeline, Settings(), as_of=HANDMADE_AS_OF)
+    names = {r.name for r in report.results}
+    assert {"dbt:unique_stg_findings_finding_id", "dbt:unique_stg_fixes_fix_id", "marts_fresh"} <= names
+    with pytest.raises(DataCheckError) as info:
+        report.raise_for_failures()
+    message = str(info.value)
+    assert "relationships stg_fixes.repository_id: 5 failing row(s), e.g. repo_backend" in message
+    assert "relationships stg_findings.repository_id: 8 failing row(s)" in message
+    assert "unique" not in message  # nothing else is wrong
 
 
 def test_stale_marts_fail(warehouse: tuple[duckdb.DuckDBPyConnection, Warehouse]) -> None:

@@ -1,5 +1,6 @@
-"""The marts on DuckDB: a hand-made organisation of edge cases, built by the real runner and SQL,
-equals an independent Python computation; absent tables and columns do not break the build."""
+"""The marts on DuckDB: a hand-made organisation of edge cases, built by the dbt project in-process,
+equals an independent Python computation; absent tables and columns do not break the build; dbt's
+tests pass on it and name a duplicated id."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 import pytest
 
-from pipelines.marts import MARTS_SCHEMA, STAGING_SCHEMA, build_marts, build_order, load_models
+from pipelines.marts import MartsError, build_marts, test_marts
 from pipelines.settings import Settings
 from tests.marts_expected import KEYS, expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
@@ -31,12 +33,19 @@ def _records(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
-    tmp = tmp_path_factory.mktemp("marts")
-    pipeline = load_raw(handmade_org(), tmp / "warehouse.duckdb", tmp / "pipelines")
-    report = build_marts(pipeline, Settings(), HANDMADE_AS_OF)
-    assert report.as_of == HANDMADE_AS_OF
-    return tmp / "warehouse.duckdb", read_marts(tmp / "warehouse.duckdb")
+def built(handmade_warehouse: Path) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
+    return handmade_warehouse, read_marts(handmade_warehouse)
+
+
+def _copy(warehouse: Path, tmp_path: Path) -> dlt.Pipeline:
+    """A pipeline on a private copy of a built warehouse."""
+    (tmp_path / "copy.duckdb").write_bytes(warehouse.read_bytes())
+    return dlt.pipeline(
+        "marts_copy",
+        destination=dlt.destinations.duckdb(str(tmp_path / "copy.duckdb")),
+        dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
 
 
 @pytest.mark.parametrize("mart", MARTS)
@@ -86,14 +95,57 @@ def test_edge_cases_a_security_lead_would_notice(built) -> None:
     assert rules[("codeql", "py/sql-injection")]["false_positive_rate"] is None  # pending only
 
 
-def test_sla_days_come_from_settings(tmp_path: Path) -> None:
-    pipeline = load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
+def test_remediation_edge_cases_a_security_lead_would_notice(built) -> None:
+    _, marts = built
+    findings = {r["finding_id"]: r for r in marts["finding_remediation"]}
+    # closed by a merged fix 7 days 3 hours after detection: a closure, past its 7-day SLA
+    crit = findings["f_crit"]
+    assert (crit["resolution"], crit["fix_id"], crit["within_sla"]) == (
+        "fixed_by_pixee",
+        "fix_two_sev",
+        False,
+    )
+    assert crit["due_at"] == dt.datetime(2026, 3, 12, 6, 0)
+    # fixed by a later scan, no merged fix: a plain fix, well within its 180 days
+    assert (findings["f_scan_fixed"]["resolution"], findings["f_scan_fixed"]["within_sla"]) == ("fixed", True)
+    # a false positive is resolved but never a closure: no time to remediate, no SLA verdict
+    fp = findings["f_fp"]
+    assert (fp["resolution"], fp["hours_to_resolve"], fp["within_sla"]) == ("false_positive", None, None)
+    assert (
+        findings["f_wontfix"]["resolution"] == "wont_fix" and findings["f_wontfix"]["hours_to_resolve"] == 24
+    )
+    # open far past its SLA: 58 days old against 30, so 28 days overdue
+    assert findings["f_old_high"]["days_overdue"] == 28 and findings["f_crit"]["days_overdue"] is None
+    assert findings["f_new_crit"]["days_overdue"] == 0
+    assert {r["times_reopened"] for r in findings.values()} == {0}  # no history: one version each
+
+    weekly = {(r["week_start"], r["severity"]): r for r in marts["remediation_weekly"]}
+    fp_week = weekly[(dt.date(2026, 2, 9), "medium")]
+    assert (fp_week["opened"], fp_week["closed"], fp_week["false_positives"]) == (1, 0, 1)
+    assert fp_week["net_resolve_rate"] == 0 and fp_week["sla_attainment"] is None
+    # a week with no findings at all is still there, in zeros
+    quiet = weekly[(dt.date(2026, 1, 12), "critical")]
+    assert (quiet["opened"], quiet["closed"], quiet["open_at_week_end"]) == (0, 0, 0)
+    assert quiet["net_resolve_rate"] is None and quiet["p50_hours_to_resolve"] is None
+    crit_week = weekly[(dt.date(2026, 3, 9), "critical")]
+    assert (crit_week["closed"], crit_week["sla_attainment"]) == (1, 0.0)
+
+    # one fix listing a critical and a high finding counts both as fixed by its codemod
+    outcomes = {(r["codemod"], r["ai_generated"]): r for r in marts["fix_outcomes"]}
+    two = outcomes[("pixee:python/sql-parameterization", False)]
+    assert (two["fixes"], two["prs_merged"], two["findings_fixed"]) == (1, 1, 2)
+    scanners = {r["detection_tool"]: r for r in marts["scanner_outcomes"]}
+    assert scanners["semgrep"]["fixed_by_pixee"] == 2 and scanners["codeql"]["pixee_fix_share"] == 0
+
+
+def test_sla_days_come_from_settings(handmade_warehouse: Path, tmp_path: Path) -> None:
+    pipeline = _copy(handmade_warehouse, tmp_path)
     settings = replace(Settings(), sla_days={"critical": 1, "high": 3, "medium": 5, "low": 400})
     build_marts(pipeline, settings, HANDMADE_AS_OF)
-    marts = read_marts(tmp_path / "w.duckdb")
+    marts = read_marts(tmp_path / "copy.duckdb")
     assert {r["severity"]: r["sla_days"] for r in marts["sla_policy"]} == settings.sla_days
     expected = expected_marts(handmade_org(), HANDMADE_AS_OF, settings.sla_days)
-    for mart in ("backlog_daily", "repository_scorecard"):
+    for mart in ("backlog_daily", "repository_scorecard", "finding_remediation", "remediation_weekly"):
         assert_same_rows(mart, marts[mart], expected[mart])
 
 
@@ -108,7 +160,14 @@ def test_absent_and_empty_raw_tables_do_not_break_the_build(tmp_path: Path) -> N
     assert report.rows["fix_latency"] == 0 and report.rows["fix_latency_weekly"] == 0
     marts = read_marts(tmp_path / "w.duckdb")
     expected = expected_marts({**truth, "fixes": []}, HANDMADE_AS_OF, Settings().sla_days)
-    for mart in ("backlog_daily", "repository_scorecard", "triage_outcomes"):
+    for mart in (
+        "backlog_daily",
+        "repository_scorecard",
+        "triage_outcomes",
+        "finding_remediation",
+        "remediation_weekly",
+        "scanner_outcomes",
+    ):
         assert_same_rows(mart, marts[mart], expected[mart])
 
 
@@ -126,61 +185,59 @@ def test_no_raw_data_at_all_builds_empty_marts(tmp_path: Path) -> None:
     assert "as of 2026-03-31" in report.summary()
 
 
-def test_build_order_is_derived_from_the_sql() -> None:
-    order = [(m.schema, m.name) for m in build_order(load_models())]
-    position = {key: i for i, key in enumerate(order)}
-    # repository_scorecard reads backlog_daily and fix_latency, which read staging views
-    assert position[(MARTS_SCHEMA, "backlog_daily")] < position[(MARTS_SCHEMA, "repository_scorecard")]
-    assert position[(MARTS_SCHEMA, "fix_latency")] < position[(MARTS_SCHEMA, "fix_latency_weekly")]
-    assert position[(STAGING_SCHEMA, "stg_findings")] < position[(MARTS_SCHEMA, "backlog_daily")]
-
-
-def test_a_rebuild_for_a_later_day_extends_the_backlog(tmp_path: Path) -> None:
-    pipeline = load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
-    later = HANDMADE_AS_OF + dt.timedelta(days=10)
-    build_marts(pipeline, Settings(), HANDMADE_AS_OF)
-    build_marts(pipeline, Settings(), later)
-    marts = read_marts(tmp_path / "w.duckdb")
-    assert max(r["day"] for r in marts["backlog_daily"]) == later
-    assert_same_rows(
-        "backlog_daily",
-        marts["backlog_daily"],
-        expected_marts(handmade_org(), later, Settings().sla_days)["backlog_daily"],
-    )
-
-
 def test_pixee_etl_marts_rebuilds_for_the_given_day(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    handmade_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pipelines.cli import main
 
-    load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
-    assert main(["marts", "--duckdb-path", str(tmp_path / "w.duckdb"), "--as-of", "2026-03-31"]) == 0
-    assert "marts as of 2026-03-31" in capsys.readouterr().out
-    marts = read_marts(tmp_path / "w.duckdb")
-    assert max(r["day"] for r in marts["backlog_daily"]) == HANDMADE_AS_OF
+    _copy(handmade_warehouse, tmp_path)
+    later = HANDMADE_AS_OF + dt.timedelta(days=10)
+    assert main(["marts", "--duckdb-path", str(tmp_path / "copy.duckdb"), "--as-of", later.isoformat()]) == 0
+    assert f"marts as of {later}" in capsys.readouterr().out
+    marts = read_marts(tmp_path / "copy.duckdb")
+    assert max(r["day"] for r in marts["backlog_daily"]) == later
+    expected = expected_marts(handmade_org(), later, Settings().sla_days)
+    for mart in ("backlog_daily", "repository_scorecard", "finding_remediation", "remediation_weekly"):
+        assert_same_rows(mart, marts[mart], expected[mart])
     # a missing warehouse is one clear line and exit 2, nothing created
     assert main(["marts", "--duckdb-path", str(tmp_path / "nope.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "nope.duckdb").exists()
 
 
-def test_a_failing_model_leaves_the_previous_marts_whole(tmp_path: Path) -> None:
+def test_a_failing_model_is_named_and_the_build_date_stays(handmade_warehouse: Path, tmp_path: Path) -> None:
     import shutil
 
-    from pipelines.marts import SQL_DIR, run_models
+    from pipelines.marts import SQL_DIR
 
-    pipeline = load_raw(handmade_org(), tmp_path / "w.duckdb", tmp_path / "p")
-    build_marts(pipeline, Settings(), HANDMADE_AS_OF)
+    pipeline = _copy(handmade_warehouse, tmp_path)
     broken = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, broken)
-    (broken / "marts" / "triage_outcomes.sql").write_text(
-        "select no_such_column from pixee_marts_staging.stg_findings"
+    shutil.copytree(SQL_DIR, broken, ignore=shutil.ignore_patterns("target", "logs"))
+    (broken / "models" / "marts" / "triage_outcomes.sql").write_text(
+        "select no_such_column from {{ ref('stg_findings') }}"
     )
     later = HANDMADE_AS_OF + dt.timedelta(days=5)
-    with pipeline.sql_client() as client, pytest.raises(Exception, match="no_such_column"):
-        run_models(client.execute_sql, "duckdb", Settings(), later, sql_dir=broken)
-    marts = read_marts(tmp_path / "w.duckdb")
-    assert max(r["day"] for r in marts["backlog_daily"]) == HANDMADE_AS_OF  # not half rebuilt for `later`
-    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+    with pytest.raises(MartsError, match=r"1 model\(s\) failed.*triage_outcomes: .*no_such_column"):
+        build_marts(pipeline, Settings(), later, project_dir=broken)
+    # the failed mart keeps its previous table, and marts_build (built after every mart) its date
+    marts = read_marts(tmp_path / "copy.duckdb")
+    assert_same_rows(
+        "triage_outcomes",
+        marts["triage_outcomes"],
+        expected_marts(handmade_org(), HANDMADE_AS_OF, Settings().sla_days)["triage_outcomes"],
+    )
+    with duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True) as con:
         assert con.execute("select as_of from pixee_marts.marts_build").fetchall() == [(HANDMADE_AS_OF,)]
+
+
+def test_dbt_test_passes_then_names_a_duplicated_id(handmade_warehouse: Path, tmp_path: Path) -> None:
+    pipeline = _copy(handmade_warehouse, tmp_path)
+    outcomes = test_marts(pipeline, Settings(), HANDMADE_AS_OF)
+    assert len(outcomes) > 40 and [o.message for o in outcomes if not o.ok] == []
+    kinds = {o.name.split("_")[0] for o in outcomes}
+    assert {"unique", "not", "relationships", "accepted"} <= kinds
+    with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:
+        con.execute("insert into pixee.findings select * from pixee.findings where id = 'f_crit'")
+    failed = [o.message for o in test_marts(pipeline, Settings(), HANDMADE_AS_OF) if not o.ok]
+    name = "unique_stg_findings_finding_id"
+    assert f"unique stg_findings.finding_id: 1 failing row(s), e.g. f_crit/2 ({name})" in failed

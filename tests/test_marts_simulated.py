@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.marts import build_marts
+from pipelines.marts import build_marts, test_marts
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
 from tests.marts_expected import KEYS, expected_marts, ts
@@ -104,6 +104,8 @@ def test_marts_equal_python_over_truth_then_follow_an_incremental_sync(sim: Any,
     for name in KEYS:
         assert_same_rows(name, marts[name], expected[name])
     assert report.rows == {name: len(rows) for name, rows in expected.items()}
+    # dbt's tests (unique ids and grains, relationships, accepted values) pass on what the connector loaded
+    assert [o.message for o in test_marts(pipeline, settings, NOW.date()) if not o.ok] == []
 
     # time moves two days: PRs merge, findings resolve; an incremental sync and a rebuild follow
     before = {f["id"]: f for f in truth["findings"]}

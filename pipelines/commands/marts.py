@@ -1,4 +1,4 @@
-"""`pixee-etl marts`: rebuild the SQL marts from the raw tables already in the destination, then publish."""
+"""`pixee-etl marts`: rebuild the marts (the dbt project in sql/) from the raw tables, then publish."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pipelines.errors import ConfigError
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.serving import publish
+from pipelines.settings import Settings
 
 
 def as_of_date(text: str) -> dt.date:
@@ -26,10 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=as_of_date, help="UTC date the marts are built for (default: today)")
 
 
-def main(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+def require_warehouse(settings: Settings) -> None:
+    """ConfigError when the DuckDB file to build from does not exist (nothing is created)."""
     if settings.destination == "duckdb" and not settings.duckdb_path.exists():
         raise ConfigError(f"DuckDB file {settings.duckdb_path} does not exist; run `pixee-etl run` first")
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    require_warehouse(settings)
     # the destination's lock: a rebuild never reads a sync that is half loaded
     with destination_lock(settings, what="pixee-etl marts"):
         pipeline = make_pipeline(settings)

@@ -1,6 +1,6 @@
 -- One row per (detection tool, rule): how triage classified that rule's findings, and how fast.
 with findings as (
-    select * from pixee_marts_staging.stg_findings
+    select * from {{ ref('stg_findings') }}
 ),
 
 finding_outcomes as (
@@ -10,7 +10,7 @@ finding_outcomes as (
         classification,
         case
             when classification is not null
-                then cast(date_diff('microsecond', detected_at, triaged_at) as double) / 3600000000.0
+                then {{ pixee_hours_between('detected_at', 'triaged_at') }}
         end as hours_to_triage
     from findings
 ),
@@ -24,7 +24,7 @@ rule_counts as (
         sum(case when classification = 'TRUE_POSITIVE' then 1 else 0 end) as true_positive,
         sum(case when classification = 'FALSE_POSITIVE' then 1 else 0 end) as false_positive,
         sum(case when classification = 'WONT_FIX' then 1 else 0 end) as wont_fix,
-        quantile_cont(hours_to_triage, 0.5) as p50_hours_to_triage
+        {{ pixee_percentile('hours_to_triage', 0.5) }} as p50_hours_to_triage
     from finding_outcomes
     group by detection_tool, rule_id
 ),

@@ -1,18 +1,12 @@
--- One row per fix: its severity, the findings it addresses, and the hours between each step.
-with fixes as (
-    select * from pixee_marts_staging.stg_fixes
-),
-
-fix_finding_ids as (
-    select * from pixee_marts_staging.stg_fix_finding_ids
-),
-
-findings as (
-    select * from pixee_marts_staging.stg_findings
-),
-
-repositories as (
-    select * from pixee_marts_staging.stg_repositories
+{#- The select behind fix_latency, over any set of fixes and findings: one row per fix with the
+    highest severity among its findings, their earliest detection and the hours between each step.
+    fix_latency runs it on the current rows, the as-of marts on the states at the end of the as-of
+    date. The relations need fix_id, fix_row_key, repository_id, codemod, detection_tool,
+    ai_generated, status, generated_at, pr_opened_at, merged_at, closed_at (fixes) and finding_id,
+    severity, detected_at (findings). -#}
+{% macro fix_steps(fixes, findings, repositories) -%}
+with fix_finding_ids as (
+    select * from {{ ref('stg_fix_finding_ids') }}
 ),
 
 -- severity as a number so that max() picks the highest
@@ -27,10 +21,10 @@ fix_findings as (
             when 'medium' then 2
             when 'low' then 1
         end as severity_rank
-    from fixes
+    from {{ fixes }} as fixes
     inner join fix_finding_ids
         on fixes.fix_row_key = fix_finding_ids.fix_row_key
-    left join findings
+    left join {{ findings }} as findings
         on fix_finding_ids.finding_id = findings.finding_id
 ),
 
@@ -59,32 +53,28 @@ fix_steps as (
             when 2 then 'medium'
             when 1 then 'low'
         end as severity,
-        coalesce(findings_per_fix.finding_count, 0) as finding_count,
+        cast(coalesce(findings_per_fix.finding_count, 0) as {{ dbt.type_bigint() }}) as finding_count,
         findings_per_fix.detected_at,
         fixes.generated_at,
         fixes.pr_opened_at,
         fixes.merged_at,
         fixes.closed_at
-    from fixes
+    from {{ fixes }} as fixes
     left join findings_per_fix
         on fixes.fix_id = findings_per_fix.fix_id
-    left join repositories
+    left join {{ repositories }} as repositories
         on fixes.repository_id = repositories.repository_id
 ),
 
--- exact hours: microseconds between the two timestamps / 3600e6, never hour boundaries
 final as (
     select
         *,
-        cast(date_diff('microsecond', detected_at, generated_at) as double) / 3600000000.0
-            as hours_detect_to_fix,
-        cast(date_diff('microsecond', generated_at, pr_opened_at) as double) / 3600000000.0
-            as hours_fix_to_pr,
-        cast(date_diff('microsecond', pr_opened_at, merged_at) as double) / 3600000000.0
-            as hours_pr_to_merge,
-        cast(date_diff('microsecond', detected_at, merged_at) as double) / 3600000000.0
-            as hours_detect_to_merge
+        {{ pixee_hours_between('detected_at', 'generated_at') }} as hours_detect_to_fix,
+        {{ pixee_hours_between('generated_at', 'pr_opened_at') }} as hours_fix_to_pr,
+        {{ pixee_hours_between('pr_opened_at', 'merged_at') }} as hours_pr_to_merge,
+        {{ pixee_hours_between('detected_at', 'merged_at') }} as hours_detect_to_merge
     from fix_steps
 )
 
 select * from final
+{%- endmacro %}

@@ -1,0 +1,70 @@
+{#- The typed, renamed columns of a raw table, shared by its staging model and its history's:
+    a history row has every column of the main table (plus observed_at), so both read alike. -#}
+
+{% macro stg_finding_columns(columns) -%}
+        -- ids
+        {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_id,
+        {{ pixee_column(columns, 'repository_id', dbt.type_string()) }} as repository_id,
+        {{ pixee_column(columns, 'scan_id', dbt.type_string()) }} as scan_id,
+        -- strings
+        {{ pixee_column(columns, 'rule_id', dbt.type_string()) }} as rule_id,
+        {{ pixee_column(columns, 'detection_tool', dbt.type_string()) }} as detection_tool,
+        {{ pixee_column(columns, 'title', dbt.type_string()) }} as title,
+        {{ pixee_column(columns, 'severity', dbt.type_string()) }} as severity,
+        {{ pixee_column(columns, 'cwe', dbt.type_string()) }} as cwe,
+        {{ pixee_column(columns, 'path', dbt.type_string()) }} as path,
+        {{ pixee_column(columns, 'triage_status', dbt.type_string()) }} as triage_status,
+        {{ pixee_column(columns, 'classification', dbt.type_string()) }} as classification,
+        {{ pixee_column(columns, 'status', dbt.type_string()) }} as status,
+        -- numerics
+        {{ pixee_column(columns, 'start_line', dbt.type_bigint()) }} as start_line,
+        {{ pixee_column(columns, 'confidence', 'double') }} as confidence,
+        -- timestamps (UTC)
+        {{ pixee_column(columns, 'detected_at', dbt.type_timestamp()) }} as detected_at,
+        {{ pixee_column(columns, 'triaged_at', dbt.type_timestamp()) }} as triaged_at,
+        {{ pixee_column(columns, 'resolved_at', dbt.type_timestamp()) }} as resolved_at,
+        {{ pixee_column(columns, 'created_at', dbt.type_timestamp()) }} as created_at,
+        {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
+{%- endmacro %}
+
+{% macro stg_fix_columns(columns) -%}
+        -- ids
+        {{ pixee_column(columns, 'id', dbt.type_string()) }} as fix_id,
+        {{ pixee_column(columns, 'repository_id', dbt.type_string()) }} as repository_id,
+        -- strings
+        {{ pixee_column(columns, 'codemod', dbt.type_string()) }} as codemod,
+        {{ pixee_column(columns, 'detection_tool', dbt.type_string()) }} as detection_tool,
+        {{ pixee_column(columns, 'summary', dbt.type_string()) }} as summary,
+        {{ pixee_column(columns, 'status', dbt.type_string()) }} as status,
+        {{ pixee_column(columns, 'pr_url', dbt.type_string()) }} as pr_url,
+        -- booleans and numerics
+        {{ pixee_column(columns, 'ai_generated', dbt.type_boolean()) }} as ai_generated,
+        {{ pixee_column(columns, 'files_changed', dbt.type_bigint()) }} as files_changed,
+        {{ pixee_column(columns, 'pr_number', dbt.type_bigint()) }} as pr_number,
+        -- timestamps (UTC); created_at is the moment the fix was generated
+        {{ pixee_column(columns, 'created_at', dbt.type_timestamp()) }} as generated_at,
+        {{ pixee_column(columns, 'pr_opened_at', dbt.type_timestamp()) }} as pr_opened_at,
+        {{ pixee_column(columns, 'merged_at', dbt.type_timestamp()) }} as merged_at,
+        {{ pixee_column(columns, 'closed_at', dbt.type_timestamp()) }} as closed_at,
+        {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
+{%- endmacro %}
+
+{% macro stg_repository_columns(columns) -%}
+        -- ids
+        {{ pixee_column(columns, 'id', dbt.type_string()) }} as repository_id,
+        -- strings
+        {{ pixee_column(columns, 'name', dbt.type_string()) }} as repository_name,
+        {{ pixee_column(columns, 'full_name', dbt.type_string()) }} as full_name,
+        {{ pixee_column(columns, 'scm', dbt.type_string()) }} as scm,
+        {{ pixee_column(columns, 'default_branch', dbt.type_string()) }} as default_branch,
+        {{ pixee_column(columns, 'language', dbt.type_string()) }} as language,
+        -- booleans and numerics
+        {{ pixee_column(columns, 'enabled', dbt.type_boolean()) }} as is_enabled,
+        {{ pixee_column(columns, 'settings__auto_fix', dbt.type_boolean()) }} as auto_fix,
+        {{ pixee_column(columns, 'settings__triage', dbt.type_boolean()) }} as triage_enabled,
+        {{ pixee_column(columns, 'settings__max_open_prs', dbt.type_bigint()) }} as max_open_prs,
+        -- timestamps (UTC)
+        {{ pixee_column(columns, 'last_scan_at', dbt.type_timestamp()) }} as last_scan_at,
+        {{ pixee_column(columns, 'created_at', dbt.type_timestamp()) }} as created_at,
+        {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
+{%- endmacro %}

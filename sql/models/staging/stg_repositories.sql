@@ -1,0 +1,15 @@
+-- One row per repository, typed and renamed from the raw `repositories` table.
+{%- set raw = pixee_raw_relation('repositories') %}
+{%- set columns = pixee_raw_columns(raw) %}
+with source as (
+    select * from {{ pixee_from(raw) }}
+),
+
+renamed as (
+    select
+{{ stg_repository_columns(columns) }},
+        {{ pixee_column(columns, '_deleted_at', dbt.type_timestamp()) }} as deleted_at
+    from source
+)
+
+select * from renamed
