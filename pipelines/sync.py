@@ -16,6 +16,7 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import PixeeClient, make_client, redact
+from pipelines.deletions import ReadLog, mark_disappeared, new_versions
 from pipelines.destinations import make_pipeline
 from pipelines.errors import PixeeEtlError
 from pipelines.report import SyncReport
@@ -24,6 +25,7 @@ from pipelines.source import (
     SOURCE_NAME,
     WorkerPool,
     child_resource_names,
+    main_resource_names,
     pixee_source,
     plan_batch,
     read_webhooks,
@@ -53,9 +55,13 @@ def sync(
     pipelines_dir: str | None = None,
     batch_repositories: int | None = None,
     transport: httpx.BaseTransport | None = None,
+    reconcile: bool = False,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
+    `full_refresh` drops the main tables and the state (the history tables stay) and reads
+    everything; `reconcile` reads every list from the start without dropping anything, so what
+    the API no longer lists gets `_deleted_at` (pipelines.deletions).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError.
@@ -68,6 +74,7 @@ def sync(
         full_refresh=full_refresh,
         details=details,
         concurrency=settings.concurrency,
+        reconcile=reconcile,
     )
     # dlt gzips its intermediate files by default: an eighth of a big sync's CPU for files that
     # live seconds on local disk (the loaded parquet keeps its own compression). The environment
@@ -92,17 +99,24 @@ def sync(
                 pipeline = _finish_pending(pipeline, settings, pipelines_dir, report)
                 report.pipeline = pipeline
             before = _columns(pipeline)
+            run = _RunContext(report, ReadLog(), len(report.load_ids), reconcile)
+            if full_refresh:
+                _drop_main_tables(pipeline, client, details)
+                _normalize_and_load(pipeline, report)
             hooks = read_webhooks(client, report)
             first = pixee_source(
-                client, lag_seconds=settings.lag_seconds, details=details, tally=report, webhook_pages=hooks
-            ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
-            _step(
-                pipeline.extract,
-                first,
-                refresh="drop_sources" if full_refresh else None,
-                loader_file_format=LOADER_FILE_FORMAT,
+                client,
+                lag_seconds=settings.lag_seconds,
+                details=details,
+                tally=report,
+                webhook_pages=hooks,
+                **run.source_args(),
+            ).with_resources(
+                "repositories", "repositories_history", *(["webhooks"] if hooks is not None else [])
             )
-            _load_repositories(pipeline, client, settings, details, report, batch_repositories)
+            _step(pipeline.extract, first, loader_file_format=LOADER_FILE_FORMAT)
+            _load_repositories(pipeline, client, settings, details, report, batch_repositories, run)
+            run.count_versions(pipeline)
             report.schema_changes = _schema_changes(before, _columns(pipeline))
         finally:
             report.finish(client.stats)
@@ -126,6 +140,7 @@ def _load_repositories(
     details: bool,
     report: SyncReport,
     batch_repositories: int,
+    run: _RunContext,
 ) -> None:
     """Load what was extracted, then every known repository's lists, a batch per load.
 
@@ -139,7 +154,9 @@ def _load_repositories(
     report.repositories_read = len(repository_ids)
     size = max(1, batch_repositories)
     batches: list[Batch] = [
-        plan_batch(i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details)
+        plan_batch(
+            i, repository_ids[start : start + size], repos_state, settings.lag_seconds, details, run.reconcile
+        )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
     pool = WorkerPool(settings.concurrency)
@@ -147,9 +164,15 @@ def _load_repositories(
         if batches:
             batches[0].start(pool, client)
         _normalize_and_load(pipeline, report)  # the repositories and webhooks
+        run.mark(pipeline)
         for i, batch in enumerate(batches):
             source = pixee_source(
-                client, lag_seconds=settings.lag_seconds, details=details, batch=batch, tally=report
+                client,
+                lag_seconds=settings.lag_seconds,
+                details=details,
+                batch=batch,
+                tally=report,
+                **run.source_args(),
             ).with_resources(*child_resource_names(details))
             _step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
             # Batch i is now an extracted package, which survives a kill (the next run loads it
@@ -157,11 +180,58 @@ def _load_repositories(
             if i + 1 < len(batches):
                 batches[i + 1].start(pool, client)
             _normalize_and_load(pipeline, report)
+            run.mark(pipeline)
             report.batches += 1
     finally:
         for batch in batches:
             batch.cancel()
         pool.close()
+
+
+class _RunContext:
+    """What history and deletions need across the steps of one run (kept apart for the merge)."""
+
+    def __init__(self, report: SyncReport, reads: ReadLog, first_load: int, reconcile: bool) -> None:
+        self.report = report
+        self.reads = reads
+        self.first_load = first_load  # report.load_ids before this are an earlier run's package
+        self.reconcile = reconcile
+
+    def source_args(self) -> dict[str, Any]:
+        return {"observed_at": self.report.started_at, "reads": self.reads, "full_read": self.reconcile}
+
+    def mark(self, pipeline: dlt.Pipeline) -> None:
+        """`_deleted_at` for what the reads just loaded no longer found (after the load committed)."""
+        run_loads = self.report.load_ids[self.first_load :]
+        try:
+            marked = mark_disappeared(pipeline, self.reads, run_loads, self.report.started_at)
+        except DestinationException as exc:
+            raise _destination_error("marking deleted rows", exc) from None
+        for table, count in marked.items():
+            self.report.add_deleted(table, count)
+
+    def count_versions(self, pipeline: dlt.Pipeline) -> None:
+        """How many versions this run added to each history table (for the summary)."""
+        try:
+            self.report.history_rows = new_versions(pipeline, self.report.started_at)
+        except DestinationException as exc:
+            raise _destination_error("counting history rows", exc) from None
+
+
+def _drop_main_tables(pipeline: dlt.Pipeline, client: PixeeClient, details: bool) -> None:
+    """The drop of a full refresh: every main table and the incremental state, not the history.
+
+    dlt's refresh="drop_resources" drops the tables of the resources an extract selects; this
+    extract selects every main resource, reads nothing (an empty batch) and clears the source
+    state, so the next extract reads everything. The drop happens when its package loads."""
+    empty = plan_batch(0, [], {}, 0, details)
+    source = pixee_source(client, details=details, batch=empty, reset_state=True)
+    _step(
+        pipeline.extract,
+        source.with_resources(*main_resource_names(details)),
+        refresh="drop_resources",
+        loader_file_format=LOADER_FILE_FORMAT,
+    )
 
 
 class DestinationError(PixeeEtlError):
@@ -182,11 +252,7 @@ def _step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise cause from None
         destination = _in_chain(exc, DestinationException)
         if destination is not None:
-            first = redact(str(destination).strip().splitlines()[0] if str(destination).strip() else "")
-            raise DestinationError(
-                f"the destination failed during {exc.step}: {type(destination).__name__}: {first}",
-                transient=isinstance(destination, DestinationTransientException),
-            ) from None
+            raise _destination_error(exc.step, destination) from None
         if exc.step == "sync":
             # sync_destination only talks to the warehouse, and a driver's own error (Snowflake's
             # OperationalError for an unreachable account) is no dlt DestinationException.
@@ -198,6 +264,14 @@ def _step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 transient=True,
             ) from None
         raise
+
+
+def _destination_error(step: str, destination: DestinationException) -> DestinationError:
+    first = redact(str(destination).strip().splitlines()[0] if str(destination).strip() else "")
+    return DestinationError(
+        f"the destination failed during {step}: {type(destination).__name__}: {first}",
+        transient=isinstance(destination, DestinationTransientException),
+    )
 
 
 def _finish_pending(

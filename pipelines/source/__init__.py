@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dlt
 import pyarrow as pa
@@ -43,7 +44,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.client import ForbiddenError, PixeeClient
 from pipelines.paging import iter_pages
-from pipelines.source import columns
+from pipelines.source import columns, history
 from pipelines.source.cursors import Cursor
 from pipelines.source.fetcher import (
     CHILD_LISTS,
@@ -53,6 +54,9 @@ from pipelines.source.fetcher import (
     Warn,
     WorkerPool,
 )
+
+if TYPE_CHECKING:
+    from pipelines.deletions import ReadLog
 
 log = logging.getLogger("pipelines.source")
 
@@ -100,11 +104,17 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[dict[str, Any]
 
 
 def plan_batch(
-    number: int, repository_ids: Sequence[str], repos_state: dict[str, Any], lag_seconds: int, details: bool
+    number: int,
+    repository_ids: Sequence[str],
+    repos_state: dict[str, Any],
+    lag_seconds: int,
+    details: bool,
+    full_read: bool = False,
 ) -> Batch:
-    """A batch with its cursors made now, from the state as it stands (the start of the run)."""
+    """A batch with its cursors made now, from the state as it stands (the start of the run);
+    `full_read` reads every list from the start (no updated_since), keeping nothing as unchanged."""
     cursors = {
-        (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds)
+        (repo, kind): Cursor(None if full_read else (repos_state.get(repo) or {}).get(kind), lag_seconds)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
@@ -120,10 +130,21 @@ def pixee_source(
     batch: Batch | None = None,
     tally: Tally | None = None,
     webhook_pages: Sequence[list[dict[str, Any]]] | None = None,
+    observed_at: datetime | None = None,
+    reads: ReadLog | None = None,
+    full_read: bool = False,
+    reset_state: bool = False,
 ) -> Sequence[DltResource]:
-    """Every list of the Pixee API; see the module docstring for tables and loading."""
+    """Every list of the Pixee API; see the module docstring for tables and loading.
+
+    `observed_at` (the start of the run) stamps the versions written to the history tables;
+    `reads` collects the complete reads and vanished repositories (pipelines.deletions);
+    `full_read` reads every list from the start without forgetting the state; `reset_state`
+    makes `repositories` forget the state and read nothing (the drop step of a full refresh).
+    """
     report: Tally = tally or _LogTally()
     own: dict[str, Any] = {}
+    stamp = observed_at or datetime.now(UTC)
 
     def current_batch() -> Batch:
         # Made on first use inside the extract step, where the source state can be read.
@@ -143,7 +164,10 @@ def pixee_source(
     )
     def repositories() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.source_state()
-        cursor = Cursor(state.get("repositories"), lag_seconds)
+        if reset_state:
+            state.clear()
+            return
+        cursor = Cursor(None if full_read else state.get("repositories"), lag_seconds)
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
         for page in iter_pages(client, "/repositories", params, resource="repositories"):
@@ -159,6 +183,8 @@ def pixee_source(
                 report.add_rows("repositories", len(rows))
                 yield rows
         state["repositories"] = cursor.saved()
+        if cursor.since is None and reads is not None:
+            reads.read_complete("repositories", None)
 
     @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
     def webhooks() -> Iterator[list[dict[str, Any]]]:
@@ -200,9 +226,13 @@ def pixee_source(
                     yield item
                 elif isinstance(item, Checkpoint):
                     repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
+                    if item.complete and reads is not None:
+                        reads.read_complete(table, item.repository_id)
                 elif isinstance(item, Vanished):
                     repos_state.pop(item.repository_id, None)
                     report.warn(f"repository {item.repository_id} vanished (404); skipped")
+                    if reads is not None:
+                        reads.repository_vanished(item.repository_id)
                 elif isinstance(item, Warn):
                     report.warn(item.message)
             if gathered:
@@ -216,15 +246,49 @@ def pixee_source(
             columns=_CHILD_COLUMNS[table],
         )
 
-    resources: list[DltResource] = [repositories, webhooks]
-    resources += [child(table) for table in CHILD_RESOURCES]
+    def versions_of(parent: DltResource, table: str) -> DltResource:
+        # A transformer of the main resource: dlt hands it every item the main table gets (the
+        # same Arrow table, no copy), so history costs no request and no second queue.
+        def read(item: Any) -> Iterator[Any]:
+            out = history.versions(item, stamp)
+            if out is not None:
+                yield out
+
+        return dlt.transformer(
+            read,
+            data_from=parent,
+            name=history.history_table(table),
+            write_disposition=history.WRITE_DISPOSITION,  # type: ignore[arg-type]
+            primary_key=history.PRIMARY_KEY,
+            columns=history.history_columns(table),
+        )
+
+    children = {table: child(table) for table in CHILD_RESOURCES}
+    resources: list[DltResource] = [repositories, webhooks, *children.values()]
     if details:
         resources += [child(table) for table in DETAIL_RESOURCES]
+    resources.append(versions_of(repositories, "repositories"))
+    resources += [versions_of(children[table], table) for table in history.HISTORY_OF if table in children]
     return resources
 
 
 def child_resource_names(details: bool) -> tuple[str, ...]:
-    return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
+    """The per-repository resources of a batch, their history included."""
+    names = CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
+    return names + tuple(history.history_table(t) for t in CHILD_RESOURCES if t in history.HISTORY_OF)
 
 
-__all__ = ["Batch", "WorkerPool", "child_resource_names", "pixee_source", "plan_batch", "read_webhooks"]
+def main_resource_names(details: bool) -> tuple[str, ...]:
+    """Every resource whose table mirrors the API's present (what a full refresh drops)."""
+    return ("repositories", "webhooks", *CHILD_RESOURCES, *(DETAIL_RESOURCES if details else ()))
+
+
+__all__ = [
+    "Batch",
+    "WorkerPool",
+    "child_resource_names",
+    "main_resource_names",
+    "pixee_source",
+    "plan_batch",
+    "read_webhooks",
+]

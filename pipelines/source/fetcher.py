@@ -87,6 +87,7 @@ class Checkpoint:
     repository_id: str
     kind: str
     state: dict[str, Any]
+    complete: bool = False  # read with no updated_since: every object it lists was loaded
 
 
 @dataclass
@@ -158,6 +159,7 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
+        self.finished = not self.repository_ids  # nothing to read: drained at once, started or not
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ class Batch:
             self.put(kind, Vanished(repository_id))
             return
         self._put_rows(kind, pending)
-        self.put(kind, Checkpoint(repository_id, kind, cursor.saved()))
+        self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), complete=cursor.since is None))
 
     def _put_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
         if rows:
