@@ -41,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="changes carry an updated_at up to this many seconds before they become visible",
     )
+    parser.add_argument(
+        "--scan-retention-days",
+        type=float,
+        default=None,
+        help="scans leave the API this many days after they were created (default: never)",
+    )
+    parser.add_argument(
+        "--reopen-dismissed-rate",
+        type=float,
+        default=0.0,
+        help="share of dismissed findings reopened 1-20 days later (default 0)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -74,6 +86,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         error_rate=args.error_rate,
         now=now,
         visibility_lag_seconds=args.visibility_lag_seconds,
+        scan_retention_days=args.scan_retention_days,
+        reopen_dismissed_rate=args.reopen_dismissed_rate,
     )
     if tier is not None and burst is not None:
         cfg.burst = burst  # --tier enterprise --burst 5: the tier's rate with an explicit burst

@@ -29,7 +29,14 @@ def configure_logging() -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
     parser.add_argument("--as-of", type=as_of_date, help="UTC date the marts are built for (default: today)")
-    parser.add_argument("--full-refresh", action="store_true", help="drop the raw tables and state; read all")
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="drop raw tables (not history) and state; read all"
+    )
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="read every list in full, drop nothing, and mark what the API no longer lists (_deleted_at)",
+    )
     parser.add_argument(
         "--details",
         action="store_true",
@@ -45,7 +52,13 @@ def main(args: argparse.Namespace) -> int:
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
     with destination_lock(settings, wait=args.wait):
-        report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
+        report = sync(
+            settings,
+            full_refresh=args.full_refresh,
+            details=args.details,
+            progress=True,
+            reconcile=args.reconcile,
+        )
         print(report.summary_table())
         marts = build_marts(report.pipeline, settings, as_of=args.as_of)
         print(marts.summary())

@@ -27,7 +27,9 @@ renamed as (
         cast(triaged_at as timestamp) as triaged_at,
         cast(resolved_at as timestamp) as resolved_at,
         cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        -- when a complete read no longer found it (NULL while the API lists it)
+        cast(_deleted_at as timestamp) as deleted_at
     from source
 )
 

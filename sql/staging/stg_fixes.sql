@@ -24,7 +24,9 @@ renamed as (
         cast(pr_opened_at as timestamp) as pr_opened_at,
         cast(merged_at as timestamp) as merged_at,
         cast(closed_at as timestamp) as closed_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        -- when a complete read no longer found it (NULL while the API lists it)
+        cast(_deleted_at as timestamp) as deleted_at
     from source
 )
 

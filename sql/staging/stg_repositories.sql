@@ -21,7 +21,9 @@ renamed as (
         -- timestamps (UTC)
         cast(last_scan_at as timestamp) as last_scan_at,
         cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        -- when a complete read no longer found it (NULL while the API lists it)
+        cast(_deleted_at as timestamp) as deleted_at
     from source
 )
 

@@ -22,7 +22,9 @@ renamed as (
         cast(started_at as timestamp) as started_at,
         cast(completed_at as timestamp) as completed_at,
         cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        -- when a complete read no longer found it (NULL while the API lists it)
+        cast(_deleted_at as timestamp) as deleted_at
     from source
 )
 
