@@ -56,12 +56,14 @@ def sync(
     batch_repositories: int | None = None,
     transport: httpx.BaseTransport | None = None,
     reconcile: bool = False,
+    history: bool = True,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
     `full_refresh` drops the main tables and the state (the history tables stay) and reads
     everything; `reconcile` reads every list from the start without dropping anything, so what
-    the API no longer lists gets `_deleted_at` (pipelines.deletions).
+    the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False` leaves the
+    history tables alone (for measuring what they cost; the warehouse contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError.
@@ -99,7 +101,7 @@ def sync(
                 pipeline = _finish_pending(pipeline, settings, pipelines_dir, report)
                 report.pipeline = pipeline
             before = _columns(pipeline)
-            run = _RunContext(report, ReadLog(), len(report.load_ids), reconcile)
+            run = _RunContext(report, ReadLog(), len(report.load_ids), reconcile, history)
             if full_refresh:
                 _drop_main_tables(pipeline, client, details)
                 _normalize_and_load(pipeline, report)
@@ -112,7 +114,9 @@ def sync(
                 webhook_pages=hooks,
                 **run.source_args(),
             ).with_resources(
-                "repositories", "repositories_history", *(["webhooks"] if hooks is not None else [])
+                "repositories",
+                *(["repositories_history"] if history else []),
+                *(["webhooks"] if hooks is not None else []),
             )
             _step(pipeline.extract, first, loader_file_format=LOADER_FILE_FORMAT)
             _load_repositories(pipeline, client, settings, details, report, batch_repositories, run)
@@ -173,7 +177,7 @@ def _load_repositories(
                 batch=batch,
                 tally=report,
                 **run.source_args(),
-            ).with_resources(*child_resource_names(details))
+            ).with_resources(*child_resource_names(details, run.history))
             _step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
             # Batch i is now an extracted package, which survives a kill (the next run loads it
             # first). Reading i+1 only from here on bounds what a kill can lose to one batch.
@@ -191,8 +195,11 @@ def _load_repositories(
 class _RunContext:
     """What history and deletions need across the steps of one run (kept apart for the merge)."""
 
-    def __init__(self, report: SyncReport, reads: ReadLog, first_load: int, reconcile: bool) -> None:
+    def __init__(
+        self, report: SyncReport, reads: ReadLog, first_load: int, reconcile: bool, history: bool
+    ) -> None:
         self.report = report
+        self.history = history
         self.reads = reads
         self.first_load = first_load  # report.load_ids before this are an earlier run's package
         self.reconcile = reconcile

@@ -272,9 +272,11 @@ def pixee_source(
     return resources
 
 
-def child_resource_names(details: bool) -> tuple[str, ...]:
-    """The per-repository resources of a batch, their history included."""
+def child_resource_names(details: bool, with_history: bool = True) -> tuple[str, ...]:
+    """The per-repository resources of a batch, their history included unless told otherwise."""
     names = CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
+    if not with_history:
+        return names
     return names + tuple(history.history_table(t) for t in CHILD_RESOURCES if t in history.HISTORY_OF)
 
 
