@@ -177,6 +177,7 @@ def pixee_source(
                     report.warn("a repositories record without an id was rejected (not loaded)")
                     continue
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
+                row.pop(columns.DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
                 if cursor.observe(row):
                     rows.append(row)
             if rows:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from pipelines.client import NotFoundError, PixeeClient
 from pipelines.paging import iter_pages
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
-from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
+from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
 
 log = logging.getLogger("pipelines.source")
@@ -223,6 +223,8 @@ class Batch:
         try:
             for page in iter_pages(client, f"/repositories/{repository_id}/{kind}", params, resource=kind):
                 rows = [row for row in page if _has_id(row, kind, self) and cursor.observe(row)]
+                for row in rows:
+                    row.pop(DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
                 pending += rows
                 if len(pending) >= chunk:
                     self._put_rows(kind, pending)
