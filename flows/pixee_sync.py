@@ -260,14 +260,15 @@ def pixee_sync(
             logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
             synced = extract_and_load(settings, full_refresh, pipelines_dir, reconcile, return_state=True)
             if synced.is_failed():
-                return _failed(synced, "extract-and-load", settings, as_of, full_refresh)
+                return _failed(synced, "extract-and-load", settings, as_of, full_refresh or reconcile)
             sync_report: SyncReport = synced.result()
             built = marts(sync_report, settings, as_of, return_state=True)
             if built.is_failed():
                 return _failed(built, "marts", settings, as_of, full_refresh)
             marts_report: MartsReport = built.result()
             checks = data_checks(sync_report, settings, as_of, full_refresh)
-            report_artifacts(sync_report, settings, as_of, full_refresh, checks)
+            # the summary calls both a full refresh and a reconciliation "full reconciliation"
+            report_artifacts(sync_report, settings, as_of, full_refresh or reconcile, checks)
             finished = dt.datetime.now(dt.UTC)
     except OverlapSkipped as skipped:
         logger.warning(str(skipped))
