@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
+from bench.history_cost import kept_section
 from bench.minimum import minimum_requests
 from bench.report import render
 from bench.runs import (
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results))
+    # bench.history_cost writes its own section; a full bench run keeps it.
+    args.output.write_text(render(results) + kept_section(args.output))
     log(f"wrote {args.output} in {results['bench_seconds']:.0f} s")
     return 0
