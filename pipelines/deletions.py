@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipelines.history import rowcount
 from pipelines.source.columns import DELETED_AT
 
 CHILD_TABLES = ("scans", "findings", "fixes")
@@ -67,7 +68,7 @@ def mark_disappeared(
                 return
             name = client.make_qualified_table_name(table)
             sql = f"update {name} set {col(DELETED_AT)} = %s where {col(DELETED_AT)} is null and {where}"
-            count = _rowcount(client, sql, observed_at, *args)
+            count = rowcount(client, sql, observed_at, *args)
             if count:
                 marked[table] = marked.get(table, 0) + count
 
@@ -91,36 +92,3 @@ def mark_disappeared(
 
 def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def _rowcount(client: Any, sql: str, *args: Any) -> int:
-    """Rows an UPDATE changed: both DuckDB and Snowflake answer with a row holding the count."""
-    with client.execute_query(sql, *args) as cursor:
-        try:
-            rows = cursor.fetchall()
-        except Exception:  # a driver that returns no result set for an UPDATE
-            rows = None
-        if rows and rows[0] and isinstance(rows[0][0], int):  # Snowflake: (updated, multi-joined)
-            return int(rows[0][0])
-        count = getattr(cursor, "rowcount", None)
-        return int(count) if isinstance(count, int) and count >= 0 else 0
-
-
-def new_versions(pipeline: Any, observed_at: datetime) -> dict[str, int]:
-    """Rows each history table got from the run that started at `observed_at`."""
-    from pipelines.source.history import HISTORY_OF, history_table
-
-    if not pipeline.default_schema_name:
-        return {}
-    present = {t["name"] for t in pipeline.default_schema.data_tables(seen_data_only=True)}
-    out: dict[str, int] = {}
-    with pipeline.sql_client() as client:
-        for table in (history_table(t) for t in HISTORY_OF):
-            if table in present:
-                name = client.make_qualified_table_name(table)
-                rows = client.execute_sql(
-                    f"select count(*) from {name} where {client.escape_column_name('observed_at')} = %s",
-                    observed_at,
-                )
-                out[table] = int(rows[0][0]) if rows else 0
-    return out

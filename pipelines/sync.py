@@ -16,16 +16,16 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import PixeeClient, make_client, redact
-from pipelines.deletions import ReadLog, mark_disappeared, new_versions
+from pipelines.deletions import ReadLog, mark_disappeared
 from pipelines.destinations import make_pipeline
 from pipelines.errors import PixeeEtlError
+from pipelines.history import record_versions
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import (
     SOURCE_NAME,
     WorkerPool,
     child_resource_names,
-    main_resource_names,
     pixee_source,
     plan_batch,
     read_webhooks,
@@ -60,10 +60,10 @@ def sync(
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
-    `full_refresh` drops the main tables and the state (the history tables stay) and reads
-    everything; `reconcile` reads every list from the start without dropping anything, so what
-    the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False` leaves the
-    history tables alone (for measuring what they cost; the warehouse contract wants them).
+    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.history)
+    and reads everything; `reconcile` reads every list from the start without dropping anything,
+    so what the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False`
+    leaves the history tables alone (for measuring what they cost; the contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError.
@@ -102,9 +102,6 @@ def sync(
                 report.pipeline = pipeline
             before = _columns(pipeline)
             run = _RunContext(report, ReadLog(), len(report.load_ids), reconcile, history)
-            if full_refresh:
-                _drop_main_tables(pipeline, client, details)
-                _normalize_and_load(pipeline, report)
             hooks = read_webhooks(client, report)
             first = pixee_source(
                 client,
@@ -113,14 +110,14 @@ def sync(
                 tally=report,
                 webhook_pages=hooks,
                 **run.source_args(),
-            ).with_resources(
-                "repositories",
-                *(["repositories_history"] if history else []),
-                *(["webhooks"] if hooks is not None else []),
+            ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
+            _step(
+                pipeline.extract,
+                first,
+                refresh="drop_sources" if full_refresh else None,
+                loader_file_format=LOADER_FILE_FORMAT,
             )
-            _step(pipeline.extract, first, loader_file_format=LOADER_FILE_FORMAT)
             _load_repositories(pipeline, client, settings, details, report, batch_repositories, run)
-            run.count_versions(pipeline)
             report.schema_changes = _schema_changes(before, _columns(pipeline))
         finally:
             report.finish(client.stats)
@@ -177,7 +174,7 @@ def _load_repositories(
                 batch=batch,
                 tally=report,
                 **run.source_args(),
-            ).with_resources(*child_resource_names(details, run.history))
+            ).with_resources(*child_resource_names(details))
             _step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
             # Batch i is now an extracted package, which survives a kill (the next run loads it
             # first). Reading i+1 only from here on bounds what a kill can lose to one batch.
@@ -203,42 +200,26 @@ class _RunContext:
         self.reads = reads
         self.first_load = first_load  # report.load_ids before this are an earlier run's package
         self.reconcile = reconcile
+        self.versioned = 0  # report.load_ids before this are in the history tables (a pending one too)
 
     def source_args(self) -> dict[str, Any]:
-        return {"observed_at": self.report.started_at, "reads": self.reads, "full_read": self.reconcile}
+        return {"reads": self.reads, "full_read": self.reconcile}
 
     def mark(self, pipeline: dlt.Pipeline) -> None:
-        """`_deleted_at` for what the reads just loaded no longer found (after the load committed)."""
-        run_loads = self.report.load_ids[self.first_load :]
+        """After a load committed: its new versions into the history tables, then `_deleted_at`
+        for what the reads it holds no longer found."""
+        started = self.report.started_at
         try:
-            marked = mark_disappeared(pipeline, self.reads, run_loads, self.report.started_at)
+            if self.history:
+                added = record_versions(pipeline, self.report.load_ids[self.versioned :], started)
+                self.versioned = len(self.report.load_ids)
+                for table, count in added.items():
+                    self.report.history_rows[table] = self.report.history_rows.get(table, 0) + count
+            marked = mark_disappeared(pipeline, self.reads, self.report.load_ids[self.first_load :], started)
         except DestinationException as exc:
-            raise _destination_error("marking deleted rows", exc) from None
+            raise _destination_error("recording history and deletions", exc) from None
         for table, count in marked.items():
             self.report.add_deleted(table, count)
-
-    def count_versions(self, pipeline: dlt.Pipeline) -> None:
-        """How many versions this run added to each history table (for the summary)."""
-        try:
-            self.report.history_rows = new_versions(pipeline, self.report.started_at)
-        except DestinationException as exc:
-            raise _destination_error("counting history rows", exc) from None
-
-
-def _drop_main_tables(pipeline: dlt.Pipeline, client: PixeeClient, details: bool) -> None:
-    """The drop of a full refresh: every main table and the incremental state, not the history.
-
-    dlt's refresh="drop_resources" drops the tables of the resources an extract selects; this
-    extract selects every main resource, reads nothing (an empty batch) and clears the source
-    state, so the next extract reads everything. The drop happens when its package loads."""
-    empty = plan_batch(0, [], {}, 0, details)
-    source = pixee_source(client, details=details, batch=empty, reset_state=True)
-    _step(
-        pipeline.extract,
-        source.with_resources(*main_resource_names(details)),
-        refresh="drop_resources",
-        loader_file_format=LOADER_FILE_FORMAT,
-    )
 
 
 class DestinationError(PixeeEtlError):

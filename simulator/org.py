@@ -419,11 +419,12 @@ class Org:
                         gone = self.records[child].pop(cid, None)
                         if gone is not None:
                             self.removed[child][cid] = (gone, self.now)
-                # Children not yet visible are dropped too: their ids are in no index yet.
+                # Children not listed now (not yet visible, or expired) are dropped too.
                 for child in CHILD_KINDS:
                     stale = [cid for cid, c in self.records[child].items() if c.repo == obj_id]  # type: ignore
                     for cid in stale:
-                        del self.records[child][cid]
+                        # kept for truth(at=...): an expired scan was listed before it expired
+                        self.removed[child][cid] = (self.records[child].pop(cid), self.now)
                 self.chains.pop(obj_id, None)
 
     def start_scan(

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dlt
@@ -44,7 +43,7 @@ from dlt.extract.resource import DltResource
 
 from pipelines.client import ForbiddenError, PixeeClient
 from pipelines.paging import iter_pages
-from pipelines.source import columns, history
+from pipelines.source import columns
 from pipelines.source.cursors import Cursor
 from pipelines.source.fetcher import (
     CHILD_LISTS,
@@ -130,21 +129,16 @@ def pixee_source(
     batch: Batch | None = None,
     tally: Tally | None = None,
     webhook_pages: Sequence[list[dict[str, Any]]] | None = None,
-    observed_at: datetime | None = None,
     reads: ReadLog | None = None,
     full_read: bool = False,
-    reset_state: bool = False,
 ) -> Sequence[DltResource]:
     """Every list of the Pixee API; see the module docstring for tables and loading.
 
-    `observed_at` (the start of the run) stamps the versions written to the history tables;
     `reads` collects the complete reads and vanished repositories (pipelines.deletions);
-    `full_read` reads every list from the start without forgetting the state; `reset_state`
-    makes `repositories` forget the state and read nothing (the drop step of a full refresh).
+    `full_read` reads every list from the start (no updated_since) without forgetting the state.
     """
     report: Tally = tally or _LogTally()
     own: dict[str, Any] = {}
-    stamp = observed_at or datetime.now(UTC)
 
     def current_batch() -> Batch:
         # Made on first use inside the extract step, where the source state can be read.
@@ -164,9 +158,6 @@ def pixee_source(
     )
     def repositories() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.source_state()
-        if reset_state:
-            state.clear()
-            return
         cursor = Cursor(None if full_read else state.get("repositories"), lag_seconds)
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
@@ -247,50 +238,21 @@ def pixee_source(
             columns=_CHILD_COLUMNS[table],
         )
 
-    def versions_of(parent: DltResource, table: str) -> DltResource:
-        # A transformer of the main resource: dlt hands it every item the main table gets (the
-        # same Arrow table, no copy), so history costs no request and no second queue.
-        def read(item: Any) -> Iterator[Any]:
-            out = history.versions(item, stamp)
-            if out is not None:
-                yield out
-
-        return dlt.transformer(
-            read,
-            data_from=parent,
-            name=history.history_table(table),
-            write_disposition=history.WRITE_DISPOSITION,  # type: ignore[arg-type]
-            primary_key=history.PRIMARY_KEY,
-            columns=history.history_columns(table),
-        )
-
-    children = {table: child(table) for table in CHILD_RESOURCES}
-    resources: list[DltResource] = [repositories, webhooks, *children.values()]
+    resources: list[DltResource] = [repositories, webhooks]
+    resources += [child(table) for table in CHILD_RESOURCES]
     if details:
         resources += [child(table) for table in DETAIL_RESOURCES]
-    resources.append(versions_of(repositories, "repositories"))
-    resources += [versions_of(children[table], table) for table in history.HISTORY_OF if table in children]
     return resources
 
 
-def child_resource_names(details: bool, with_history: bool = True) -> tuple[str, ...]:
-    """The per-repository resources of a batch, their history included unless told otherwise."""
-    names = CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
-    if not with_history:
-        return names
-    return names + tuple(history.history_table(t) for t in CHILD_RESOURCES if t in history.HISTORY_OF)
-
-
-def main_resource_names(details: bool) -> tuple[str, ...]:
-    """Every resource whose table mirrors the API's present (what a full refresh drops)."""
-    return ("repositories", "webhooks", *CHILD_RESOURCES, *(DETAIL_RESOURCES if details else ()))
+def child_resource_names(details: bool) -> tuple[str, ...]:
+    return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
 
 
 __all__ = [
     "Batch",
     "WorkerPool",
     "child_resource_names",
-    "main_resource_names",
     "pixee_source",
     "plan_batch",
     "read_webhooks",
