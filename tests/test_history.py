@@ -131,6 +131,7 @@ def test_history_and_deletions_over_runs_with_time_moving(
     assert report.deleted == {}
 
     # 3. A finding dismissed, then reopened: both versions stay in the history.
+    sim.advance(1)  # changes happen between runs, never at a run's instant
     finding = next(f for f in sim.truth()["findings"] if f["status"] == "open")
     sim.update(
         "findings",
@@ -141,6 +142,7 @@ def test_history_and_deletions_over_runs_with_time_moving(
     )
     sim.advance(24)
     run("dismissed")
+    sim.advance(1)
     sim.update("findings", finding["id"], status="open", resolved_at=None)
     sim.advance(24)
     run("reopened")
@@ -154,11 +156,13 @@ def test_history_and_deletions_over_runs_with_time_moving(
     assert statuses[-2:] == ["dismissed", "open"]
 
     # 4. A repository deleted: its lists answer 404, so it and its children are marked at once.
-    repository = sim.truth()["repositories"][0]["id"]
+    owners = [f["repository_id"] for f in sim.truth()["findings"]]
+    repository = max(set(owners), key=owners.count)  # one with findings (a clean one has none)
     children = {
         t: {r["id"] for r in rows(db, f"select id from pixee.{t} where repository_id = '{repository}'")}
         for t in ("scans", "findings", "fixes")
     }
+    sim.advance(1)
     sim.delete("repositories", repository)
     sim.advance(6)
     report = run("repository deleted")
