@@ -87,7 +87,7 @@ def _ensure_table(client: Any, main: str, history: str, columns: list[str]) -> N
 
 def _column_types(client: Any, main: str) -> dict[str, str]:
     """Column -> the warehouse's own type name, from information_schema (DuckDB and Snowflake)."""
-    schema_name = client.fully_qualified_dataset_name(escape=False).split(".")[-1]
+    schema_name = client.dataset_name
     table_name = main.split(".")[-1].strip('"')
     rows = client.execute_sql(
         "select column_name, data_type from information_schema.columns "
