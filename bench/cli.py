@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
+from bench.history_cost import kept_section
 from bench.minimum import minimum_requests
 from bench.report import render
 from bench.runs import (
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     output.parent.mkdir(parents=True, exist_ok=True)
-    text = render(results)
+    # bench.history_cost and bench.publish write sections of their own; a full bench run keeps them.
+    text = render(results) + kept_section(output)
     from bench.publish import carry_section, existing_section  # it imports this module
 
     kept = existing_section(output.read_text()) if output.exists() else None

@@ -54,7 +54,13 @@ def _settings(base_url: str, token: str, workdir: str, requests_per_minute: floa
 
 
 def our_sync(
-    base_url: str, token: str, workdir: str, requests_per_minute: float, burst: int, full_refresh: bool
+    base_url: str,
+    token: str,
+    workdir: str,
+    requests_per_minute: float,
+    burst: int,
+    full_refresh: bool,
+    history: bool = True,
 ) -> dict[str, Any]:
     """pixee-etl's sync (pipelines.sync.sync) into DuckDB, sampled by the stack profiler."""
     from bench.sampler import StackSampler
@@ -63,7 +69,12 @@ def our_sync(
     settings = _settings(base_url, token, workdir, requests_per_minute, burst)
     started = time.monotonic()
     with StackSampler(probe=bucket_full) as sampler:
-        report = sync(settings, full_refresh=full_refresh, pipelines_dir=str(Path(workdir) / "pipelines"))
+        report = sync(
+            settings,
+            full_refresh=full_refresh,
+            pipelines_dir=str(Path(workdir) / "pipelines"),
+            history=history,
+        )
     return {
         "wall_seconds": time.monotonic() - started,
         "rows": report.rows,
@@ -77,6 +88,7 @@ def our_sync(
         "bucket_full": sampler.probe_summary(),
         "rss_by_step": sampler.rss_by_step,
         "rss_start": sampler.rss_start,
+        "history_rows": dict(report.history_rows),
     }
 
 

@@ -140,10 +140,13 @@ def exclusive(
     retry_condition_fn=_transient,
     cache_policy=NO_CACHE,
 )
-def extract_and_load(settings: Settings, full_refresh: bool, pipelines_dir: str | None) -> SyncReport:
-    """pipelines.sync.sync: the API into the destination, incremental or full."""
-    report = sync(settings, full_refresh=full_refresh, pipelines_dir=pipelines_dir)
+def extract_and_load(
+    settings: Settings, full_refresh: bool, pipelines_dir: str | None, reconcile: bool = False
+) -> SyncReport:
+    """pipelines.sync.sync: the API into the destination, incremental, reconciling or full."""
+    report = sync(settings, full_refresh=full_refresh, pipelines_dir=pipelines_dir, reconcile=reconcile)
     get_run_logger().info("sync done: %s rows, %s requests", report.rows, report.total_requests)
+    get_run_logger().info("%s; %s", report.history_line(), report.deletions_line())
     return report
 
 
@@ -287,8 +290,12 @@ def pixee_sync(
     duckdb_path: str | None = None,
     pipelines_dir: str | None = None,
     report_dir: str | None = None,
+    reconcile: bool = False,
 ) -> dict[str, Any] | State:
     """One sync of the Pixee API into the profile's destination, then marts, checks and report.
+
+    `reconcile` (the weekly deployment) reads every list in full without dropping anything, so
+    what the API no longer lists gets `_deleted_at`; `full_refresh` drops the main tables first.
 
     Never two at once on one destination: with overlap="skip" a run that finds the destination
     busy ends as Completed/Skipped and says who holds it; with "wait" it queues behind.
@@ -302,9 +309,9 @@ def pixee_sync(
         with guard as held:
             started = dt.datetime.now(dt.UTC)
             logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
-            synced = extract_and_load(settings, full_refresh, pipelines_dir, return_state=True)
+            synced = extract_and_load(settings, full_refresh, pipelines_dir, reconcile, return_state=True)
             if synced.is_failed():
-                return _failed(synced, "extract-and-load", settings, as_of, full_refresh)
+                return _failed(synced, "extract-and-load", settings, as_of, full_refresh or reconcile)
             sync_report: SyncReport = synced.result()
             built = marts(sync_report, settings, as_of, return_state=True)
             if built.is_failed():
@@ -319,7 +326,8 @@ def pixee_sync(
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
             report = _report_or_error(drawn)
-            report_artifacts(sync_report, settings, as_of, full_refresh, checks, report)
+            # the summary calls both a full refresh and a reconciliation "full reconciliation"
+            report_artifacts(sync_report, settings, as_of, full_refresh or reconcile, checks, report)
             finished = dt.datetime.now(dt.UTC)
     except OverlapSkipped as skipped:
         logger.warning(str(skipped))
@@ -335,6 +343,9 @@ def pixee_sync(
     return {
         "profile": settings.profile,
         "full_refresh": full_refresh,
+        "reconcile": reconcile,
+        "deleted": dict(sync_report.deleted),
+        "history_rows": dict(sync_report.history_rows),
         "as_of": as_of.isoformat(),
         "rows": sync_report.rows,
         "requests": sync_report.total_requests,

@@ -61,8 +61,15 @@ def planned_deployments(settings: Settings) -> list[PlannedDeployment]:
             name=f"{settings.profile}-weekly-full",
             cron=settings.schedule["full_cron"],
             timezone=tz,
-            parameters={"profile": settings.profile, "full_refresh": True, "overlap": "wait"},
-            description="Full reconciliation: re-reads everything; waits for a running sync to finish.",
+            # reconcile, not full_refresh: every list is read in full and what the API no longer
+            # lists gets _deleted_at, while nothing is dropped (a full refresh forgets those rows).
+            parameters={
+                "profile": settings.profile,
+                "full_refresh": False,
+                "reconcile": True,
+                "overlap": "wait",
+            },
+            description="Full reconciliation: re-reads every list, marks deletions; waits for a running run.",
         ),
     ]
     for deployment in deployments:

@@ -42,6 +42,7 @@ class SyncReport:
     burst: int
     full_refresh: bool = False
     details: bool = False
+    reconcile: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed: float = 0.0  # wall time of the whole sync, loads included
     request_window: float = 0.0  # first request sent -> last response received
@@ -66,6 +67,8 @@ class SyncReport:
     rejected_reasons: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
+    deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
+    history_rows: dict[str, int] = field(default_factory=dict)  # versions this run added, per table
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -101,10 +104,31 @@ class SyncReport:
         with self._lock:
             if message not in self.failures:
                 self.failures.append(message)
+
     def add_rejected(self, table: str, reason: str) -> None:
         with self._lock:
             self.rejected[table] = self.rejected.get(table, 0) + 1
             self.rejected_reasons.setdefault(table, reason)
+
+    def add_deleted(self, table: str, count: int) -> None:
+        with self._lock:
+            self.deleted[table] = self.deleted.get(table, 0) + count
+
+    def deletions_line(self) -> str:
+        """What this run marked as no longer listed by the API, and whether it could have."""
+        marked = ", ".join(f"{t} {n:,}" for t, n in sorted(self.deleted.items())) or "none"
+        how = (
+            "a full refresh re-reads everything"
+            if self.full_refresh
+            else "complete read of every list"
+            if self.reconcile
+            else "complete reads only (new repositories, vanished ones); --reconcile reads every list"
+        )
+        return f"marked deleted: {marked} ({how})"
+
+    def history_line(self) -> str:
+        versions = ", ".join(f"{t} {n:,}" for t, n in sorted(self.history_rows.items())) or "none"
+        return f"history: new versions {versions}"
 
     def absorb(self, stats: ClientStats) -> None:
         """Copy the client's request counters in (at the end, or for a progress line)."""
@@ -225,6 +249,8 @@ class SyncReport:
             out.append(note)
         if self.mode:
             out.append(self.mode)
+        out.append(self.history_line())
+        out.append(self.deletions_line())
         for change in self.schema_changes:
             out.append(f"schema change: {change}")
         for warning in self.warnings:

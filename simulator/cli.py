@@ -41,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="changes carry an updated_at up to this many seconds before they become visible",
     )
+    parser.add_argument(
+        "--scan-retention-days",
+        type=float,
+        default=None,
+        help="scans leave the API this many days after they were created (default: never)",
+    )
+    parser.add_argument(
+        "--reopen-dismissed-rate",
+        type=float,
+        default=0.0,
+        help="share of dismissed findings reopened 1-20 days later (default 0)",
+    )
     hooks = parser.add_argument_group("webhook deliveries (also POST /_sim/deliveries/config)")
     hooks.add_argument("--webhook-retry-scale", type=float, default=1.0, help="retry delays times this")
     hooks.add_argument("--webhook-duplicate-rate", type=float, default=0.0, help="share delivered twice")
@@ -87,6 +99,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         webhook_duplicate_rate=args.webhook_duplicate_rate,
         webhook_drop_rate=args.webhook_drop_rate,
         webhook_allow_remote=args.webhook_allow_remote,
+        scan_retention_days=args.scan_retention_days,
+        reopen_dismissed_rate=args.reopen_dismissed_rate,
     )
     if tier is not None and burst is not None:
         cfg.burst = burst  # --tier enterprise --burst 5: the tier's rate with an explicit burst

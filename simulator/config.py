@@ -40,6 +40,11 @@ class SimConfig:
     webhook_duplicate_rate: float = 0.0
     webhook_drop_rate: float = 0.0
     webhook_allow_remote: bool = False
+    # Pixee's CLI documents that scans expire from the API some days after import: a scan leaves
+    # its list this many days after it was created (None = scans never expire).
+    scan_retention_days: float | None = None
+    # Share of dismissed findings (FALSE_POSITIVE / WONT_FIX) that are reopened 1-20 days later.
+    reopen_dismissed_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.tier is not None:
@@ -60,6 +65,10 @@ class SimConfig:
             raise ValueError("burst must be at least 1")
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError("error_rate must be between 0 and 1")
+        if self.scan_retention_days is not None and self.scan_retention_days <= 0:
+            raise ValueError("scan_retention_days must be > 0 (None keeps scans for good)")
+        if not 0.0 <= self.reopen_dismissed_rate <= 1.0:
+            raise ValueError("reopen_dismissed_rate must be between 0 and 1")
         if self.latency_ms < 0 or self.visibility_lag_seconds < 0:
             raise ValueError("latency_ms and visibility_lag_seconds must be >= 0")
         if self.webhook_retry_scale < 0:

@@ -135,6 +135,7 @@ class Scan(Record):
         "commit_sha",
         "completed",
         "created_at",
+        "expires",
         "failed",
         "fix_times",
         "n_findings",
@@ -157,9 +158,13 @@ class Scan(Record):
         self.commit_sha: str = kw["commit_sha"]
         self.n_findings = 0
         self.fix_times: list[int] = []  # when each fix for this scan's findings was generated, sorted
+        self.expires: int | None = None  # when it leaves the API (SimConfig.scan_retention_days)
 
     def created(self) -> int:
         return self.created_at
+
+    def gone(self, t: int) -> bool:
+        return self.expires is not None and self.expires <= t
 
     def plan_updated(self, t: int) -> int:
         i = bisect_right(self.fix_times, t)
@@ -173,6 +178,7 @@ class Scan(Record):
             self.started,
             self.completed,
             self.fix_times[i] if i < len(self.fix_times) else None,
+            self.expires,
         )
 
     def render(self, t: int) -> dict[str, Any]:

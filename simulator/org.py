@@ -10,16 +10,18 @@ from __future__ import annotations
 import heapq
 import secrets
 import threading
+import zlib
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from random import Random
 from typing import Any
 
 from simulator import events, generator
 from simulator.config import SimConfig, default_now
 from simulator.generator import ChainEntry, HookChain, ScanChain, Spec
-from simulator.model import Record, Repo, Scan, Webhook
+from simulator.model import DISMISS, Finding, Record, Repo, Scan, Webhook
 from simulator.timeutil import DAY_MS, HOUR_MS, iso, to_ms
 
 KINDS = ("repositories", "scans", "findings", "fixes", "webhooks")
@@ -78,6 +80,10 @@ class Org:
         self._window: tuple[int, int] | None = None
         self._touched: dict[tuple[str, str], Record] = {}
         self.event_sink: Callable[[list[dict[str, Any]]], None] | None = None
+        # What the plan alone cannot say about the past, for truth(at=...): records deleted by
+        # delete() with the moment they went, and each record's overrides as they were set.
+        self.removed: dict[str, dict[str, tuple[Record, int]]] = {k: {} for k in KINDS}
+        self.over_log: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
         self._generate()
 
     # -- generation -------------------------------------------------------------------------------
@@ -166,6 +172,7 @@ class Org:
         self, repo: Repo, chain: ScanChain, scan: Scan, specs: list[Spec], rng: Random, place: bool
     ) -> None:
         findings, fixes = generator.plan_scan_results(rng, repo, chain, scan, specs, self.lag_max)
+        self._plan_aging(scan, findings)
         new: list[tuple[str, Record]] = [("scans", scan)]
         new += [("findings", f) for f in findings]
         new += [("fixes", fx) for fx in fixes]
@@ -176,6 +183,21 @@ class Org:
             if place:
                 self._place(kind, rec)
                 self._schedule(kind, rec)
+
+    def _plan_aging(self, scan: Scan, findings: list[Finding]) -> None:
+        """The knobs that age an organisation: scans expiring, dismissed findings reopened. Drawn
+        from hashes of the ids, never from the scan's random stream, so a seed's organisation is
+        the same with the knobs off."""
+        cfg = self.cfg
+        if cfg.scan_retention_days is not None:
+            scan.expires = scan.created_at + round(cfg.scan_retention_days * DAY_MS)
+        if cfg.reopen_dismissed_rate:
+            for f in findings:
+                if f.rkind != DISMISS or f.resolved is None or f.reopened is not None:
+                    continue
+                h = zlib.crc32(f"{self.seed}/reopen/{f.id}".encode())
+                if h / 2**32 < cfg.reopen_dismissed_rate:
+                    f.reopened = f.resolved + (1 + h % 20) * DAY_MS + (h >> 8) % 86_400 * 1000
 
     def _schedule_chain(self, repo_id: str) -> None:
         chain = self.chains[repo_id]
@@ -343,9 +365,45 @@ class Org:
             for _, obj_id in list(index.keys):
                 yield recs[obj_id]
 
-    def truth(self) -> dict[str, list[dict[str, Any]]]:
+    def truth(self, at: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every object the lists serve, as they serve it now, or as they served it at `at` (ms, not
+        after now): deleted and expired objects included while they existed, overrides as they
+        were then. A repository's PATCHed name, branch, enabled and settings show as now."""
         with self.lock:
-            return {kind: [self.view(kind, rec) for rec in self.iter_visible(kind)] for kind in KINDS}
+            if at is None or at >= self.now:
+                return {kind: [self.view(kind, rec) for rec in self.iter_visible(kind)] for kind in KINDS}
+            out: dict[str, list[dict[str, Any]]] = {}
+            # The order of truth(): per repository (in the indexes' order), then (updated_at, id).
+            repos = [
+                *self.records["repositories"].values(),
+                *(r for r, _ in self.removed["repositories"].values()),
+            ]
+            place = {repo.id: repo.idx for repo in repos}  # type: ignore[attr-defined]
+            for kind in KINDS:
+                recs = list(self.records[kind].values())
+                recs += [rec for rec, gone in self.removed[kind].values() if gone > at]
+                keyed = []
+                for rec in recs:
+                    obj = self._view_at(kind, rec, at)
+                    if obj is not None:
+                        u = to_ms(datetime.fromisoformat(obj["updated_at"].replace("Z", "+00:00")))
+                        keyed.append(((place.get(obj.get("repository_id"), len(place)), u, obj["id"]), obj))
+                out[kind] = [obj for _, obj in sorted(keyed, key=lambda pair: pair[0])]
+            return out
+
+    def _view_at(self, kind: str, rec: Record, at: int) -> dict[str, Any] | None:
+        t = at - rec.lag
+        if rec.created() > t or rec.gone(t):
+            return None
+        over_t, over = 0, None
+        for when, fields in self.over_log.get((kind, rec.id), []):
+            if when <= at:
+                over_t, over = when, fields
+        obj = rec.render(t)
+        if over:
+            obj.update(over)
+        obj["updated_at"] = iso(max(rec.plan_updated(t), over_t))
+        return obj
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -366,6 +424,7 @@ class Org:
             if fields:
                 rec.over = {**(rec.over or {}), **fields}
             rec.over_t = max(self.now, (rec.ukey or 0) + 1) if at_ms is None else at_ms
+            self.over_log.setdefault((kind, obj_id), []).append((rec.over_t, dict(rec.over or {})))
             self._place(kind, rec)
             return self.view(kind, rec)
 
@@ -376,18 +435,22 @@ class Org:
                 raise KeyError(f"{kind} {obj_id} not found")
             if rec.ukey is not None:
                 self._index(kind, rec).remove((rec.ukey, rec.id))
+                self.removed[kind][obj_id] = (rec, self.now)
             del self.records[kind][obj_id]
             rec.ukey = None
             if isinstance(rec, Repo):
                 rec.deleted = True
                 for child in CHILD_KINDS:
                     for _, cid in self.child_index[child].pop(obj_id).keys:
-                        self.records[child].pop(cid, None)
-                # Children not yet visible are dropped too: their ids are in no index yet.
+                        gone = self.records[child].pop(cid, None)
+                        if gone is not None:
+                            self.removed[child][cid] = (gone, self.now)
+                # Children not listed now (not yet visible, or expired) are dropped too.
                 for child in CHILD_KINDS:
                     stale = [cid for cid, c in self.records[child].items() if c.repo == obj_id]  # type: ignore
                     for cid in stale:
-                        del self.records[child][cid]
+                        # kept for truth(at=...): an expired scan was listed before it expired
+                        self.removed[child][cid] = (self.records[child].pop(cid), self.now)
                 self.chains.pop(obj_id, None)
 
     def start_scan(

@@ -119,8 +119,11 @@ class Simulator:
     def now(self) -> datetime:
         return from_ms(self.org.now)
 
-    def truth(self) -> dict[str, list[dict[str, Any]]]:
-        return self.org.truth()
+    def truth(self, at: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+        """What the lists serve now, or served at `at` (aware UTC, not after now): Org.truth."""
+        if at is not None and at.tzinfo is None:
+            raise ValueError("at must be timezone-aware (UTC)")
+        return self.org.truth(None if at is None else to_ms(at))
 
     def detail_truth(self) -> dict[str, list[dict[str, Any]]]:
         org = self.org
@@ -187,7 +190,8 @@ class Simulator:
             self.reset_stats()
             return {"reset": True}
         if route == ("GET", "/_sim/truth"):
-            return self.truth()
+            at = query.get("at")
+            return self.truth(None if at is None else datetime.fromisoformat(at.replace("Z", "+00:00")))
         if route == ("GET", "/_sim/detail-truth"):
             return self.detail_truth()
         if route == ("GET", "/_sim/now"):

@@ -50,7 +50,9 @@ def test_prefect_yaml_matches_the_snowflake_profile(
         module = importlib.import_module(Path(path).with_suffix("").as_posix().replace("/", "."))
         assert getattr(module, attr).name == "pixee-sync"
     assert declared["snowflake-hourly-incremental"]["parameters"]["full_refresh"] is False
-    assert declared["snowflake-weekly-full"]["parameters"]["full_refresh"] is True
+    # The weekly run reconciles (reads everything, marks deletions) without a full refresh's drop.
+    assert declared["snowflake-weekly-full"]["parameters"]["full_refresh"] is False
+    assert declared["snowflake-weekly-full"]["parameters"]["reconcile"] is True
 
 
 def test_default_profile_runs_hourly_and_sunday_3am_utc() -> None:

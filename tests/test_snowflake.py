@@ -353,7 +353,17 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
         settings = load_settings("snowflake", env=env)
         report = sync(settings, pipelines_dir=str(tmp_path))
         truth = sim.truth()
+        # History and deletions in Snowflake's SQL: insert-only MERGE, UPDATE with bound values.
+        gone = truth["repositories"][0]["id"]
+        sim.delete("repositories", gone)
+        again = sync(settings, pipelines_dir=str(tmp_path))
+    assert report.history_rows["findings_history"] == len(truth["findings"])
+    assert again.history_rows["findings_history"] == 0
+    owned = sum(1 for f in truth["findings"] if f["repository_id"] == gone)
+    assert again.deleted["repositories"] == 1 and again.deleted.get("findings", 0) == owned
     with report.pipeline.sql_client() as client:
+        [(marked,)] = client.execute_sql("select count(*) from pixee.findings where _deleted_at is not null")
+        assert marked == owned
         for table in ("repositories", "scans", "findings", "fixes", "webhooks"):
             [(count,)] = client.execute_sql(f"select count(*) from pixee.{table}")
             assert count == len(truth[table]), table

@@ -34,7 +34,14 @@ def configure_logging() -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
     parser.add_argument("--as-of", type=as_of_date, help="UTC date the marts are built for (default: today)")
-    parser.add_argument("--full-refresh", action="store_true", help="drop the raw tables and state; read all")
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="drop raw tables (not history) and state; read all"
+    )
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="read every list in full, drop nothing, and mark what the API no longer lists (_deleted_at)",
+    )
     parser.add_argument(
         "--details",
         action="store_true",
@@ -52,7 +59,13 @@ def main(args: argparse.Namespace) -> int:
     with destination_lock(settings, wait=args.wait):
         incomplete: IncompleteSyncError | None = None
         try:
-            report = sync(settings, full_refresh=args.full_refresh, details=args.details, progress=True)
+            report = sync(
+                settings,
+                full_refresh=args.full_refresh,
+                details=args.details,
+                progress=True,
+                reconcile=args.reconcile,
+            )
         except IncompleteSyncError as exc:  # the rest is committed: summarise it, then fail
             report, incomplete = exc.report, exc  # type: ignore[assignment]
         print(report.summary_table())

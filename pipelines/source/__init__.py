@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dlt
 import pyarrow as pa
@@ -59,6 +59,9 @@ from pipelines.source.fetcher import (
     Warn,
     WorkerPool,
 )
+
+if TYPE_CHECKING:
+    from pipelines.deletions import ReadLog
 
 log = logging.getLogger("pipelines.source")
 guard_trace()  # every sync loads through this source: its dlt trace never holds the token
@@ -168,12 +171,14 @@ def plan_batch(
     cap: datetime | None = None,
     segment_requests: int = 1 << 40,
     kinds: dict[str, tuple[str, ...]] | None = None,
+    full_read: bool = False,
 ) -> Batch:
     """A batch with its cursors made now, from the state as it stands (the start of the run);
     no cursor moves past `cap` (the run's start); it commits every `segment_requests`; `kinds`
-    limits the lists read per repository (event-driven runs)."""
+    limits the lists read per repository (event-driven runs); `full_read` reads every list from
+    the start (no updated_since), keeping nothing as unchanged."""
     cursors = {
-        (repo, kind): Cursor((repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
+        (repo, kind): Cursor(None if full_read else (repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
         for repo in repository_ids
         for kind in CHILD_LISTS
     }
@@ -190,11 +195,16 @@ def pixee_source(
     tally: Tally | None = None,
     webhook_pages: Sequence[list[dict[str, Any]]] | None = None,
     cap: datetime | None = None,
+    reads: ReadLog | None = None,
+    full_read: bool = False,
 ) -> Sequence[DltResource]:
     """Every list of the Pixee API; see the module docstring for tables and loading.
 
     `cap`: the run's start, past which no cursor moves (default: the server's clock at the first
-    response, else this machine's)."""
+    response, else this machine's). `reads` collects the complete reads and vanished repositories
+    (pipelines.deletions); `full_read` reads every list from the start (no updated_since) without
+    forgetting the state.
+    """
     report: Tally = tally or _LogTally()
     own: dict[str, Any] = {}
 
@@ -221,7 +231,7 @@ def pixee_source(
     )
     def repositories() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.source_state()
-        cursor = Cursor(state.get("repositories"), lag_seconds, run_cap())
+        cursor = Cursor(None if full_read else state.get("repositories"), lag_seconds, run_cap())
         known = state.setdefault("repos", {})
         params = {"updated_since": cursor.since} if cursor.since else None
         rejected: list[Rejected] = []
@@ -239,6 +249,7 @@ def pixee_source(
                 reject(row, reason)
             for row in page:
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
+                row.pop(columns.DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
                 if cursor.observe(row):
                     rows.append(row)
             if rows:
@@ -250,6 +261,8 @@ def pixee_source(
         state["repositories"] = cursor.saved()
         if cursor.ahead:
             report.warn(cursor.skew_warning("repositories"))
+        if cursor.since is None and reads is not None:
+            reads.read_complete("repositories", None)
 
     @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
     def webhooks() -> Iterator[list[dict[str, Any]]]:
@@ -292,10 +305,14 @@ def pixee_source(
                 elif isinstance(item, Checkpoint):
                     if item.repository_id not in batch_now.vanished:  # else it would come back
                         repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
+                        if item.complete and reads is not None:
+                            reads.read_complete(table, item.repository_id)
                 elif isinstance(item, Vanished):
                     # Only its cursors go: every row loaded from it stays in the warehouse.
                     repos_state.pop(item.repository_id, None)
                     report.vanish(item.repository_id)
+                    if reads is not None:
+                        reads.repository_vanished(item.repository_id)
                 elif isinstance(item, ListFailed):
                     report.fail(item.message)
                 elif isinstance(item, Warn):
@@ -324,4 +341,11 @@ def child_resource_names(details: bool) -> tuple[str, ...]:
     return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
 
 
-__all__ = ["Batch", "WorkerPool", "child_resource_names", "pixee_source", "plan_batch", "read_webhooks"]
+__all__ = [
+    "Batch",
+    "WorkerPool",
+    "child_resource_names",
+    "pixee_source",
+    "plan_batch",
+    "read_webhooks",
+]

@@ -15,6 +15,10 @@ def _cols(kind: str, *names: str) -> TColumns:
 # the merge keeps the one with the latest updated_at.
 _ID: TColumns = {"id": {"data_type": "text", "nullable": False, "primary_key": True}}
 _UPDATED: TColumns = {"updated_at": {"data_type": "timestamp", "nullable": True, "dedup_sort": "desc"}}
+# Ours, not the API's: when a complete read of the list no longer found the object (NULL while it
+# is listed). A row loaded again carries no value for it, so the merge sets it back to NULL.
+DELETED_AT = "_deleted_at"
+_DELETED: TColumns = {DELETED_AT: {"data_type": "timestamp", "nullable": True}}
 
 REPOSITORIES: TColumns = {
     **_ID,
@@ -23,6 +27,7 @@ REPOSITORIES: TColumns = {
     **_cols("bigint", "settings__max_open_prs"),
     **_cols("timestamp", "last_scan_at", "created_at"),
     **_UPDATED,
+    **_DELETED,
 }
 
 SCANS: TColumns = {
@@ -31,6 +36,7 @@ SCANS: TColumns = {
     **_cols("bigint", "findings_count", "fixes_generated", "duration_seconds"),
     **_cols("timestamp", "started_at", "completed_at", "created_at"),
     **_UPDATED,
+    **_DELETED,
 }
 
 FINDINGS: TColumns = {
@@ -53,6 +59,7 @@ FINDINGS: TColumns = {
     **_cols("double", "confidence"),
     **_cols("timestamp", "detected_at", "triaged_at", "resolved_at", "created_at"),
     **_UPDATED,
+    **_DELETED,
 }
 
 FIXES: TColumns = {
@@ -62,6 +69,7 @@ FIXES: TColumns = {
     **_cols("bigint", "files_changed", "pr_number"),
     **_cols("timestamp", "pr_opened_at", "merged_at", "closed_at", "created_at"),
     **_UPDATED,
+    **_DELETED,
 }
 
 WEBHOOKS: TColumns = {

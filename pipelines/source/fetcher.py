@@ -17,7 +17,7 @@ from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, se
 from pipelines.paging import iter_pages
 from pipelines.records import problem, split
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
-from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
+from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.source.cursors import Cursor
 
 log = logging.getLogger("pipelines.source")
@@ -95,6 +95,7 @@ class Checkpoint:
     kind: str
     state: dict[str, Any]
     requests: int = 0  # made for the rows it covers since the list's previous checkpoint
+    complete: bool = False  # read with no updated_since: every object it lists was loaded
 
 
 @dataclass
@@ -206,6 +207,8 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
+        # Nothing to read (the empty batch of a full refresh's drop): drained at once, started or not.
+        self.finished = not self.repository_ids and not any(self.backfill.values())
         # Rows of a list wait to be typed to Arrow in chunks; in small segments they are put
         # sooner, so no more than a segment's share waits on any one reader.
         self._flush_pages = max(1, self.segment_requests // 16)
@@ -335,6 +338,8 @@ class Batch:
                 if page is None:
                     break
                 rows = [row for row in page if cursor.observe(row)]
+                for row in rows:
+                    row.pop(DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
                 pending += rows
                 unflushed += 1
                 if len(pending) >= chunk or unflushed >= self._flush_pages:
@@ -368,7 +373,7 @@ class Batch:
         self._put_rows(kind, pending)
         if cursor.ahead:
             self.put(kind, Warn(cursor.skew_warning(f"{kind} of {repository_id}")))
-        self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made))
+        self.put(kind, Checkpoint(repository_id, kind, cursor.saved(), made, complete=cursor.since is None))
 
     def _confirm_gone(self, client: PixeeClient, repository_id: str) -> tuple[bool, str]:
         """(True, _) when GET /repositories/{id} answers 404; else (False, what it answered).

@@ -20,6 +20,9 @@ sync(settings)                              what it commits to the warehouse
  |                                           -> per load: a segment's rows of every table and,
  |                                              in the same load, the cursors that cover them;
  |                                              a load with a failed job commits no cursor
+ |                                           after each load (record.py): its new versions into
+ |                                           <table>_history, and _deleted_at for what a complete
+ |                                           read no longer found
  |- 3b details      (details.py)            with --details: details missing for rows loaded
  |                                           before (bounded: ten minutes of the rate a run)
  |                                           -> per segment: the detail rows fetched
@@ -51,6 +54,7 @@ from pipelines.sync.events import finish_events, plan_events
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
 from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
+from pipelines.sync.record import RunRecord
 from pipelines.sync.resume import resume
 from pipelines.sync.steps import LOADER_FILE_FORMAT, DestinationError, run_step
 
@@ -73,9 +77,15 @@ def sync(
     pipelines_dir: str | None = None,
     batch_repositories: int | None = None,
     transport: httpx.BaseTransport | None = None,
+    reconcile: bool = False,
+    history: bool = True,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
+    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.history)
+    and reads everything; `reconcile` reads every list from the start without dropping anything,
+    so what the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False`
+    leaves the history tables alone (for measuring what they cost; the contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
@@ -89,6 +99,7 @@ def sync(
         full_refresh=full_refresh,
         details=details,
         concurrency=settings.concurrency,
+        reconcile=reconcile,
     )
     # dlt gzips its intermediate files by default: an eighth of a big sync's CPU for files that
     # live seconds on local disk (the loaded parquet keeps its own compression). The environment
@@ -115,9 +126,10 @@ def sync(
         try:
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
+            record = RunRecord(report, len(report.load_ids), reconcile, history)
             events = plan_events(settings, pipeline, full_refresh, report)
-            extract_organisation(pipeline, client, settings, details, report, full_refresh)
-            load_repositories(pipeline, client, settings, details, report, batch_repositories, events)
+            extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
+            load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
             finish_events(pipeline, events, report)
             if details:
                 backfill_details(pipeline, client, settings, report)

@@ -14,6 +14,7 @@ from pipelines.source.fetcher import Batch
 from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
 
 if TYPE_CHECKING:
+    from pipelines.sync.record import RunRecord
     from pipelines.webhooks.runs import EventRun
 
 # A segment is a third of what a kill may cost: the one loading and the one read meanwhile
@@ -37,6 +38,7 @@ def load_repositories(
     report: SyncReport,
     batch_repositories: int,
     events: EventRun | None = None,
+    record: RunRecord | None = None,
 ) -> None:
     """Load what phase 2 extracted, then every known repository's lists, batch by batch; a batch
     commits in one load, or in several (segments) when it takes more requests than a kill may cost.
@@ -65,6 +67,7 @@ def load_repositories(
             report.cursor_cap,
             segment,
             kinds,
+            full_read=record is not None and record.reconcile,
         )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
@@ -73,6 +76,8 @@ def load_repositories(
         if batches:
             batches[0].start(pool, client)
         normalize_and_load(pipeline, report)  # the repositories and webhooks
+        if record is not None:
+            record.mark(pipeline)
         for i, batch in enumerate(batches):
             while True:
                 batch.begin_segment()
@@ -83,6 +88,7 @@ def load_repositories(
                     batch=batch,
                     tally=report,
                     cap=report.cursor_cap,
+                    **(record.source_args() if record is not None else {}),
                 ).with_resources(*child_resource_names(details))
                 run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
                 # The segment is now an extracted package, which survives a kill (the next run
@@ -91,6 +97,8 @@ def load_repositories(
                 if last and i + 1 < len(batches):
                     batches[i + 1].start(pool, client)
                 normalize_and_load(pipeline, report)
+                if record is not None:
+                    record.mark(pipeline)
                 report.checkpoints += 1
                 if last:
                     break

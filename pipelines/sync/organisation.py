@@ -9,6 +9,7 @@ from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source, read_webhooks
 from pipelines.source.cursors import run_start
+from pipelines.sync.record import RunRecord
 from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
 
 
@@ -19,6 +20,7 @@ def extract_organisation(
     details: bool,
     report: SyncReport,
     full_refresh: bool,
+    record: RunRecord,
 ) -> None:
     """Extract /repositories (since its cursor) and /webhooks (all of it); loaded by phase 3.
 
@@ -35,6 +37,7 @@ def extract_organisation(
         tally=report,
         webhook_pages=hooks,
         cap=report.cursor_cap,
+        **record.source_args(),
     ).with_resources("repositories", *(["webhooks"] if hooks is not None else []))
     run_step(
         pipeline.extract,

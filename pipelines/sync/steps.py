@@ -41,7 +41,7 @@ TRACEBACK = "Traceback (most recent call last):"
 RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*: ")
 
 
-def _cause_line(text: str) -> str:
+def cause_line(text: str) -> str:
     """One line for an error text: its first line, and when dlt's message ends where a copied
     traceback begins ("... Last failure message was: Traceback ..."), the traceback's last line
     (the actual error) in its place."""
@@ -69,7 +69,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             text = str(destination)
             kind = type(destination).__name__
             raise DestinationError(
-                f"the destination failed during {exc.step}: {kind}: {_cause_line(text)}",
+                f"the destination failed during {exc.step}: {kind}: {cause_line(text)}",
                 transient=isinstance(destination, DestinationTransientException),
                 job_failed=isinstance(destination, LoadClientJobException),
                 out_of_memory="Out of Memory" in text,

@@ -10,6 +10,15 @@ renamed as (
 {{ stg_fix_columns(columns) }},
         {{ pixee_column(columns, 'observed_at', dbt.type_timestamp()) }} as observed_at
     from source
+),
+
+-- a version holds from its updated_at until the next version's (NULL: the latest observed)
+versions as (
+    select
+        renamed.*,
+        renamed.updated_at as valid_from,
+        lead(renamed.updated_at) over (partition by renamed.fix_id order by renamed.updated_at) as valid_to
+    from renamed
 )
 
-select * from renamed
+select * from versions

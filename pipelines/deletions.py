@@ -1,0 +1,94 @@
+"""What the API stopped returning: `_deleted_at` set after a complete read no longer finds an id.
+
+A list read with no `updated_since` to its end loads every object it lists (nothing is skipped as
+unchanged), so after its load the rows of that list not loaded by this run are exactly the ones
+the API no longer lists. A repository whose lists answered 404 is gone with all its children.
+The seen ids are never held in memory: the warehouse already has them (`_dlt_load_id`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipelines.history import rowcount
+from pipelines.source.columns import DELETED_AT
+
+CHILD_TABLES = ("scans", "findings", "fixes")
+MARKED_TABLES = ("repositories", *CHILD_TABLES)
+
+
+@dataclass
+class ReadLog:
+    """Complete reads and vanished repositories seen while extracting, until they are marked."""
+
+    repositories_complete: bool = False
+    complete: list[tuple[str, str]] = field(default_factory=list)  # (table, repository_id)
+    vanished: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def read_complete(self, table: str, repository_id: str | None) -> None:
+        with self._lock:
+            if table == "repositories":
+                self.repositories_complete = True
+            elif repository_id is not None:
+                self.complete.append((table, repository_id))
+
+    def repository_vanished(self, repository_id: str) -> None:
+        with self._lock:
+            self.vanished.append(repository_id)
+
+    def take(self) -> tuple[bool, list[tuple[str, str]], list[str]]:
+        with self._lock:
+            out = (self.repositories_complete, self.complete, self.vanished)
+            self.repositories_complete, self.complete, self.vanished = False, [], []
+            return out
+
+
+def mark_disappeared(
+    pipeline: Any, log: ReadLog, run_loads: Sequence[str], observed_at: datetime
+) -> dict[str, int]:
+    """Set `_deleted_at` = observed_at on what the reads logged since the last call no longer
+    found; rows per table. Call only after the loads of those reads committed (`run_loads` are
+    this run's load ids, the pending package of an earlier run excluded)."""
+    repositories_complete, complete, vanished = log.take()
+    marked: dict[str, int] = {}
+    if not (repositories_complete or complete or vanished) or not pipeline.default_schema_name:
+        return marked
+    present = {t["name"] for t in pipeline.default_schema.data_tables(seen_data_only=True)}
+    loads = list(run_loads) or [""]
+    with pipeline.sql_client() as client:
+        col = client.escape_column_name
+
+        def update(table: str, where: str, args: Sequence[Any]) -> None:
+            if table not in present:
+                return
+            name = client.make_qualified_table_name(table)
+            sql = f"update {name} set {col(DELETED_AT)} = %s where {col(DELETED_AT)} is null and {where}"
+            count = rowcount(client, sql, observed_at, *args)
+            if count:
+                marked[table] = marked.get(table, 0) + count
+
+        not_this_run = f"{col('_dlt_load_id')} not in ({', '.join(['%s'] * len(loads))})"
+        if repositories_complete:
+            update("repositories", not_this_run, loads)
+        by_table: dict[str, list[str]] = {}
+        for table, repository_id in complete:
+            by_table.setdefault(table, []).append(repository_id)
+        for table, ids in by_table.items():
+            for chunk in _chunks(sorted(set(ids))):
+                where = f"{col('repository_id')} in ({', '.join(['%s'] * len(chunk))}) and {not_this_run}"
+                update(table, where, [*chunk, *loads])
+        for chunk in _chunks(sorted(set(vanished))):
+            marks = ", ".join(["%s"] * len(chunk))
+            update("repositories", f"{col('id')} in ({marks})", chunk)
+            for table in CHILD_TABLES:
+                update(table, f"{col('repository_id')} in ({marks})", chunk)
+    return marked
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
