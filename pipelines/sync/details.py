@@ -12,7 +12,7 @@ from pipelines.settings import Settings
 from pipelines.source import pixee_source
 from pipelines.source.fetcher import DETAIL_OF, Batch, WorkerPool
 from pipelines.sync.batches import segment_requests
-from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
+from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, roomy_memory_limit, run_step
 
 log = logging.getLogger("pipelines.sync")
 
@@ -50,7 +50,16 @@ def backfill_details(
     wanted: dict[str, list[str]] = {}
     left = 0
     for kind in ("findings", "fixes"):
-        ids, total = missing_details(pipeline, kind, budget - sum(map(len, wanted.values())))
+        limit = budget - sum(map(len, wanted.values()))
+        try:
+            ids, total = missing_details(pipeline, kind, limit)
+        except Exception as exc:  # the anti-join past the sync's memory cap: as a load would be
+            if "Out of Memory" not in str(exc):
+                raise
+            with dlt.config.values(
+                {"destination.duckdb.credentials.global_config": {"memory_limit": roomy_memory_limit()}}
+            ):
+                ids, total = missing_details(pipeline, kind, limit)
         wanted[kind] = ids
         left += total - len(ids)
     fetched = sum(map(len, wanted.values()))
