@@ -175,7 +175,8 @@ def test_the_serving_file_is_read_only_and_in_the_configured_storage_version(
         # staging views resolve inside the serving file, not in the working file they were built in
         assert con.execute("select count(*) from pixee_marts_staging.stg_findings").fetchone()[0] > 0
         schemas = {row[0] for row in con.execute("select schema_name from duckdb_tables()").fetchall()}
-    assert schemas == {"pixee", "pixee_marts"}  # dlt's merge staging (pixee_staging) is not published
+    # dlt's merge staging (pixee_staging) is not published; the dbt project's staging schema is
+    assert schemas == {"pixee", "pixee_marts", "pixee_marts_staging"}
 
     settings = Settings(duckdb_path=tmp_path / "newer.duckdb", storage_version="v1.5.0")
     repositories = {"repositories": handmade_org()["repositories"]}

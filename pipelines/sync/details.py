@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import dlt
 
@@ -21,8 +22,13 @@ log = logging.getLogger("pipelines.sync")
 BACKFILL_MINUTES = 10
 
 
-def missing_details(pipeline: dlt.Pipeline, kind: str, limit: int) -> tuple[list[str], int]:
-    """(up to `limit` ids of `kind` rows without a detail row, how many lack one in all)."""
+def missing_details(
+    pipeline: dlt.Pipeline, kind: str, limit: int, this_run: Sequence[str] = ()
+) -> tuple[list[str], int]:
+    """(up to `limit` ids of `kind` rows without a detail row, how many lack one in all).
+
+    Rows the loads `this_run` wrote had their details asked for in this run already: one that is
+    still missing was set aside (rejected_records) or answered 404, and is not asked again now."""
     table, _ = DETAIL_OF[kind]
     with pipeline.sql_client() as client:
         parent = client.make_qualified_table_name(kind)
@@ -35,7 +41,10 @@ def missing_details(pipeline: dlt.Pipeline, kind: str, limit: int) -> tuple[list
             client.execute_sql(f"select 1 from {detail} limit 1")
             missing = f"select p.id from {parent} p left join {detail} d on d.id = p.id where d.id is null"
         except Exception:  # the detail table does not exist yet: every row lacks its detail
-            missing = f"select p.id from {parent} p"
+            missing = f"select p.id from {parent} p where true"
+        if this_run:
+            loads = ", ".join("'" + load.replace("'", "''") + "'" for load in this_run)
+            missing += f" and p._dlt_load_id not in ({loads})"
         total = int(client.execute_sql(f"select count(*) from ({missing}) m")[0][0])
         ids = [str(r[0]) for r in client.execute_sql(f"{missing} order by p.id limit {int(limit)}")]
     return ids, total
@@ -52,14 +61,14 @@ def backfill_details(
     for kind in ("findings", "fixes"):
         limit = budget - sum(map(len, wanted.values()))
         try:
-            ids, total = missing_details(pipeline, kind, limit)
+            ids, total = missing_details(pipeline, kind, limit, report.load_ids)
         except Exception as exc:  # the anti-join past the sync's memory cap: as a load would be
             if "Out of Memory" not in str(exc):
                 raise
             with dlt.config.values(
                 {"destination.duckdb.credentials.global_config": {"memory_limit": roomy_memory_limit()}}
             ):
-                ids, total = missing_details(pipeline, kind, limit)
+                ids, total = missing_details(pipeline, kind, limit, report.load_ids)
         wanted[kind] = ids
         left += total - len(ids)
     fetched = sum(map(len, wanted.values()))
