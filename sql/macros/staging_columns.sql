@@ -89,3 +89,33 @@
         {{ pixee_column(columns, 'created_at', dbt.type_timestamp()) }} as created_at,
         {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
 {%- endmacro %}
+
+{#- A history staging model: every observed version of one raw table's objects (empty without the
+    history table), typed like the main table's staging model, plus observed_at, and the span in
+    which each version holds: from its updated_at to the next version's (NULL: the latest). -#}
+{% macro stg_history(raw_table, key) -%}
+{%- set raw = pixee_raw_relation(raw_table ~ '_history') %}
+{%- set columns = pixee_raw_columns(raw) %}
+{%- set typed = {'repositories': stg_repository_columns, 'scans': stg_scan_columns,
+                 'findings': stg_finding_columns, 'fixes': stg_fix_columns}[raw_table] %}
+with source as (
+    select * from {{ pixee_from(raw) }}
+),
+
+renamed as (
+    select
+{{ typed(columns) }},
+        {{ pixee_column(columns, 'observed_at', dbt.type_timestamp()) }} as observed_at
+    from source
+),
+
+versions as (
+    select
+        renamed.*,
+        renamed.updated_at as valid_from,
+        lead(renamed.updated_at) over (partition by renamed.{{ key }} order by renamed.updated_at) as valid_to
+    from renamed
+)
+
+select * from versions
+{%- endmacro %}
