@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     if name != "serve":  # serve stops through Prefect's runner, which pauses its schedules first
         signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _terminate)
         # dlt's own handlers (normalize and load) defer a signal to the end of the job in hand and
         # drop it when that was the step's last job (its pool runner returns without looking):
         # a SIGTERM then went unanswered and the run carried on. Every point of a sync is safe to
@@ -80,17 +81,24 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+# The signal that arrived, kept aside: DuckDB turns a KeyboardInterrupt raised during a query into
+# `RuntimeError: Query interrupted`, so the exception that reaches main may no longer say it.
+_received: list[int] = []
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     """SIGTERM unwinds like Ctrl-C (every `finally` runs, the lock is let go), then exits 143."""
+    _received.append(signum)
     raise Interrupted(signum)
 
 
 def _signal_of(exc: BaseException) -> int | None:
     """The signal that ended the command, if one did: ours, dlt's (SignalReceivedException carries
-    `signal_code`), or a plain KeyboardInterrupt (SIGINT)."""
+    `signal_code`), a plain KeyboardInterrupt (SIGINT), or one our handler saw whose exception
+    something below rewrote."""
     interrupt = in_chain(exc, KeyboardInterrupt)
     if interrupt is None:
-        return None
+        return _received[0] if _received else None
     return int(getattr(interrupt, "signum", None) or getattr(interrupt, "signal_code", None) or signal.SIGINT)
 
 

@@ -4,11 +4,16 @@ resumes to the truth."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pipelines.settings import REPO_ROOT
 from tests.faults_support import batch_pages, child_pages, etl_env, route_counts, run_etl, start_etl
 
 LINE = "pixee-etl run: interrupted; committed progress kept; the next run resumes"
@@ -79,3 +84,41 @@ def test_ctrl_c_inside_dlts_load_exits_130_in_one_line_and_the_next_run_resumes(
     assert_matches_truth(sim, db)
     # The batch being loaded was kept (its package is loaded first): not everything is read again.
     assert child_pages(route_counts(sim.stats())) < sum(batch_pages(sim.truth(), 2))
+
+
+# A command whose work is one long DuckDB query, as the tail of dlt's load or the marts' dbt run is.
+# DuckDB answers a signal that lands mid-query by raising `RuntimeError: Query interrupted` in place
+# of the KeyboardInterrupt our handler raised: the exception that reaches the CLI no longer says it.
+_SIGNAL_MID_QUERY = """
+import os, signal, sys, threading, types
+from pipelines import cli
+
+command = types.ModuleType("long_query")
+command.add_arguments = lambda parser: None
+
+def main(args):
+    import duckdb
+    connection = duckdb.connect()
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.Signals[sys.argv[1]])).start()
+    connection.sql("select count(*) from range(100000000000) a").fetchall()
+    return 0
+
+command.main = main
+sys.modules["long_query"] = command
+cli.COMMANDS["run"] = ("long_query", "")
+sys.exit(cli.main(["run"]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_that_duckdb_turns_into_query_interrupted_still_exits_in_one_line(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_MID_QUERY, signum.name],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _assert_interrupted(done.returncode, done.stderr, signum)
