@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import resource
+import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,50 @@ CONCURRENCY = (
 UNLIMITED_RPM = 1e7  # "no rate limit" for the client's bucket: never the bottleneck
 
 
+class MeasuredChildDied(RuntimeError):
+    """The child process of one measurement ended without a result: how it ended is the message."""
+
+
 def run_isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """fn(*args) in a new spawned process; its result plus that process's peak RSS and CPU time."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_measured, fn, *args).result()
+    """fn(*args) in a new spawned process; its result plus that process's peak RSS and CPU time.
+
+    A child that dies (a signal, a crash) is named with its exit code or signal, not a bare
+    BrokenProcessPool; an exception in it comes back as that exception."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_measured, args=(send, fn, *args), name=f"bench-{fn.__name__}")
+    child.start()
+    send.close()  # the child holds the only writer: EOF here means it is gone
+    try:
+        outcome = receive.recv()
+    except EOFError:
+        child.join()
+        code = child.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        raise MeasuredChildDied(f"the measurement {fn.__name__} died without a result ({how})") from None
+    finally:
+        receive.close()
+    child.join()
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
-def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+def _measured(send: Any, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+    faulthandler.enable()  # a crash in a native library prints its stack instead of vanishing
+    try:
+        result = _measure(fn, *args)
+    except BaseException as exc:  # handed back to the parent, which raises it
+        try:
+            send.send(exc)
+        except Exception:  # an exception that does not pickle still says what it was
+            send.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    else:
+        send.send(result)
+    send.close()
+
+
+def _measure(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     started = time.monotonic()
     result = fn(*args)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
+from bench.runs import MeasuredChildDied, run_isolated
 
 TINY = [
     "--rate-repositories", "2",
@@ -60,3 +65,21 @@ def test_only_a_full_run_writes_the_published_benchmarks() -> None:
     assert default_output(QUICK) == SCRATCH / "benchmarks-quick.md"
     assert default_output(Sizes(throughput_findings=10)) == SCRATCH / "benchmarks-custom.md"
     assert PUBLISHED.name == "benchmarks.md" and "out" in SCRATCH.parts
+
+
+def _killed_mid_measurement() -> dict[str, object]:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+def _raises_mid_measurement() -> dict[str, object]:
+    raise ValueError("the organisation was empty")
+
+
+def test_a_measurement_whose_process_dies_says_how_and_one_that_raises_raises_it() -> None:
+    with pytest.raises(
+        MeasuredChildDied, match=r"_killed_mid_measurement died without a result \(signal SIGKILL\)"
+    ):
+        run_isolated(_killed_mid_measurement)
+    with pytest.raises(ValueError, match="the organisation was empty"):
+        run_isolated(_raises_mid_measurement)
