@@ -543,12 +543,15 @@ class PixeeClient:
         try:
             self.stats.update(resource, requests=1)
             with deadlines.within(self.request_deadline) as deadline:
-                response = self._http.send(self._http.build_request(
+                response = self._http.send(
+                    self._http.build_request(
                         "GET" if json_body is None else "POST",
                         url,
                         params=params,
                         json=None if json_body is None else dict(json_body),
-                    ), stream=True)
+                    ),
+                    stream=True,
+                )
                 try:
                     content = self._read_body(response, deadline)
                 finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipelines.history import rowcount
+from pipelines.history import chunks, rowcount
 from pipelines.source.columns import DELETED_AT
 
 CHILD_TABLES = ("scans", "findings", "fixes")
@@ -79,16 +79,12 @@ def mark_disappeared(
         for table, repository_id in complete:
             by_table.setdefault(table, []).append(repository_id)
         for table, ids in by_table.items():
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 where = f"{col('repository_id')} in ({', '.join(['%s'] * len(chunk))}) and {not_this_run}"
                 update(table, where, [*chunk, *loads])
-        for chunk in _chunks(sorted(set(vanished))):
+        for chunk in chunks(sorted(set(vanished))):
             marks = ", ".join(["%s"] * len(chunk))
             update("repositories", f"{col('id')} in ({marks})", chunk)
             for table in CHILD_TABLES:
                 update(table, f"{col('repository_id')} in ({marks})", chunk)
     return marked
-
-
-def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]

@@ -77,6 +77,8 @@ class IncompleteSyncError(PixeeEtlError):
         more = f" (and {len(failures) - 1} more, listed in the summary)" if len(failures) > 1 else ""
         super().__init__(f"{len(failures)} list(s) not read this run: {first}{more}")
         self.report = report
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM (or SIGINT) arrived: a KeyboardInterrupt, so it unwinds like Ctrl-C, naming the signal."""
 

@@ -8,6 +8,11 @@ dlt's extract, normalize and load (which cost a 1M-finding full sync +67% CPU wh
 rode along as dlt tables; docs/benchmarks.md). The tables are not in dlt's schema, so a
 `--full-refresh` (dlt's drop) never touches them.
 
+Which loads are in the history is itself recorded (`_history_loads`, one row per load id), so a
+run killed between a load committing and its versions going in loses nothing: the next run starts
+by recording every completed load (`_dlt_loads`) not listed there, stamped with the time dlt
+created that load's package (its load id), which falls inside the killed run.
+
 A version superseded inside one load (an object changed while its list was read) is merged away
 before it reaches the main table and is not kept.
 """
@@ -22,6 +27,7 @@ from pipelines.source.columns import DELETED_AT
 
 TABLES = ("repositories", "scans", "findings", "fixes")
 OBSERVED_AT = "observed_at"
+RECORDED_LOADS = "_history_loads"  # not in dlt's schema: a --full-refresh keeps it with the history
 
 
 def history_table(table: str) -> str:
@@ -29,39 +35,82 @@ def history_table(table: str) -> str:
 
 
 def record_versions(pipeline: Any, load_ids: Sequence[str], observed_at: datetime) -> dict[str, int]:
-    """Insert the new versions the loads `load_ids` wrote; rows added per history table."""
+    """Insert the new versions the loads `load_ids` wrote, stamped observed_at; rows added per
+    history table. The loads are then listed as recorded (a repeat adds nothing)."""
+    return _record(pipeline, list(load_ids), observed_at) if load_ids else {}
+
+
+def record_unrecorded_loads(pipeline: Any) -> dict[str, int]:
+    """Versions of every completed load not yet recorded (a run killed after a load committed and
+    before its versions went in), stamped with their package's creation time; rows added per table."""
+    return _record(pipeline, None, None)
+
+
+def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | None) -> dict[str, int]:
+    """One INSERT ... SELECT per table and chunk of loads (None: the completed loads not recorded
+    yet), then those loads listed in _history_loads."""
     added: dict[str, int] = {}
-    if not load_ids or not pipeline.default_schema_name:
+    if not pipeline.default_schema_name:
         return added
     schema = pipeline.default_schema
     present = {t["name"] for t in schema.data_tables(seen_data_only=True)}
     with pipeline.sql_client() as client:
         col = client.escape_column_name
-        for table in TABLES:
-            if table not in present:
-                continue
-            columns = [
-                name
-                for name in schema.get_table_columns(table)
-                if not name.startswith("_dlt") and name != DELETED_AT
-            ]
-            if "id" not in columns or "updated_at" not in columns:
-                continue
-            main = client.make_qualified_table_name(table)
-            history = client.make_qualified_table_name(history_table(table))
-            _ensure_table(client, main, history, columns)
-            names = ", ".join(col(c) for c in columns)
-            loads = ", ".join(["%s"] * len(load_ids))
-            sql = (
-                f"insert into {history} ({names}, {col(OBSERVED_AT)}) "
-                f"select {', '.join('m.' + col(c) for c in columns)}, %s from {main} m "
-                f"where m.{col('_dlt_load_id')} in ({loads}) and m.{col('updated_at')} is not null "
-                f"and not exists (select 1 from {history} v where v.{col('id')} = m.{col('id')} "
-                f"and v.{col('updated_at')} = m.{col('updated_at')})"
+        recorded = client.make_qualified_table_name(RECORDED_LOADS)
+        client.execute_sql(
+            f"create table if not exists {recorded} ({col('load_id')} varchar not null, "
+            f"{col('recorded_at')} timestamp)"
+        )
+        if load_ids is None:
+            load_ids = _unrecorded(client, recorded)
+        # dlt's load id is the time its package was created, in epoch seconds
+        stamp = f"to_timestamp(cast(m.{col('_dlt_load_id')} as double))" if observed_at is None else "%s"
+        stamp_args = [] if observed_at is None else [observed_at]
+        tables = [(t, _history_columns(schema, t)) for t in TABLES if t in present]
+        for chunk in chunks(load_ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            for table, columns in tables:
+                if "id" not in columns or "updated_at" not in columns:
+                    continue
+                main = client.make_qualified_table_name(table)
+                history = client.make_qualified_table_name(history_table(table))
+                _ensure_table(client, main, history, columns)
+                names = ", ".join(col(c) for c in columns)
+                sql = (
+                    f"insert into {history} ({names}, {col(OBSERVED_AT)}) "
+                    f"select {', '.join('m.' + col(c) for c in columns)}, {stamp} from {main} m "
+                    f"where m.{col('_dlt_load_id')} in ({marks}) and m.{col('updated_at')} is not null "
+                    f"and not exists (select 1 from {history} v where v.{col('id')} = m.{col('id')} "
+                    f"and v.{col('updated_at')} = m.{col('updated_at')})"
+                )
+                count = rowcount(client, sql, *stamp_args, *chunk)
+                added[history_table(table)] = added.get(history_table(table), 0) + count
+            # Listed after its versions are in: a kill in between only repeats an idempotent insert.
+            client.execute_sql(f"delete from {recorded} where {col('load_id')} in ({marks})", *chunk)
+            rows = ", ".join(["(%s, current_timestamp)"] * len(chunk))
+            client.execute_sql(
+                f"insert into {recorded} ({col('load_id')}, {col('recorded_at')}) values {rows}", *chunk
             )
-            count = rowcount(client, sql, observed_at, *load_ids)
-            added[history_table(table)] = count
     return added
+
+
+def _history_columns(schema: Any, table: str) -> list[str]:
+    return [n for n in schema.get_table_columns(table) if not n.startswith("_dlt") and n != DELETED_AT]
+
+
+def _unrecorded(client: Any, recorded: str) -> list[str]:
+    """Completed loads (`_dlt_loads` status 0) that _history_loads does not list, oldest first."""
+    col = client.escape_column_name
+    dlt_loads = client.make_qualified_table_name("_dlt_loads")
+    rows = client.execute_sql(
+        f"select l.{col('load_id')} from {dlt_loads} l where l.{col('status')} = 0 and not exists "
+        f"(select 1 from {recorded} r where r.{col('load_id')} = l.{col('load_id')}) order by 1"
+    )
+    return [str(row[0]) for row in rows or []]
+
+
+def chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _ensure_table(client: Any, main: str, history: str, columns: list[str]) -> None:

@@ -6,7 +6,8 @@ included, as a worst case for the secrets tests. PIXEE_TEST_KILL_AFTER_COPY=<tab
 this process the moment DuckDB has committed the first copy of <table>'s file into its table,
 before dlt records the job as done (a kill the random kill points hit only by luck);
 PIXEE_TEST_KILL_SIGNAL=TERM|INT sends that signal there instead (inside dlt's load, which
-intercepts signals), once.
+intercepts signals), once. PIXEE_TEST_KILL_BEFORE_HISTORY=<n>: SIGKILL this process as the n-th
+load's versions are about to go into the history tables (that load committed, its versions not).
 Nothing else differs from `pixee-etl`.
 """
 
@@ -43,6 +44,20 @@ def main() -> int:
                 os.kill(os.getpid(), kill_signal)
 
         DuckDbCopyJob.run = copy_then_die  # type: ignore[method-assign]
+    before_history = os.environ.get("PIXEE_TEST_KILL_BEFORE_HISTORY")
+    if before_history:
+        from pipelines.sync import record
+
+        record_versions = record.record_versions
+        calls: list[int] = []
+
+        def die_before(*args: object, **kwargs: object) -> dict[str, int]:
+            calls.append(1)
+            if len(calls) == int(before_history):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return record_versions(*args, **kwargs)  # type: ignore[arg-type]
+
+        record.record_versions = die_before  # type: ignore[assignment]
     if os.environ.get("PIXEE_TEST_DEBUG"):
         from pipelines.commands import run
 

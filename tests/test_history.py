@@ -9,7 +9,7 @@ first complete read after it did.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import duckdb
 
 from pipelines.sync import sync
 from tests.conftest import _same, flatten
+from tests.faults_support import etl_env, run_etl
 
 TABLES = ("repositories", "scans", "findings", "fixes")
 
@@ -206,3 +207,48 @@ def test_history_with_a_server_that_ignores_updated_since(
         sim.advance(30)
     # Everything was sent again each time, and only new versions were added.
     assert report.history_rows["findings_history"] < len(truth["findings"])
+
+
+def test_a_run_killed_between_a_load_and_its_history_loses_no_version(
+    simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    """SIGKILL after the second load committed and before its versions went in: the next run
+    records them first (stamped with the killed run's package time), so every version loaded is
+    in the history once, and says so."""
+    sim = simulator(repositories=4, days=20)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, batch=1)
+    before = datetime.now(UTC)
+    killed = run_etl(
+        {**env, "PIXEE_TEST_KILL_BEFORE_HISTORY": "2"}, "run", "--duckdb-path", str(db), cwd=tmp_path
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    between = datetime.now(UTC)
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+    missing: dict[str, set[tuple[Any, Any]]] = {}
+    for table in (t for t in TABLES if t in tables):
+        loaded = {(r["id"], r["updated_at"]) for r in rows(db, f"select id, updated_at from pixee.{table}")}
+        kept: set[tuple[Any, Any]] = set()
+        if f"{table}_history" in tables:
+            kept = {
+                (r["id"], r["updated_at"])
+                for r in rows(db, f"select id, updated_at from pixee.{table}_history")
+            }
+        missing[table] = loaded - kept
+    assert any(missing.values()), "the kill should have left a committed load out of the history"
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "versions an interrupted run loaded were added to the history now" in done.stdout + done.stderr
+    truth = sim.truth()
+    for table in TABLES:
+        history = rows(db, f"select id, updated_at, observed_at from pixee.{table}_history")
+        assert len({(r["id"], r["updated_at"]) for r in history}) == len(history), f"{table}: a version twice"
+        served = {(o["id"], flatten({"updated_at": o["updated_at"]})["updated_at"]) for o in truth[table]}
+        assert {(r["id"], r["updated_at"]) for r in history} == served, table
+        # A recovered version is stamped inside the run that first read it: the killed one.
+        recovered = [
+            r["observed_at"] for r in history if (r["id"], r["updated_at"]) in missing.get(table, ())
+        ]
+        assert all(before - timedelta(seconds=1) <= stamp <= between for stamp in recovered), table

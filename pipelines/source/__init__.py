@@ -108,6 +108,7 @@ class _LogTally:
 
     def fail(self, message: str) -> None:
         log.error(message)
+
     def add_rejected(self, table: str, reason: str) -> None:
         log.warning("a %s record was rejected (set aside in %s): %s", table, records.TABLE, reason)
 

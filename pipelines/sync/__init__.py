@@ -6,7 +6,8 @@ sync(settings)                              what it commits to the warehouse
  |- 1 resume        (resume.py)             state and schema restored from the warehouse;
  |                                           a package a killed run extracted is loaded first,
  |                                           or set aside if the warehouse refuses it again
- |                                           -> that run's last segment: rows with their cursors
+ |                                           -> that run's last segment: rows with their cursors;
+ |                                              the versions of loads not yet in the history
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
@@ -127,6 +128,7 @@ def sync(
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
             record = RunRecord(report, len(report.load_ids), reconcile, history)
+            record.catch_up(pipeline)
             events = plan_events(settings, pipeline, full_refresh, report)
             extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
             load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)

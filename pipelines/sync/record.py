@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 
 from pipelines.deletions import ReadLog, mark_disappeared
-from pipelines.history import record_versions
+from pipelines.history import record_unrecorded_loads, record_versions
 from pipelines.report import SyncReport
 from pipelines.sync.steps import DestinationError, cause_line
 
@@ -32,22 +34,44 @@ class RunRecord:
     def source_args(self) -> dict[str, Any]:
         return {"reads": self.reads, "full_read": self.reconcile}
 
+    def catch_up(self, pipeline: dlt.Pipeline) -> None:
+        """Before this run loads anything: the versions of loads an earlier run committed but was
+        killed before recording (their rows are still the main tables' latest)."""
+        if not self.history:
+            return
+        with _destination_errors():
+            added = record_unrecorded_loads(pipeline)
+        self._count(added)
+        if sum(added.values()):
+            self.report.warn(
+                f"{sum(added.values())} versions an interrupted run loaded were added to the history now"
+            )
+
+    def _count(self, added: dict[str, int]) -> None:
+        for table, count in added.items():
+            self.report.history_rows[table] = self.report.history_rows.get(table, 0) + count
+
     def mark(self, pipeline: dlt.Pipeline) -> None:
         """After a load committed: its new versions into the history tables, then `_deleted_at`
         for what the reads it holds no longer found."""
         started = self.report.started_at
-        try:
+        with _destination_errors():
             if self.history:
-                added = record_versions(pipeline, self.report.load_ids[self.versioned :], started)
+                self._count(record_versions(pipeline, self.report.load_ids[self.versioned :], started))
                 self.versioned = len(self.report.load_ids)
-                for table, count in added.items():
-                    self.report.history_rows[table] = self.report.history_rows.get(table, 0) + count
             marked = mark_disappeared(pipeline, self.reads, self.report.load_ids[self.first_load :], started)
-        except DestinationException as exc:
-            raise DestinationError(
-                f"the destination failed recording history and deletions: {type(exc).__name__}: "
-                f"{cause_line(str(exc))}",
-                transient=isinstance(exc, DestinationTransientException),
-            ) from None
         for table, count in marked.items():
             self.report.add_deleted(table, count)
+
+
+@contextmanager
+def _destination_errors() -> Iterator[None]:
+    """A warehouse error while recording is one line (steps.DestinationError), never a traceback."""
+    try:
+        yield
+    except DestinationException as exc:
+        raise DestinationError(
+            f"the destination failed recording history and deletions: {type(exc).__name__}: "
+            f"{cause_line(str(exc))}",
+            transient=isinstance(exc, DestinationTransientException),
+        ) from None

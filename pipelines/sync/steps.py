@@ -120,4 +120,3 @@ def roomy_memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         return "4GB"
     return f"{max(256, int(total * 0.8) >> 20)}MB"
-
