@@ -17,7 +17,7 @@ import duckdb
 
 from pipelines.sync import sync
 from tests.conftest import _same, flatten
-from tests.faults_support import etl_env, run_etl
+from tests.faults_support import etl_env, kill_after_requests, run_etl, start_etl
 
 TABLES = ("repositories", "scans", "findings", "fixes")
 
@@ -180,11 +180,18 @@ def test_history_and_deletions_over_runs_with_time_moving(
 
     # 6. A full refresh re-reads the present and forgets nothing of the past.
     sim.advance(3)
-    report = run("full refresh", full_refresh=True)
-    for table in TABLES:
-        want.deleted[table] = {}  # the main tables were dropped: only what the API lists now
-        want.loaded[table] = set(want.live[table])
+    #    What it no longer finds stays, marked (kept from before, or now): a complete read of all.
+    sim.delete("findings", next(f["id"] for f in sim.truth()["findings"] if f["repository_id"] != repository))
+    sim.advance(1)
+    report = run("full refresh", set(TABLES), full_refresh=True)
     check(db, want, "a full refresh")
+    assert report.deleted.get("findings", 0) >= 1
+    assert not [
+        t
+        for (t,) in duckdb.connect(str(db), read_only=True)
+        .execute("select table_name from duckdb_tables() where table_name like '_refresh_prior_%'")
+        .fetchall()
+    ]
 
     # The simulator's truth at a past time is what it served then (tests can rebuild the past).
     for when, truth in snapshots:
@@ -252,3 +259,38 @@ def test_a_run_killed_between_a_load_and_its_history_loses_no_version(
             r["observed_at"] for r in history if (r["id"], r["updated_at"]) in missing.get(table, ())
         ]
         assert all(before - timedelta(seconds=1) <= stamp <= between for stamp in recovered), table
+
+
+def test_a_full_refresh_stopped_part_way_still_forgets_nothing(
+    simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A finding marked deleted, then a --full-refresh SIGKILLed after its drop, then a plain run:
+    the deleted finding is back in its last state with its first _deleted_at, the refresh's
+    copies are gone, and everything the API lists equals the truth."""
+    sim = simulator(repositories=4, days=20)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, rpm=3000.0, burst=5, batch=1)
+    assert run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
+    gone = sim.truth()["findings"][0]
+    sim.delete("findings", gone["id"])
+    sim.advance(1)
+    reconciled = run_etl(env, "run", "--reconcile", "--duckdb-path", str(db), cwd=tmp_path)
+    assert reconciled.returncode == 0, reconciled.stderr[-2000:]
+    (first_mark,) = rows(db, f"select _deleted_at from pixee.findings where id = '{gone['id']}'")
+
+    sim.reset_stats()
+    refresh = start_etl(env, "run", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
+    was_killed, _, err = kill_after_requests(refresh, sim, 8)
+    assert was_killed, err[-2000:]
+    left = rows(db, "select table_name from duckdb_tables() where table_name = 'findings'")
+    if left:
+        left = rows(db, f"select id from pixee.findings where id = '{gone['id']}'")
+    assert not left, "the kill should have come after the refresh dropped the findings"
+
+    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert rows(db, f"select _deleted_at from pixee.findings where id = '{gone['id']}'") == [first_mark]
+    live = {f["id"] for f in sim.truth()["findings"]}
+    present = {r["id"] for r in rows(db, "select id from pixee.findings where _deleted_at is null")}
+    assert present == live
+    assert not rows(db, "select table_name from duckdb_tables() where table_name like '_refresh_prior_%'")

@@ -1,4 +1,4 @@
-"""Runs one sync: four phases, one module each, each committing what it says and nothing more.
+"""Runs one sync: four phases and their steps, one module each, each committing what it says and nothing more.
 
 ```
 sync(settings)                              what it commits to the warehouse
@@ -7,7 +7,9 @@ sync(settings)                              what it commits to the warehouse
  |                                           a package a killed run extracted is loaded first,
  |                                           or set aside if the warehouse refuses it again
  |                                           -> that run's last segment: rows with their cursors;
- |                                              the versions of loads not yet in the history
+ |                                              the versions of loads not yet in the history;
+ |                                              with --full-refresh, copies of the main tables
+ |                                              (pipelines.refresh) before phase 3 drops them
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
@@ -29,6 +31,8 @@ sync(settings)                              what it commits to the warehouse
  |                                           -> per segment: the detail rows fetched
  |- 3c events done  (events.py)             with [events] on: the plan is done
  |                                           -> the plan's completion
+ |- 3d refreshed    (record.py)             after a --full-refresh read every list to its end:
+ |                                           -> the rows it no longer found, back with _deleted_at
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
@@ -129,12 +133,16 @@ def sync(
             before = columns_of(pipeline)
             record = RunRecord(report, len(report.load_ids), reconcile, history)
             record.catch_up(pipeline)
+            if full_refresh:
+                record.keep_prior(pipeline)
             events = plan_events(settings, pipeline, full_refresh, report)
             extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
             load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
             finish_events(pipeline, events, report)
             if details:
                 backfill_details(pipeline, client, settings, report)
+            if not report.failures:
+                record.restore_gone(pipeline)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)

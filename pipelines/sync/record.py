@@ -11,6 +11,7 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 
 from pipelines.deletions import ReadLog, mark_disappeared
 from pipelines.history import record_unrecorded_loads, record_versions
+from pipelines.refresh import keep_prior_rows, restore_disappeared
 from pipelines.report import SyncReport
 from pipelines.sync.steps import DestinationError, cause_line
 
@@ -46,6 +47,19 @@ class RunRecord:
             self.report.warn(
                 f"{sum(added.values())} versions an interrupted run loaded were added to the history now"
             )
+
+    def keep_prior(self, pipeline: dlt.Pipeline) -> None:
+        """Before a --full-refresh drops the main tables: their rows copied aside (pipelines.refresh)."""
+        with _destination_errors():
+            keep_prior_rows(pipeline)
+
+    def restore_gone(self, pipeline: dlt.Pipeline) -> None:
+        """After a run that read every list to its end: what a refresh dropped and did not find again
+        goes back, marked deleted (pipelines.refresh)."""
+        with _destination_errors():
+            marked = restore_disappeared(pipeline, self.report.started_at)
+        for table, count in marked.items():
+            self.report.add_deleted(table, count)
 
     def _count(self, added: dict[str, int]) -> None:
         for table, count in added.items():
