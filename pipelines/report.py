@@ -58,6 +58,7 @@ class SyncReport:
     repositories_read: int = 0
     load_ids: list[str] = field(default_factory=list)
     cursor_cap: datetime | None = None  # the run's start on the server's clock; no cursor passes it
+    server_started_at: datetime | None = None  # the server's Date at the run's first answer
     # Repositories whose lists and own GET answered 404: their cursors were dropped, their rows kept.
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
@@ -74,6 +75,12 @@ class SyncReport:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- filled while the sync runs (pipelines.source.Tally) ----------------------------------
+
+    @property
+    def observed_at(self) -> datetime:
+        """The run's start as history and deletions stamp it: on the server's clock, the one its
+        updated_at come from (the marts compare them), else this machine's."""
+        return self.server_started_at or self.started_at
 
     def resource(self, name: str) -> ResourceStats:
         with self._lock:

@@ -15,9 +15,12 @@ from typing import Any
 
 import duckdb
 
+from pipelines.marts import build_marts
 from pipelines.sync import sync
 from tests.conftest import _same, flatten
 from tests.faults_support import etl_env, kill_after_requests, run_etl, start_etl
+from tests.marts_expected import expected_marts
+from tests.marts_support import assert_same_rows
 
 TABLES = ("repositories", "scans", "findings", "fixes")
 
@@ -53,6 +56,12 @@ class Expected:
         for table, ids in children.items():
             for obj_id in ids:
                 self.deleted[table].setdefault(obj_id, started)
+
+
+def server_start(sim: Any) -> datetime:
+    """A run's start on the simulator's clock, as its Date header tells it (whole seconds): the
+    stamp of observed_at and _deleted_at. The simulated clock stands still between advances."""
+    return sim.now.replace(microsecond=0)
 
 
 def rows(db: Path, sql: str) -> list[dict[str, Any]]:
@@ -99,6 +108,28 @@ def check(db: Path, want: Expected, label: str) -> None:
     assert not problems, f"after {label}:\n" + "\n".join(problems[:20])
 
 
+def served_org(
+    snapshots: list[tuple[datetime, dict[str, list[dict[str, Any]]]]], want: Expected
+) -> dict[str, Any]:
+    """What the warehouse must remember, as API objects: each object's last served state (with
+    `_deleted_at` where it went) and every distinct version served at a run, as `<kind>_history`."""
+    org: dict[str, Any] = {}
+    for table in TABLES:
+        latest: dict[str, dict[str, Any]] = {}
+        versions: dict[tuple[str, str], dict[str, Any]] = {}
+        for _, truth in snapshots:
+            for obj in truth[table]:
+                latest[obj["id"]] = obj
+                versions.setdefault((obj["id"], obj["updated_at"]), obj)
+        org[table] = [
+            {**obj, "_deleted_at": want.deleted[table].get(oid)}
+            for oid, obj in latest.items()
+            if oid in want.loaded[table]
+        ]
+        org[f"{table}_history"] = list(versions.values())
+    return org
+
+
 def test_history_and_deletions_over_runs_with_time_moving(
     simulator: Callable[..., Any], sim_settings: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -113,7 +144,8 @@ def test_history_and_deletions_over_runs_with_time_moving(
         truth = sim.truth()
         snapshots.append((sim.now, truth))
         report = sync(settings, pipelines_dir=str(tmp_path / "pipelines"), **kwargs)
-        want.served(truth, report.started_at, set(complete))
+        assert report.observed_at == server_start(sim)  # the clock updated_at come from
+        want.served(truth, server_start(sim), set(complete))
         counts.append(dict(report.history_rows))
         return report
 
@@ -167,7 +199,7 @@ def test_history_and_deletions_over_runs_with_time_moving(
     sim.delete("repositories", repository)
     sim.advance(6)
     report = run("repository deleted")
-    want.vanished(repository, children, report.started_at)
+    want.vanished(repository, children, server_start(sim))
     check(db, want, "a repository deleted")
     assert report.deleted["findings"] == len(children["findings"]) > 0
     assert "marked deleted: " in report.summary_table()
@@ -196,6 +228,22 @@ def test_history_and_deletions_over_runs_with_time_moving(
     # The simulator's truth at a past time is what it served then (tests can rebuild the past).
     for when, truth in snapshots:
         assert sim.truth(at=when) == truth
+
+    # 7. The marts as of past dates say what they would have said then, as far as history reaches:
+    #    Python over the states served at each run (not the SQL) against dbt's build.
+    org = served_org(snapshots, want)
+    scorecards: dict[Any, set[str]] = {}
+    for as_of in sorted({snapshots[1][0].date(), snapshots[3][0].date(), snapshots[-1][0].date()}):
+        build_marts(report.pipeline, settings, as_of)
+        expected = expected_marts(org, as_of, settings.sla_days)
+        for mart in ("backlog_daily", "repository_scorecard"):
+            assert_same_rows(mart, rows(db, f"select * from pixee_marts.{mart}"), expected[mart])
+        scorecards[as_of] = {
+            r["repository_id"] for r in rows(db, "select * from pixee_marts.repository_scorecard")
+        }
+    # What a security lead sees: the repository deleted later is on the early scorecard only.
+    assert repository in scorecards[snapshots[1][0].date()]
+    assert repository not in scorecards[snapshots[-1][0].date()]
     print("\nhistory rows per run:", counts)
     assert counts[0]["findings_history"] == len(snapshots[0][1]["findings"])
 
@@ -209,7 +257,7 @@ def test_history_with_a_server_that_ignores_updated_since(
     for step in range(2):
         truth = sim.truth()
         report = sync(settings, pipelines_dir=str(tmp_path / "pipelines"))
-        want.served(truth, report.started_at, set(TABLES) if step == 0 else set())
+        want.served(truth, server_start(sim), set(TABLES) if step == 0 else set())
         check(settings.duckdb_path, want, f"run {step + 1}")
         sim.advance(30)
     # Everything was sent again each time, and only new versions were added.

@@ -25,14 +25,19 @@ def format_since(moment: datetime) -> str:
 def run_start(server_date: str | None) -> datetime:
     """The moment cursors are capped at: the server's clock (its HTTP Date, the clock its
     updated_at stamps come from) rounded up to the next second, else this machine's clock."""
-    if server_date:
-        try:
-            moment = parsedate_to_datetime(server_date)
-        except (TypeError, ValueError, IndexError):
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment.astimezone(UTC) + timedelta(seconds=1)
-    return datetime.now(UTC)
+    moment = server_clock(server_date)
+    return moment + timedelta(seconds=1) if moment is not None else datetime.now(UTC)
+
+
+def server_clock(server_date: str | None) -> datetime | None:
+    """The server's HTTP Date as an aware UTC datetime; None when absent or unreadable."""
+    if not server_date:
+        return None
+    try:
+        moment = parsedate_to_datetime(server_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
 class Cursor:

@@ -8,7 +8,7 @@ from pipelines.client import PixeeClient
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source, read_webhooks
-from pipelines.source.cursors import run_start
+from pipelines.source.cursors import run_start, server_clock
 from pipelines.sync.record import RunRecord
 from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
 
@@ -30,6 +30,8 @@ def extract_organisation(
     hooks = read_webhooks(client, report)
     # The run's start on the server's clock (its first answer): no cursor moves past it.
     report.cursor_cap = run_start(client.server_date)
+    # observed_at and _deleted_at are compared with updated_at in the marts: the same clock.
+    report.server_started_at = server_clock(client.server_date)
     first = pixee_source(
         client,
         lag_seconds=settings.lag_seconds,

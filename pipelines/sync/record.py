@@ -57,7 +57,7 @@ class RunRecord:
         """After a run that read every list to its end: what a refresh dropped and did not find again
         goes back, marked deleted (pipelines.refresh)."""
         with _destination_errors():
-            marked = restore_disappeared(pipeline, self.report.started_at)
+            marked = restore_disappeared(pipeline, self.report.observed_at)
         for table, count in marked.items():
             self.report.add_deleted(table, count)
 
@@ -68,7 +68,7 @@ class RunRecord:
     def mark(self, pipeline: dlt.Pipeline) -> None:
         """After a load committed: its new versions into the history tables, then `_deleted_at`
         for what the reads it holds no longer found."""
-        started = self.report.started_at
+        started = self.report.observed_at
         with _destination_errors():
             if self.history:
                 self._count(record_versions(pipeline, self.report.load_ids[self.versioned :], started))
