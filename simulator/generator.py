@@ -274,7 +274,10 @@ def plan_scan_results(
                 if later_scan is not None:
                     f.resolved, f.rkind = later_scan, FIXED_BY_SCAN
         if f.resolved is not None and f.rkind != DISMISS and rng.random() < 0.06:
-            f.reopened = f.resolved + rng.randint(1, 30) * DAY_MS + rng.randint(0, 86_399) * 1000
+            # A scan reports it again (api-contract: reopened ones become `open` at a scan's
+            # completion): the first one after a day in the month that follows.
+            after = f.resolved + rng.randint(1, 30) * DAY_MS + rng.randint(0, 86_399) * 1000
+            f.reopened = chain.completed_after(after, 1)
     scan.n_findings = len(findings)
     scan.fix_times = sorted(fix.created_at for fix in fixes)
     return findings, fixes

@@ -197,7 +197,10 @@ class Org:
                     continue
                 h = zlib.crc32(f"{self.seed}/reopen/{f.id}".encode())
                 if h / 2**32 < cfg.reopen_dismissed_rate:
-                    f.reopened = f.resolved + (1 + h % 20) * DAY_MS + (h >> 8) % 86_400 * 1000
+                    # reopened when a scan reports it again: the first completion after that moment
+                    after = f.resolved + (1 + h % 20) * DAY_MS + (h >> 8) % 86_400 * 1000
+                    chain = self.chains.get(scan.repo)
+                    f.reopened = chain.completed_after(after, 1) if chain is not None else None
 
     def _schedule_chain(self, repo_id: str) -> None:
         chain = self.chains[repo_id]
