@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.history import chunks, rowcount
+from pipelines.schemas import api_schema
 from pipelines.source.columns import DELETED_AT
 
 CHILD_TABLES = ("scans", "findings", "fixes")
@@ -56,9 +57,10 @@ def mark_disappeared(
     this run's load ids, the pending package of an earlier run excluded)."""
     repositories_complete, complete, vanished = log.take()
     marked: dict[str, int] = {}
-    if not (repositories_complete or complete or vanished) or not pipeline.default_schema_name:
+    schema = api_schema(pipeline)
+    if not (repositories_complete or complete or vanished) or schema is None:
         return marked
-    present = {t["name"] for t in pipeline.default_schema.data_tables(seen_data_only=True)}
+    present = {t["name"] for t in schema.data_tables(seen_data_only=True)}
     loads = list(run_loads) or [""]
     with pipeline.sql_client() as client:
         col = client.escape_column_name

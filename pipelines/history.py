@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pipelines.schemas import api_schema
 from pipelines.source.columns import DELETED_AT
 
 TABLES = ("repositories", "scans", "findings", "fixes")
@@ -50,9 +51,9 @@ def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | N
     """One INSERT ... SELECT per table and chunk of loads (None: the completed loads not recorded
     yet), then those loads listed in _history_loads."""
     added: dict[str, int] = {}
-    if not pipeline.default_schema_name:
+    schema = api_schema(pipeline)
+    if schema is None:
         return added
-    schema = pipeline.default_schema
     present = {t["name"] for t in schema.data_tables(seen_data_only=True)}
     with pipeline.sql_client() as client:
         col = client.escape_column_name

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.deletions import MARKED_TABLES
+from pipelines.schemas import api_schema
 from pipelines.source.columns import DELETED_AT
 
 PRIOR = "_refresh_prior_"
@@ -25,9 +26,10 @@ PRIOR = "_refresh_prior_"
 def keep_prior_rows(pipeline: Any) -> list[str]:
     """Copy the main tables and their child tables aside before a refresh drops them; the
     tables copied (none when copies from an unfinished refresh are still there)."""
-    if not pipeline.default_schema_name:
+    schema = api_schema(pipeline)
+    if schema is None:
         return []
-    tables = _tables(pipeline)
+    tables = _tables(schema)
     with pipeline.sql_client() as client:
         have = _existing(client)
         if any(f"{PRIOR}{t}".lower() in have for t in tables):
@@ -46,11 +48,12 @@ def restore_disappeared(pipeline: Any, started: datetime) -> dict[str, int]:
     """After a run that read every list to its end: prior rows whose id is gone go back with
     `_deleted_at` (kept, or `started`); the copies are dropped. Rows newly marked, per table."""
     marked: dict[str, int] = {}
-    if not pipeline.default_schema_name:
+    schema = api_schema(pipeline)
+    if schema is None:
         return marked
     with pipeline.sql_client() as client:
         have = _existing(client)
-        priors = [t for t in _tables(pipeline) if f"{PRIOR}{t}".lower() in have]
+        priors = [t for t in _tables(schema) if f"{PRIOR}{t}".lower() in have]
         if not priors:
             return marked
         col = client.escape_column_name
@@ -92,9 +95,9 @@ def restore_disappeared(pipeline: Any, started: datetime) -> dict[str, int]:
     return {t: n for t, n in marked.items() if n}
 
 
-def _tables(pipeline: Any) -> list[str]:
+def _tables(schema: Any) -> list[str]:
     """The main tables a refresh drops that hold objects, and their child tables."""
-    names = [t["name"] for t in pipeline.default_schema.data_tables()]
+    names = [t["name"] for t in schema.data_tables()]
     return [n for n in names if n in MARKED_TABLES or n.split("__")[0] in MARKED_TABLES]
 
 

@@ -88,7 +88,7 @@ def test_details_only_for_new_or_changed(
     assert full.resources["fix_details"].requests == fixes
     assert full.resources["finding_details"].requests == findings
 
-    sim.advance(24)
+    sim.advance(72)  # scans every one to three days: a window with new findings in it
     again = run(settings, tmp_path, details=True)
     assert_matches_truth(sim, settings.duckdb_path, tables)
     # One detail request per fix or finding that the incremental read found new or changed.

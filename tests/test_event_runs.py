@@ -120,6 +120,11 @@ def test_dropped_deliveries_are_repaired_by_the_reconciliation(
     assert due.mode.startswith("mode: reconcile") and "the last reconciliation was" in due.mode
     assert "reconcile" in due.summary_table()
     assert not _problems(sim, settings.duckdb_path)
+    # Event-driven runs keep the history as polling ones do (their pipeline has a second schema).
+    for table in ("scans", "findings", "fixes"):
+        history = {(r["id"], r["updated_at"]) for r in table_rows(settings.duckdb_path, f"{table}_history")}
+        current = {(r["id"], r["updated_at"]) for r in table_rows(settings.duckdb_path, table)}
+        assert current <= history, f"{table}: {len(current - history)} versions not in {table}_history"
     events = table_rows(settings.duckdb_path, "webhook_events")
     assert len({e["id"] for e in events}) == len(events), "one row per event id"
     assert all("secret" not in str(e).lower() for e in events)

@@ -386,3 +386,78 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     assert any(n.startswith("dbt:relationships_stg_fixes_repository_id") for n in names)
     assert any(n.startswith("dbt:unique_combination_backlog_daily") for n in names)
     assert sim.org_token not in "\n".join(fake_snowflake) and PASSWORD not in "\n".join(fake_snowflake)
+
+
+def test_events_travel_through_fake_snowflake_and_a_full_refresh_there_keeps_what_went(
+    tmp_path: Path, fake_snowflake: list[str]
+) -> None:
+    """Where runs land on any worker: the receiver's forwarder loads its events into Snowflake and
+    a run with no journal of its own plans from them there, reading only the lists they name; a
+    --full-refresh on Snowflake keeps a deleted finding, marked. (fakesnow runs DuckDB underneath:
+    this proves the SQL and the flow, not Snowflake's transactions or concurrency.)"""
+    from dataclasses import replace
+
+    import httpx
+
+    from pipelines.sync import sync
+    from pipelines.webhooks.forward import Forwarder
+    from pipelines.webhooks.journal import Journal
+    from simulator import SimConfig, Simulator
+    from tests.webhook_support import SECRET, ReceiverProcess
+
+    config = SimConfig(seed=11, repositories=6, days=20, requests_per_minute=None, webhook_retry_scale=0.001)
+    with Simulator(config) as sim:
+        env = {
+            "PIXEE_BASE_URL": sim.base_url,
+            "PIXEE_TOKEN": sim.org_token,
+            "PIXEE_REQUESTS_PER_MINUTE": "60000",
+        }
+        settings = replace(
+            load_settings("snowflake", env=env),
+            events_enabled=True,
+            events_source="warehouse",
+            events_journal=tmp_path / "not-on-this-worker.sqlite",
+        )
+        first = sync(settings, pipelines_dir=str(tmp_path / "run"))
+        assert first.mode.startswith("mode: reconcile")
+        receiver = ReceiverProcess(tmp_path / "events.sqlite")
+        try:
+            with httpx.Client(
+                base_url=sim.base_url, headers={"authorization": f"Bearer {sim.org_token}"}
+            ) as c:
+                assert c.post("/webhooks", json={"url": receiver.url, "secret": SECRET}).status_code == 201
+            sim.advance(24)
+            assert sim.settle_deliveries(60)
+        finally:
+            receiver.stop()
+        with Journal(receiver.journal) as journal:
+            forwarded = Forwarder(settings, journal, pipelines_dir=str(tmp_path / "forward")).forward_once()
+        assert forwarded > 0
+        sim.reset_stats()
+        second = sync(settings, pipelines_dir=str(tmp_path / "run"))
+        assert second.mode.startswith("mode: events"), second.mode
+        by_route = {route: sum(codes.values()) for route, codes in sim.stats()["by_route"].items()}
+        lists = sum(n for route, n in by_route.items() if route.startswith("GET /repositories/{id}/"))
+        assert 0 < lists < 3 * 6
+        truth = sim.truth()
+        with second.pipeline.sql_client() as client:
+            [(events,)] = client.execute_sql("select count(distinct id) from pixee.webhook_events")
+            assert events == forwarded
+            for table in ("repositories", "scans", "findings", "fixes"):
+                rows = client.execute_sql(f"select id, updated_at from pixee.{table}")
+                served = {(o["id"], o["updated_at"][:19]) for o in truth[table]}
+                assert {(i, str(u)[:19].replace(" ", "T")) for i, u in rows} == served, table
+
+        gone = truth["findings"][0]["id"]
+        sim.delete("findings", gone)
+        refreshed = sync(settings, full_refresh=True, pipelines_dir=str(tmp_path / "run"))
+    assert refreshed.deleted.get("findings") == 1
+    with refreshed.pipeline.sql_client() as client:
+        [(marked,)] = client.execute_sql(
+            f"select count(*) from pixee.findings where id = '{gone}' and _deleted_at is not null"
+        )
+        assert marked == 1
+        [(copies,)] = client.execute_sql(
+            "select count(*) from information_schema.tables where lower(table_name) like '_refresh_prior_%'"
+        )
+        assert copies == 0

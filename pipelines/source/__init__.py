@@ -47,6 +47,7 @@ from pipelines import records
 from pipelines.client import ForbiddenError, PixeeClient
 from pipelines.dlt_files import guard_trace
 from pipelines.paging import iter_pages
+from pipelines.schemas import API_SCHEMA
 from pipelines.source import columns
 from pipelines.source.cursors import Cursor, run_start
 from pipelines.source.fetcher import (
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pipelines.source")
 guard_trace()  # every sync loads through this source: its dlt trace never holds the token
 
-SOURCE_NAME = "pixee"
+SOURCE_NAME = API_SCHEMA
 ARROW_ROWS = 10_000
 CHILD_RESOURCES = CHILD_LISTS
 DETAIL_RESOURCES = ("fix_details", "finding_details")

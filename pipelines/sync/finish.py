@@ -7,14 +7,16 @@ import logging
 import dlt
 
 from pipelines.report import SyncReport
+from pipelines.schemas import api_schema
 
 log = logging.getLogger("pipelines.sync")
 
 
 def columns_of(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
-    if not pipeline.default_schema_name:
+    schema = api_schema(pipeline)
+    if schema is None:
         return {}
-    tables = pipeline.default_schema.data_tables()
+    tables = schema.data_tables()
     return {t["name"]: set(t.get("columns", {})) for t in tables}
 
 

@@ -85,13 +85,14 @@ def remove_double_loads(pipeline: dlt.Pipeline, report: SyncReport) -> None:
     """After resuming a package: a kill between the warehouse committing a copy job and dlt
     recording it makes dlt run the job again, and the merge then inserts both copies (the same
     _dlt_id twice; dlt-hub/dlt#3023). Keep one copy of each such row, in every table."""
-    if not pipeline.default_schema_name:
-        return
-    tables = [
+    tables = [  # every schema's: with events on, the pipeline has two
         t["name"]
-        for t in pipeline.default_schema.data_tables(seen_data_only=True)
+        for schema in pipeline.schemas.values()
+        for t in schema.data_tables(seen_data_only=True)
         if "_dlt_id" in t.get("columns", {})
     ]
+    if not tables:
+        return
     with pipeline.sql_client() as client:
         for name in tables:
             table = client.make_qualified_table_name(name)
