@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except BaseException as exc:
+        # The command is over: a worker thread still winding down (a fetch whose connection the
+        # unwinding closed) must not log after the line below, which is the run's last word.
+        logging.disable(logging.CRITICAL)
         # An interrupt anywhere in the chain wins: dlt wraps it into PipelineStepFailed, and
         # cleanup may fail because of it.
         signum = _signal_of(exc)
