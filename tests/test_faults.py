@@ -61,7 +61,7 @@ def test_retry_after_above_the_ceiling_ends_the_run_and_the_next_run_resumes(
     sim.inject("retry_after:1", path_prefix=f"/repositories/{repos[1]}/", count=1)
     sim.inject("retry_after:7", path_prefix=f"/repositories/{repos[3]}/", count=1)
 
-    failed = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert failed.returncode not in (0, 2), failed.stderr
     lines = failed.stderr.strip().splitlines()
@@ -74,7 +74,7 @@ def test_retry_after_above_the_ceiling_ends_the_run_and_the_next_run_resumes(
     assert repos[3] not in loaded_repositories(db)
 
     sim.reset_stats()
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_matches_truth(sim, db)
     # The next run read the committed repositories incrementally, not again in full.
@@ -122,7 +122,7 @@ def test_bad_pages_past_the_retries_fail_naming_endpoint_and_request_id(
     for fault in ("reset", "non_json_200", "missing_data", "reset", "truncated_json", "truncated_json"):
         sim.inject(fault, path_prefix=path, count=1)
 
-    failed = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert failed.returncode not in (0, 2), failed.stderr
     last = failed.stderr.strip().splitlines()[-1]
@@ -134,7 +134,7 @@ def test_bad_pages_past_the_retries_fail_naming_endpoint_and_request_id(
     assert repos[2] not in loaded_repositories(db)
 
     sim.inject("reset", path_prefix=path, count=1)  # and a reset on the next run is just retried
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_matches_truth(sim, db)
 
@@ -150,7 +150,7 @@ def test_401_or_403_mid_sync_fails_at_once_in_one_line_keeping_committed_batches
     path = f"/repositories/{repos[1]}/findings"
     sim.inject(f"http_{status}", path_prefix=path, count=1)
 
-    failed = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert failed.returncode == 1, failed.stderr
     last = failed.stderr.strip().splitlines()[-1]

@@ -275,7 +275,12 @@ def test_a_run_killed_between_a_load_and_its_history_loses_no_version(
     env = etl_env(sim, tmp_path, batch=1)
     before = datetime.now(UTC)
     killed = run_etl(
-        {**env, "PIXEE_TEST_KILL_BEFORE_HISTORY": "2"}, "run", "--duckdb-path", str(db), cwd=tmp_path
+        {**env, "PIXEE_TEST_KILL_BEFORE_HISTORY": "2"},
+        "run",
+        "--no-marts",
+        "--duckdb-path",
+        str(db),
+        cwd=tmp_path,
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
     between = datetime.now(UTC)
@@ -293,7 +298,7 @@ def test_a_run_killed_between_a_load_and_its_history_loses_no_version(
         missing[table] = loaded - kept
     assert any(missing.values()), "the kill should have left a committed load out of the history"
 
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "versions an interrupted run loaded were added to the history now" in done.stdout + done.stderr
     truth = sim.truth()
@@ -318,16 +323,16 @@ def test_a_full_refresh_stopped_part_way_still_forgets_nothing(
     sim = simulator(repositories=4, days=20)
     db = tmp_path / "warehouse.duckdb"
     env = etl_env(sim, tmp_path, rpm=3000.0, burst=5, batch=1)
-    assert run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
+    assert run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
     gone = sim.truth()["findings"][0]
     sim.delete("findings", gone["id"])
     sim.advance(1)
-    reconciled = run_etl(env, "run", "--reconcile", "--duckdb-path", str(db), cwd=tmp_path)
+    reconciled = run_etl(env, "run", "--no-marts", "--reconcile", "--duckdb-path", str(db), cwd=tmp_path)
     assert reconciled.returncode == 0, reconciled.stderr[-2000:]
     (first_mark,) = rows(db, f"select _deleted_at from pixee.findings where id = '{gone['id']}'")
 
     sim.reset_stats()
-    refresh = start_etl(env, "run", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
+    refresh = start_etl(env, "run", "--no-marts", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
     was_killed, _, err = kill_after_requests(refresh, sim, 8)
     assert was_killed, err[-2000:]
     left = rows(db, "select table_name from duckdb_tables() where table_name = 'findings'")
@@ -335,7 +340,7 @@ def test_a_full_refresh_stopped_part_way_still_forgets_nothing(
         left = rows(db, f"select id from pixee.findings where id = '{gone['id']}'")
     assert not left, "the kill should have come after the refresh dropped the findings"
 
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert rows(db, f"select _deleted_at from pixee.findings where id = '{gone['id']}'") == [first_mark]
     live = {f["id"] for f in sim.truth()["findings"]}

@@ -35,7 +35,7 @@ def test_sigterm_mid_sync_exits_143_in_one_line_and_the_next_run_resumes(
     db = tmp_path / "warehouse.duckdb"
     # 20 requests a second, 2 repositories a batch: the sync is still reading when the signal comes.
     slow = etl_env(sim, tmp_path, rpm=1200.0, burst=2, batch=2)
-    run = start_etl(slow, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    run = start_etl(slow, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     try:
         deadline = time.monotonic() + 90
         # Past the repositories and well into the repositories' lists (a full read is ~40 pages).
@@ -54,7 +54,7 @@ def test_sigterm_mid_sync_exits_143_in_one_line_and_the_next_run_resumes(
 
     # The lock went with the process: a run without --wait gets it, and ends equal to the truth.
     sim.reset_stats()
-    done = run_etl(etl_env(sim, tmp_path), "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(etl_env(sim, tmp_path), "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_matches_truth(sim, db)
 
@@ -79,7 +79,7 @@ def test_ctrl_c_inside_dlts_load_exits_130_in_one_line_and_the_next_run_resumes(
     _assert_interrupted(killed.returncode, killed.stderr, signal.SIGINT)
 
     sim.reset_stats()
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_matches_truth(sim, db)
     # The batch being loaded was kept (its package is loaded first): not everything is read again.

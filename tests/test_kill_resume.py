@@ -43,12 +43,12 @@ def kill_then_resume(
     db = home / "warehouse.duckdb"
     environ = etl_env(sim, home, rpm=RPM, burst=BURST, batch=batch, **env)
     sim.reset_stats()
-    proc = start_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
+    proc = start_etl(environ, "run", "--no-marts", "--duckdb-path", str(db), cwd=home)
     killed, _, _ = kill_after_requests(proc, sim, point)
     assert killed, f"the run ended before its request {point}"
     first = route_counts(sim.stats())
     sim.reset_stats()
-    return db, first, run_etl(environ, "run", "--duckdb-path", str(db), cwd=home)
+    return db, first, run_etl(environ, "run", "--no-marts", "--duckdb-path", str(db), cwd=home)
 
 
 def test_sigkill_at_random_points_resumes_to_truth_refetching_at_most_one_batch(
@@ -127,7 +127,7 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
     sim = simulator(repositories=2, days=5)
     db = tmp_path / "warehouse.duckdb"
     env = etl_env(sim, tmp_path)
-    assert run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
+    assert run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path).returncode == 0
     working = tmp_path / "dlt" / "pipelines" / destination_key(Settings(duckdb_path=db)) / "pixee"
     load_id = max(p.name for p in (working / "load" / "loaded").iterdir()) if twin else "1795895025.6718016"
     leftover = working / "normalize" / "extracted" / load_id
@@ -135,7 +135,7 @@ def test_a_kill_inside_dlts_commit_window_does_not_block_the_next_run(
     (leftover / "load_package_state.json").write_text("{}")
     sim.advance(24)
 
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
@@ -153,11 +153,16 @@ def test_a_kill_between_a_copy_and_its_record_loads_nothing_twice(
     db = tmp_path / "warehouse.duckdb"
     env = etl_env(sim, tmp_path, batch=2)
     killed = run_etl(
-        {**env, "PIXEE_TEST_KILL_AFTER_COPY": table}, "run", "--duckdb-path", str(db), cwd=tmp_path
+        {**env, "PIXEE_TEST_KILL_AFTER_COPY": table},
+        "run",
+        "--no-marts",
+        "--duckdb-path",
+        str(db),
+        cwd=tmp_path,
     )
     assert killed.returncode == -9, killed.stderr[-1500:]
 
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
@@ -178,11 +183,11 @@ def test_a_full_refresh_killed_midway_is_finished_by_the_next_plain_run(
     sync(settings, pipelines_dir=str(tmp_path / "dlt" / "pipelines"), batch_repositories=BATCH)
     sim.advance(12)
     sim.reset_stats()
-    proc = start_etl(env, "run", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
+    proc = start_etl(env, "run", "--no-marts", "--full-refresh", "--duckdb-path", str(db), cwd=tmp_path)
     killed, _, _ = kill_after_requests(proc, sim, 12)  # past the first batch, before the last
     assert killed
 
-    done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)

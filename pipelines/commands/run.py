@@ -1,4 +1,4 @@
-"""`pixee-etl run`: one sync into the destination under its lock, then the marts, then the serving file."""
+"""`pixee-etl run`: one sync under the destination's lock, the marts (unless --no-marts), the serving file."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also load fix_details and finding_details for new or changed fixes and findings",
     )
     parser.add_argument("--wait", action="store_true", help="wait for another run on this destination to end")
+    parser.add_argument(
+        "--no-marts",
+        action="store_true",
+        help="sync only: leave the marts as they are (for teams that run `pixee-etl marts` or dbt "
+        "themselves, or several syncs before one build)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -69,8 +75,9 @@ def main(args: argparse.Namespace) -> int:
         except IncompleteSyncError as exc:  # the rest is committed: summarise it, then fail
             report, incomplete = exc.report, exc  # type: ignore[assignment]
         print(report.summary_table())
-        marts = build_marts(report.pipeline, settings, as_of=args.as_of)
-        print(marts.summary())
+        if not args.no_marts:
+            marts = build_marts(report.pipeline, settings, as_of=args.as_of)
+            print(marts.summary())
         published = publish(report.pipeline, settings)
         if published:
             print(published.summary())
