@@ -45,6 +45,9 @@ class SimConfig:
     scan_retention_days: float | None = None
     # Share of dismissed findings (FALSE_POSITIVE / WONT_FIX) that are reopened 1-20 days later.
     reopen_dismissed_rate: float = 0.0
+    # Days between two scheduled scans of a repository, drawn uniformly from this range: the
+    # default keeps every repository busy; (10, 30) makes a day in which only a few change.
+    scan_interval_days: tuple[float, float] = (1.0, 3.0)
 
     def __post_init__(self) -> None:
         if self.tier is not None:
@@ -67,6 +70,9 @@ class SimConfig:
             raise ValueError("error_rate must be between 0 and 1")
         if self.scan_retention_days is not None and self.scan_retention_days <= 0:
             raise ValueError("scan_retention_days must be > 0 (None keeps scans for good)")
+        low, high = self.scan_interval_days
+        if not 0.0 < low <= high:
+            raise ValueError("scan_interval_days must be (low, high) with 0 < low <= high")
         if not 0.0 <= self.reopen_dismissed_rate <= 1.0:
             raise ValueError("reopen_dismissed_rate must be between 0 and 1")
         if self.latency_ms < 0 or self.visibility_lag_seconds < 0:

@@ -75,10 +75,19 @@ class ChainEntry:
 
 
 class ScanChain:
-    """A repository's scan schedule: every one to three days, generated as far ahead as asked."""
+    """A repository's scan schedule: every one to three days (or the configured range), generated as
+    far ahead as asked."""
 
-    def __init__(self, seed: int, repo: Repo, start: int, stop: int | None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        repo: Repo,
+        start: int,
+        stop: int | None,
+        interval_days: tuple[float, float] = (1.0, 3.0),
+    ) -> None:
         self.rng = Random(f"{seed}/chain/{repo.idx}")
+        self.interval_days = interval_days
         self.repo = repo
         self.entries: list[ChainEntry] = []
         self.ok: list[int] = []  # completion times of successful chain scans
@@ -102,7 +111,7 @@ class ScanChain:
             if not failed:
                 self.ok.append(completed)
                 repo.done.append(completed)
-            self.next_t = created + whole_seconds(rng.uniform(1.0, 3.0) * DAY_MS)
+            self.next_t = created + whole_seconds(rng.uniform(*self.interval_days) * DAY_MS)
 
     def completed_after(self, t: int, k: int) -> int | None:
         """Completion time of the k-th successful scheduled scan after t; None if scanning stopped first."""
@@ -115,7 +124,9 @@ class ScanChain:
             self.extend_to(self.next_t + 30 * DAY_MS)
 
 
-def plan_repositories(seed: int, n: int, h0: int, days: int, lag_max: int) -> list[tuple[Repo, ScanChain]]:
+def plan_repositories(
+    seed: int, n: int, h0: int, days: int, lag_max: int, scan_interval_days: tuple[float, float] = (1.0, 3.0)
+) -> list[tuple[Repo, ScanChain]]:
     rng = Random(f"{seed}/repositories")
     names = catalog.REPO_NAMES
     out = []
@@ -157,7 +168,7 @@ def plan_repositories(seed: int, n: int, h0: int, days: int, lag_max: int) -> li
         start = max(created, h0) + whole_seconds(rng.uniform(0, 36) * HOUR_MS)
         # A disabled repository stopped being scanned half way through the history.
         stop = h0 + days * DAY_MS // 2 if not repo.enabled else None
-        out.append((repo, ScanChain(seed, repo, start, stop)))
+        out.append((repo, ScanChain(seed, repo, start, stop, scan_interval_days)))
     return out
 
 

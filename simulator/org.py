@@ -90,7 +90,9 @@ class Org:
 
     def _generate(self) -> None:
         cfg, now = self.cfg, self.now
-        planned = generator.plan_repositories(self.seed, cfg.repositories, self.h0, cfg.days, self.lag_max)
+        planned = generator.plan_repositories(
+            self.seed, cfg.repositories, self.h0, cfg.days, self.lag_max, cfg.scan_interval_days
+        )
         for repo, chain in planned:
             self.records["repositories"][repo.id] = repo
             self.chains[repo.id] = chain

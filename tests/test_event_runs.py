@@ -57,8 +57,11 @@ def _problems(sim: Any, db: Path) -> list[str]:
 def test_an_event_driven_run_reads_only_what_changed_in_1000_repositories(
     simulator: Any, sim_settings: Any, receiver: ReceiverProcess, tmp_path: Path
 ) -> None:
-    # A small organisation per repository keeps the 1,000-repository polling run affordable.
-    sim = simulator(repositories=1000, days=10, findings=2000, webhook_retry_scale=0.001)
+    # A small organisation per repository keeps the 1,000-repository polling run affordable; scans
+    # every 10 to 30 days make a day in which a few dozen repositories change, as in a real fleet.
+    sim = simulator(
+        repositories=1000, days=10, findings=2000, webhook_retry_scale=0.001, scan_interval_days=(10.0, 30.0)
+    )
     _subscribe(sim, receiver.url)
     settings = sim_settings(
         sim, events_enabled=True, events_journal=receiver.journal, batch_repositories=250, concurrency=8
@@ -72,7 +75,7 @@ def test_an_event_driven_run_reads_only_what_changed_in_1000_repositories(
     # 2 + 3 x 1,000, except that 1,000 repositories take 10 pages of /repositories.
     assert polling == polled["GET /repositories"] + 1 + 3 * 1000 and polled["GET /repositories"] == 10
 
-    moved = sim.advance(1)  # an hour: a few dozen of the 1,000 repositories change
+    moved = sim.advance(24)  # a simulated day
     assert sim.settle_deliveries(60)
     sim.reset_stats()
     second = sync(settings)
@@ -88,6 +91,7 @@ def test_an_event_driven_run_reads_only_what_changed_in_1000_repositories(
     assert lists <= len(touched), (lists, len(touched))
     assert sum(requests.values()) <= 2 + len(touched)
     assert sum(requests.values()) < polling / 10, f"{sum(requests.values())} requests vs {polling} polling"
+    assert 0 < len({repo for repo, _ in touched}) < 200, "a day of a few repositories' changes"
     print(
         f"\nevent-driven run: {sum(requests.values())} requests for {len(touched)} lists touched "
         f"by {second.mode}; polling: {polling}; moved: {moved['created']}"
