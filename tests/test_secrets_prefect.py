@@ -4,6 +4,7 @@ neither reaches a flow or task state, a Prefect log, an artifact, dlt's files or
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,16 @@ def _everything_prefect_kept(flow_run_ids: list[Any]) -> str:
     with get_client(sync_client=True) as api:
         for artifact in api.read_artifacts():
             texts += [repr(artifact.data), artifact.description or "", artifact.key or ""]
-        texts += [
-            log.message
-            for log in api.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids)))
-        ]
+        # Prefect ships logs from a background worker: wait (bounded) until every run's last line
+        # is in, so a secret in a late line cannot pass unseen.
+        deadline = time.monotonic() + 120
+        while True:
+            logs = api.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids)))
+            finished = {log.flow_run_id for log in logs if log.message.startswith("Finished in state")}
+            if finished >= set(flow_run_ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        texts += [log.message for log in logs]
         runs = FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids))
         for run in api.read_flow_runs(flow_run_filter=runs):
             texts += [run.state.message or "" if run.state else "", repr(run.parameters)]
