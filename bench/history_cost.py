@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import tempfile
 from datetime import UTC, datetime
@@ -26,12 +27,12 @@ DOC = REPO_ROOT / "docs" / "benchmarks.md"
 
 
 def kept_section(path: Path) -> str:
-    """This measurement's section of an existing benchmarks file ("" if none), so that
-    `python -m bench`, which rewrites the file, keeps it."""
+    """Every kept section of an existing benchmarks file ("" if none): this measurement's and the
+    hand-measured ones, each between `<!-- bench.NAME -->` and `<!-- /bench.NAME -->`, so that
+    `python -m bench`, which rewrites the file, keeps them."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return "\n" + text[text.index(BEGIN) : text.index(END) + len(END)] + "\n"
+    blocks = re.finditer(r"<!-- bench\.([\w.]+) -->.*?<!-- /bench\.\1 -->", text, flags=re.DOTALL)
+    return "".join("\n" + block.group(0) + "\n" for block in blocks)
 
 
 def write_section(path: Path, section: str) -> None:

@@ -24,7 +24,11 @@ TINY = [
 
 def test_bench_writes_all_four_tables(tmp_path: Path) -> None:
     out, raw = tmp_path / "benchmarks.md", tmp_path / "bench.json"
+    # A section measured by hand, kept by name, survives the rewrite.
+    by_hand = "<!-- bench.by_hand -->\n## Measured by hand\n| a | b |\n<!-- /bench.by_hand -->"
+    out.write_text(f"# old\n\n## 1. Rate-limit utilisation\nstale\n\n{by_hand}\n")
     assert main(["--quick", *TINY, "--output", str(out), "--json", str(raw)]) == 0
+    assert by_hand in out.read_text() and "stale" not in out.read_text()
 
     doc = out.read_text()
     for heading in (
