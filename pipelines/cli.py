@@ -46,6 +46,9 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `pixee-etl` command; argv None means this process's own command line (the process
+    ends after), a list means a caller in-process that goes on afterwards."""
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
@@ -71,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         # The command is over: a worker thread still winding down (a fetch whose connection the
         # unwinding closed) must not log after the line below, which is the run's last word.
-        logging.disable(logging.CRITICAL)
+        # Process-wide, so only when the process ends next; an in-process caller keeps its logs.
+        if own_process:
+            logging.disable(logging.CRITICAL)
         # An interrupt anywhere in the chain wins: dlt wraps it into PipelineStepFailed, and
         # cleanup may fail because of it.
         signum = _signal_of(exc)

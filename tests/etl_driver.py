@@ -70,7 +70,7 @@ def main() -> int:
                 logging.getLogger(name).setLevel(logging.DEBUG)
 
         run.configure_logging = configure_debug
-    return cli.main(sys.argv[1:])
+    return cli.main()  # this process's command line, as the installed `pixee-etl` does
 
 
 if __name__ == "__main__":

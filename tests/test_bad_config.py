@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -121,6 +122,8 @@ def test_bad_profile_file_is_one_line_exit_2(
     assert len(lines) == 1 and names in lines[0], out.err
     assert "pxo_in_a_file" not in out.err
     assert _files(world) == before
+    # A caller in-process (a flow, a notebook) keeps its logging after a failed command.
+    assert logging.root.manager.disable == logging.NOTSET  # no process-wide logging.disable
 
 
 def test_exit_code_2_from_the_real_process(simulator: Callable[..., Any], tmp_path: Path) -> None:

@@ -93,20 +93,22 @@ _SIGNAL_MID_QUERY = """
 import os, signal, sys, threading, types
 from pipelines import cli
 
+SIGNUM = signal.Signals[sys.argv[1]]
 command = types.ModuleType("long_query")
 command.add_arguments = lambda parser: None
 
 def main(args):
     import duckdb
     connection = duckdb.connect()
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.Signals[sys.argv[1]])).start()
+    threading.Timer(0.5, os.kill, (os.getpid(), SIGNUM)).start()
     connection.sql("select count(*) from range(100000000000) a").fetchall()
     return 0
 
 command.main = main
 sys.modules["long_query"] = command
 cli.COMMANDS["run"] = ("long_query", "")
-sys.exit(cli.main(["run"]))
+sys.argv[1:] = ["run"]
+sys.exit(cli.main())
 """
 
 
