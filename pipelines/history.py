@@ -64,18 +64,22 @@ def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | N
         )
         if load_ids is None:
             load_ids = _unrecorded(client, recorded)
+        if not load_ids:
+            return added
         # dlt's load id is the time its package was created, in epoch seconds
         stamp = f"to_timestamp(cast(m.{col('_dlt_load_id')} as double))" if observed_at is None else "%s"
         stamp_args = [] if observed_at is None else [observed_at]
-        tables = [(t, _history_columns(schema, t)) for t in TABLES if t in present]
-        for chunk in chunks(load_ids):
-            marks = ", ".join(["%s"] * len(chunk))
-            for table, columns in tables:
-                if "id" not in columns or "updated_at" not in columns:
-                    continue
+        tables = []  # (main, history, columns) of each versioned table, its history table ensured
+        for table in TABLES:
+            columns = _history_columns(schema, table) if table in present else []
+            if "id" in columns and "updated_at" in columns:
                 main = client.make_qualified_table_name(table)
                 history = client.make_qualified_table_name(history_table(table))
                 _ensure_table(client, main, history, columns)
+                tables.append((table, main, history, columns))
+        for chunk in chunks(load_ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            for table, main, history, columns in tables:
                 names = ", ".join(col(c) for c in columns)
                 sql = (
                     f"insert into {history} ({names}, {col(OBSERVED_AT)}) "

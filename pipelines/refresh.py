@@ -67,16 +67,12 @@ def restore_disappeared(pipeline: Any, started: datetime) -> dict[str, int]:
                 )
                 # Children first: once the parents are back, `gone` no longer finds them.
                 for child in (c for c in priors if c.startswith(f"{table}__") and c.lower() in have):
-                    names = _common(client, q(PRIOR + child), q(child))
+                    names = ", ".join(col(c) for c in _shared_columns(client, q(PRIOR + child), q(child)))
                     client.execute_sql(
                         f"insert into {q(child)} ({names}) select {names} from {q(PRIOR + child)} "
                         f"where {col('_dlt_parent_id')} in ({gone})"
                     )
-                columns = [
-                    c
-                    for c in _columns(client, prior)
-                    if c in _columns(client, main) and c != DELETED_AT.lower()
-                ]
+                columns = [c for c in _shared_columns(client, prior, main) if c != DELETED_AT.lower()]
                 names = ", ".join(col(c) for c in columns)
                 picked = ", ".join(f"p.{col(c)}" for c in columns)
                 unmarked = client.execute_sql(
@@ -114,7 +110,7 @@ def _columns(client: Any, table: str) -> list[str]:
         return [d[0].lower() for d in cursor.description]
 
 
-def _common(client: Any, prior: str, main: str) -> str:
-    """The columns both tables have (a refresh may have changed the schema), quoted."""
+def _shared_columns(client: Any, prior: str, main: str) -> list[str]:
+    """The columns both tables have, in the copy's order (a refresh may have changed the schema)."""
     theirs = set(_columns(client, main))
-    return ", ".join(client.escape_column_name(c) for c in _columns(client, prior) if c in theirs)
+    return [c for c in _columns(client, prior) if c in theirs]
