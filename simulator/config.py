@@ -66,7 +66,9 @@ class SimConfig:
     # default keeps every repository busy; (10, 30) makes a day in which only a few change.
     scan_interval_days: tuple[float, float] = (1.0, 3.0)
     # Which API the simulator speaks: the v1 overview API, or the HAL platform API of Pixee's CLI
-    # (docs/platform.md). The knobs below apply to the platform flavour only.
+    # (docs/platform.md). The platform flavour keeps scans scan_retention_days (default 7) and
+    # ignores findings, envelope, visibility lag, scan interval, reopen rate and webhooks; the
+    # knobs below apply to it only.
     api: str = "v1"
     relative_hrefs: bool = False  # links as paths ("/api/v1/scans?...") instead of absolute URLs
     extra_relation: str | None = None  # a root relation no client knows, e.g. "sbom-exports"

@@ -509,3 +509,13 @@ def test_200_repositories_generate_in_seconds_and_pages_answer_fast() -> None:
         _, more = walk(c, links["scans"], **{"page-size": 100})
         per_page = (time.perf_counter() - started) / (pages + more)
     assert pages > 50 and per_page < 0.1, f"{per_page * 1000:.0f} ms a page"
+
+
+@pytest.mark.parametrize("seed", [7, 1, 2])
+def test_any_ten_days_hold_every_lifecycle_case(seed: int) -> None:
+    s = Simulator(SimConfig(api="platform", seed=seed, now=NOW))
+    start = s.now - timedelta(days=30)
+    for day in range(0, 21, 4):
+        lo = start + timedelta(days=day)
+        cases = s.cases(lo, lo + timedelta(days=10))  # type: ignore[attr-defined]
+        assert [k for k, v in cases.items() if not v] == [], f"days {day}-{day + 10}"

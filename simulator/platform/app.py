@@ -337,6 +337,11 @@ class PlatformApp(SimApp):
             types = _values(query, "type")
             if types:
                 items = [a for a in items if a.type in types]
+            if "branch" in query:
+                items = [a for a in items if org.scans[a.scan_id].branch == query["branch"]]
+            tools = _values(query, "tool")
+            if tools:
+                items = [a for a in items if org.scans[a.scan_id].detector in tools]
             return 200, self._page(rel, query, items, self._analysis)
 
     def get_analysis(
@@ -366,8 +371,8 @@ class PlatformApp(SimApp):
             if scans:
                 items = [p for p in items if p.scan_id in scans]
             states = _values(query, "state")
-            if states:
-                items = [p for p in items if "completed-success" in states]
+            if states:  # every patch here is completed-success; its merge state also answers
+                items = [p for p in items if states & {"completed-success", p.merge_state(org.now)}]
             return 200, self._page(rel, query, items, self._patch)
 
     def get_patch(

@@ -179,7 +179,7 @@ class Stream:
         scan = self._scan(t, branch, listed, feature=False)
         out = [scan]
         fix = scan.analysis("fix")
-        if fix is not None and fix.outcome == "completed":
+        if fix is not None and fix.outcome == "completed":  # pull requests come from the default branch
             for life in listed:
                 self._maybe_patch(life, scan, fix.done_at)
         if rng.random() < FEATURE_SCAN_PER_DAY:
@@ -207,7 +207,7 @@ class Stream:
             lives=sorted(lives, key=lambda life: life.id),
             feature=feature,
         )
-        kinds = ["triage"] + ([] if feature else ["fix"]) + (["sca"] if self.sca else [])
+        kinds = ["triage", "fix"] + (["sca"] if self.sca else [])
         for kind in kinds:
             created = t + rng.randint(30, 900) * 1000
             started = created + rng.randint(2, 90) * MINUTE_MS

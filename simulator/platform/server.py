@@ -11,6 +11,7 @@ from simulator.platform import views
 from simulator.platform.app import PREFIX, PlatformApp
 from simulator.platform.org import PlatformOrg
 from simulator.server import Simulator
+from simulator.timeutil import to_ms
 
 KINDS = ("repositories", "scans", "analyses", "patches", "workflows", "integrations")
 # The requests a client makes, by what it asked for: stats()["by_kind"] counts these.
@@ -100,6 +101,10 @@ class PlatformSimulator(Simulator):
             if self.cfg.extra_relation:
                 out["collection_" + self.cfg.extra_relation.replace("-", "_")] = views.extra(org)
             return out
+
+    def cases(self, start: datetime, end: datetime) -> dict[str, list[Any]]:
+        """Where each lifecycle case happened in (start, end]: PlatformOrg.cases, for tests."""
+        return self.porg.cases(to_ms(start), to_ms(end))
 
     def detail_truth(self) -> dict[str, list[dict[str, Any]]]:
         raise ValueError("the platform API has no fix or finding details")
