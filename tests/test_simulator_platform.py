@@ -57,6 +57,10 @@ def root(sim: Simulator, c: httpx.Client) -> dict[str, str]:
     return {rel: link["href"] for rel, link in r.json()["_links"].items()}
 
 
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
 def strip_links(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "_links"}
 
@@ -97,6 +101,12 @@ def test_every_list_pages_by_next_links_to_exactly_the_truth(sim: Simulator) -> 
         ]:
             items, pages = walk(c, links[rel], **{"page-size": 7})
             assert [strip_links(i) for i in items] == truth[table], rel
+            if rel == "patches":
+                assert [(-ts(p["created_at"]), p["id"]) for p in items] == sorted(
+                    (-ts(p["created_at"]), p["id"]) for p in items
+                )
+            elif rel != "scans":
+                assert [i["id"] for i in items] == sorted(i["id"] for i in items), rel
             assert pages == max(1, -(-len(items) // 7)), rel
             assert all(i["_links"]["self"]["href"].startswith(sim.base_url or "") for i in items)
         findings = []
@@ -519,3 +529,36 @@ def test_any_ten_days_hold_every_lifecycle_case(seed: int) -> None:
         lo = start + timedelta(days=day)
         cases = s.cases(lo, lo + timedelta(days=10))  # type: ignore[attr-defined]
         assert [k for k, v in cases.items() if not v] == [], f"days {day}-{day + 10}"
+
+
+def test_triage_results_show_on_a_scans_findings_once_its_triage_completes() -> None:
+    with Simulator(cfg(repositories=6)) as s, client(s) as c:
+        links = root(s, c)
+        fresh = None
+        for scan in walk(c, links["scans"], **{"page-size": 100})[0]:
+            states = {a["type"]: a for a in walk(c, scan["_links"]["analyses"]["href"])[0]}
+            if states.get("triage", {}).get("state") in ("queued", "in-progress"):
+                fresh = scan
+                break
+        assert fresh is not None
+        before = walk(c, fresh["_links"]["findings"]["href"], **{"page-size": 100})[0]
+        assert before
+        for f in before:
+            kinds = [r["type"] for r in f["_embedded"]["representative-results"]["_embedded"]["items"]]
+            assert "triage" not in kinds
+        s.advance(12)
+        triage = next(a for a in walk(c, fresh["_links"]["analyses"]["href"])[0] if a["type"] == "triage")
+        assert (
+            triage["state"] in ("completed", "failed")
+            and triage["updated_at"] > states["triage"]["updated_at"]
+        )
+        assert (triage["completed_at"] is not None) == (triage["state"] == "completed")
+        after = walk(c, fresh["_links"]["findings"]["href"], **{"page-size": 100})[0]
+        assert [f["id"] for f in after] == [f["id"] for f in before]
+        for f in after:
+            results = {r["type"]: r for r in f["_embedded"]["representative-results"]["_embedded"]["items"]}
+            assert results["triage"]["analyzed_at"] == triage["updated_at"]
+            assert results["triage"]["status"] == (
+                "completed" if triage["state"] == "completed" else "failed"
+            )
+            assert set(results["triage"]["outcome"]) == {"summary", "reason"}

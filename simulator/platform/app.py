@@ -7,7 +7,7 @@ It reuses the v1 app's machinery (auth, fault injection, rate limit, latency, er
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,7 +15,6 @@ from simulator.app import PREFIX, ApiError, Send, SimApp
 from simulator.config import SimConfig
 from simulator.platform import views
 from simulator.platform.org import PlatformOrg
-from simulator.timeutil import to_ms
 
 ROOT_RELATIONS = (
     ("repositories", "/repositories"),
@@ -37,6 +36,7 @@ TITLES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
 }
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Handler = Callable[[str | None, dict[str, str], dict[str, str], bytes, str], tuple[int, Any]]
 
 
@@ -135,7 +135,8 @@ class PlatformApp(SimApp):
         }
 
     def _time(self, query: dict[str, str], name: str) -> int | None:
-        """A time filter in ms, or None when absent or ignored (the ignore-time-filters knob)."""
+        """A time filter in whole ms, or None when absent or ignored (the ignore-time-filters knob).
+        Both ends are inclusive, so a bound between two milliseconds rounds inwards."""
         text = query.get(name)
         if text is None or self.cfg.ignore_time_filters or self.cfg.ignore_updated_since:
             return None
@@ -149,7 +150,8 @@ class PlatformApp(SimApp):
                 "bad_request",
                 f"{name} must be an ISO 8601 timestamp with a zone, e.g. 2026-11-28T00:00:00Z; got {text!r}",
             )
-        return to_ms(dt)
+        us = (dt - EPOCH) // timedelta(microseconds=1)
+        return -(-us // 1000) if name.endswith("-after") else us // 1000
 
     # -- items with their links -------------------------------------------------------------------
 

@@ -209,9 +209,10 @@ def scales(org: PlatformOrg) -> list[dict[str, Any]]:
 
 
 def system_status() -> list[dict[str, Any]]:
-    return [
+    rows = [
         {"id": i, "type": t, "name": n, "status": st, "description": d} for i, t, n, st, d in SYSTEM_STATUS
     ]
+    return sorted(rows, key=lambda row: row["id"])
 
 
 def preferences(org: PlatformOrg) -> dict[str, Any]:
