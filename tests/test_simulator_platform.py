@@ -562,3 +562,30 @@ def test_triage_results_show_on_a_scans_findings_once_its_triage_completes() -> 
                 "completed" if triage["state"] == "completed" else "failed"
             )
             assert set(results["triage"]["outcome"]) == {"summary", "reason"}
+
+
+def test_a_repository_added_now_is_listed_at_once_and_scanned_from_the_next_day() -> None:
+    with Simulator(cfg(repositories=3)) as s, client(s) as c:
+        links = root(s, c)
+        added = httpx.post(
+            f"{s.base_url}/_sim/repositories",
+            headers={"Authorization": f"Bearer {s.api_key}"},  # type: ignore[attr-defined]
+        ).json()
+        repos = {r["id"]: r for r in walk(c, links["repositories"])[0]}
+        assert strip_links(repos[added["id"]]) == added and len(repos) == 4
+        assert walk(c, repos[added["id"]]["_links"]["workflows"]["href"])[0]
+        assert walk(c, links["scans"], repo=added["id"])[0] == []
+        s.advance(48)
+        scans = walk(c, links["scans"], repo=added["id"])[0]
+        assert scans and all(ts(x["imported_at"]) > ts(added["created_at"]) for x in scans)
+        assert walk(c, scans[0]["_links"]["findings"]["href"])[0]
+
+
+def test_the_preferences_document_is_edited_now_and_then() -> None:
+    with Simulator(cfg(repositories=2)) as s, client(s) as c:
+        href = root(s, c)["preferences"]
+        first = c.get(href).json()
+        s.advance(9 * 24)
+        second = c.get(href).json()
+    assert first["org_id"] == second["org_id"] == "default-organization"
+    assert second["updated_at"] > first["updated_at"] and second["content"] != first["content"]
