@@ -589,3 +589,42 @@ def test_the_preferences_document_is_edited_now_and_then() -> None:
         second = c.get(href).json()
     assert first["org_id"] == second["org_id"] == "default-organization"
     assert second["updated_at"] > first["updated_at"] and second["content"] != first["content"]
+
+
+def test_the_error_rate_knob_answers_500_problem_json_or_a_gateway_503() -> None:
+    with Simulator(cfg(repositories=2, error_rate=1.0)) as s, client(s) as c:
+        answers = [c.get(s.base_url or "") for _ in range(12)]
+    assert {r.status_code for r in answers} == {500, 503}
+    assert all(
+        r.headers["content-type"] == "application/problem+json" for r in answers if r.status_code == 500
+    )
+    assert all(r.headers["content-type"].startswith("text/html") for r in answers if r.status_code == 503)
+
+
+def test_every_items_self_link_reads_that_item(sim: Simulator) -> None:
+    with client(sim) as c:
+        links = root(sim, c)
+        firsts = []
+        for rel in (
+            "repositories",
+            "scans",
+            "analyses",
+            "patches",
+            "integrations",
+            "scales",
+            "system-status",
+            "sbom-exports",
+        ):
+            firsts.append(c.get(links[rel]).json()["_embedded"]["items"][0])
+        for repo in walk(c, links["repositories"])[0]:
+            flows = c.get(repo["_links"]["workflows"]["href"]).json()["_embedded"]["items"]
+            if flows:
+                firsts.append(flows[0])
+                break
+        firsts.append(c.get(firsts[1]["_links"]["findings"]["href"]).json()["_embedded"]["items"][0])
+        for item in firsts:
+            one = c.get(item["_links"]["self"]["href"])
+            assert one.status_code == 200 and one.json() == item, item["_links"]["self"]["href"]
+        for doc in ("preferences", "users-me"):
+            body = c.get(links[doc]).json()
+            assert c.get(body["_links"]["self"]["href"]).json() == body

@@ -114,7 +114,7 @@ class Stream:
         self.rate = rng.uniform(*NEW_PER_DAY)
         self.blank_branch = rng.random() < BLANK_BRANCH_SHARE
         self.sca = detector in SCA_DETECTORS
-        self.lives: list[Life] = []  # every life ever (for tests and truth); `live` the current ones
+        self.lives: list[Life] = []  # every finding it ever had (tests look here); `live`: not yet done
         self.live: list[Life] = []
         self.prev_t: int | None = None
         self.serial = 0
