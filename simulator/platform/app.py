@@ -6,6 +6,7 @@ It reuses the v1 app's machinery (auth, fault injection, rate limit, latency, er
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +54,6 @@ class PlatformApp(SimApp):
     # -- shape ------------------------------------------------------------------------------------
 
     async def _send_error(self, send: Send, exc: ApiError, rid: str, rel: str = "") -> None:
-        import json
-
         body = {
             "type": f"https://docs.pixee.ai/problems/{exc.code.replace('_', '-')}",
             "title": TITLES.get(exc.status, "Error"),
