@@ -517,6 +517,13 @@ class PlatformOrg:
             for life in stream.lives:
                 yield stream, life
 
+    def life(self, repository_id: str, detector: str, finding_id: str) -> Life | None:
+        """One finding of one stream, across all its scans (its intervals, patches, verdict)."""
+        for stream in self.streams:
+            if stream.repo.id == repository_id and stream.detector == detector:
+                return next((life for life in stream.lives if life.id == finding_id), None)
+        return None
+
     def cases(self, lo: int, hi: int) -> dict[str, list[Any]]:
         """Examples of each lifecycle case that happened in (lo, hi] (ms): what a test looks for."""
         scans = [s for s in self.scans.values() if lo < s.imported_at <= hi]
