@@ -194,6 +194,11 @@ def test_pixee_etl_simulate_api_platform_prints_url_and_key() -> None:
             info["base_url"] + "/_sim/now", headers={"Authorization": f"Bearer {info['api_key']}"}, timeout=10
         ).json()["now"]
         assert datetime.fromisoformat(now) - datetime.fromisoformat(moved.json()["now"]) == timedelta(0)
+        auth = {"Authorization": f"Bearer {info['api_key']}"}
+        truth = httpx.get(info["base_url"] + "/_sim/truth", headers=auth, timeout=10).json()
+        assert len(truth["repositories"]) == 3 and truth["preferences"][0]["org_id"] == "default-organization"
+        stats = httpx.get(info["base_url"] + "/_sim/stats", headers=auth, timeout=10).json()
+        assert stats["by_kind"]["root"] == 1
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
