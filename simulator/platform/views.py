@@ -121,7 +121,7 @@ def results(life: Life, s: Scan, now: int) -> list[dict[str, Any]]:
     for a in s.analyses:
         if not a.finished(now) or a.outcome == "skipped":
             continue
-        item: dict[str, Any] = {"type": a.type, "analyzed_at": iso(a.done_at)}
+        item: dict[str, Any] = {"type": a.type, "analyzed_at": a.done_iso}
         failed = a.outcome == "failed"
         if a.type == "triage":
             verdict = "error" if failed else life.verdict
