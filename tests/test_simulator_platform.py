@@ -633,3 +633,22 @@ def test_every_items_self_link_reads_that_item(sim: Simulator) -> None:
         for doc in ("preferences", "users-me"):
             body = c.get(links[doc]).json()
             assert c.get(body["_links"]["self"]["href"]).json() == body
+
+
+def test_truth_still_equals_what_is_served_after_time_moves_and_a_patch_is_deleted() -> None:
+    with Simulator(cfg(repositories=4)) as s, client(s) as c:
+        s.advance(31.5)
+        gone = s.truth()["patches"][0]["id"]
+        s.delete("patches", gone)
+        truth = s.truth()
+        links = root(s, c)
+        for rel in ("repositories", "scans", "analyses", "patches"):
+            assert [strip_links(i) for i in walk(c, links[rel], **{"page-size": 100})[0]] == truth[rel], rel
+        findings = [
+            {**strip_links(f), "scan_id": x["id"]}
+            for x in walk(c, links["scans"], **{"page-size": 100})[0]
+            for f in walk(c, x["_links"]["findings"]["href"], **{"page-size": 100})[0]
+        ]
+        assert findings == truth["findings"]
+        assert c.get(f"{links['patches']}/{gone}").status_code == 404
+        assert gone not in {p["id"] for p in truth["patches"]}
