@@ -40,8 +40,8 @@ def check(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *
 def platform(
     *, tls: tuple[Path, Path] | None = None, public: frozenset[str] = frozenset()
 ) -> Iterator[Loopback]:
-    """A platform deployment as docs/platform.md shows it, as far as check reads it: the HAL root
-    and users-me."""
+    """The HAL root and users-me as docs/platform.md shows them, over HTTPS or with a root that
+    needs no key: what the platform simulator (plain http, every path keyed) cannot be."""
     with serving(
         {"/api/v1/users/me": as_json(200, {"id": "api-token"})}, KEY, tls=tls, public=public
     ) as server:
@@ -62,15 +62,16 @@ def test_a_v1_server(
 
 
 def test_a_platform_server_in_two_requests(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    simulator: Callable[..., Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with platform() as server:
-        code, line = check(capsys, monkeypatch, PIXEE_SERVER=server.url, PIXEE_TOKEN=KEY)
-    root = server.url + "/api/v1"
+    sim = simulator(api="platform", repositories=2, days=2)
+    server = sim.base_url.removesuffix("/api/v1")
+    code, line = check(capsys, monkeypatch, PIXEE_SERVER=server, PIXEE_TOKEN=sim.api_key)
     assert code == 0
-    found = f"platform (HAL root at {root}, 9 relations)"
-    assert line == f"ok: {root} accepted the token (api: {found}; key is 'api-token')"
-    assert server.seen == ["/api/v1", "/api/v1/users/me"]
+    found = f"platform (HAL root at {sim.base_url}, 9 relations)"
+    assert line == f"ok: {sim.base_url} accepted the token (api: {found}; key is 'api-token')"
+    stats = sim.stats()
+    assert stats["requests_total"] == 2 and stats["by_kind"]["root"] == stats["by_kind"]["users-me"] == 1
 
 
 def test_a_private_ca_without_the_bundle_names_the_fix(
@@ -107,18 +108,28 @@ def test_a_wrong_key_on_a_v1_server(
     assert "check PIXEE_TOKEN" in line and WRONG_KEY not in line
 
 
-@pytest.mark.parametrize("public_root", [False, True], ids=["root-needs-the-key", "public-root"])
 def test_a_wrong_key_on_a_platform_server(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, public_root: bool
+    simulator: Callable[..., Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with platform(public=frozenset({"/api/v1"} if public_root else ())) as server:
-        code, line = check(capsys, monkeypatch, PIXEE_SERVER=server.url, PIXEE_TOKEN=WRONG_KEY)
+    sim = simulator(api="platform", repositories=2, days=2)
+    code, line = check(capsys, monkeypatch, PIXEE_BASE_URL=sim.base_url, PIXEE_TOKEN=WRONG_KEY)
     assert code == 1
     assert line.startswith(
-        "pixee-etl check: the API refused the token (401 unauthorized: Unauthorized: the API key is not valid"
+        "pixee-etl check: the API refused the token "
+        "(401 unauthorized: Unauthorized: missing or invalid bearer token"
     ), line
     assert "check PIXEE_TOKEN" in line and WRONG_KEY not in line
-    assert server.seen[-1] == ("/api/v1/users/me" if public_root else "/api/v1")
+    assert sim.stats()["requests_total"] == 1
+
+
+def test_a_wrong_key_on_a_platform_server_whose_root_is_public(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with platform(public=frozenset({"/api/v1"})) as server:
+        code, line = check(capsys, monkeypatch, PIXEE_SERVER=server.url, PIXEE_TOKEN=WRONG_KEY)
+    assert code == 1
+    assert line.startswith("pixee-etl check: the API refused the token (401 unauthorized"), line
+    assert WRONG_KEY not in line and server.seen == ["/api/v1", "/api/v1/users/me"]
 
 
 def test_a_base_url_without_api_v1_on_a_v1_server(
@@ -135,11 +146,13 @@ def test_a_base_url_without_api_v1_on_a_v1_server(
 
 
 def test_a_base_url_without_api_v1_on_a_platform_server(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    simulator: Callable[..., Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with platform() as server:
-        code, line = check(capsys, monkeypatch, PIXEE_BASE_URL=server.url, PIXEE_TOKEN=KEY)
+    sim = simulator(api="platform", repositories=2, days=2)
+    origin = sim.base_url.removesuffix("/api/v1")
+    code, line = check(capsys, monkeypatch, PIXEE_BASE_URL=origin, PIXEE_TOKEN=sim.api_key)
     assert code == 1 and "the base URL probably lacks /api/v1" in line, line
+    assert f"PIXEE_SERVER={origin} " in line and sim.api_key not in line
 
 
 def test_platform_forced_on_a_v1_server_says_what_the_root_answered(
@@ -176,3 +189,39 @@ def test_a_host_typo_says_it_does_not_resolve(
     assert code == 2 and line.startswith(
         "pixee-etl check: cannot resolve host 'localhots'; check PIXEE_SERVER"
     ), line
+
+
+def test_run_says_which_api_it_found_first(
+    simulator: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=1, days=3)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    for key, value in {"PIXEE_BASE_URL": sim.base_url, "PIXEE_TOKEN": sim.org_token}.items():
+        monkeypatch.setenv(key, value)
+    db = tmp_path / "warehouse.duckdb"
+    assert cli.main(["run", "--no-marts", "--duckdb-path", str(db)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"api: v1 (no HAL root at {sim.base_url}: 404)"
+
+
+def test_run_with_a_wrong_key_stops_at_the_root_writing_nothing(
+    simulator: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(api="platform", repositories=2, days=2)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    for key, value in {
+        "PIXEE_SERVER": sim.base_url.removesuffix("/api/v1"),
+        "PIXEE_TOKEN": WRONG_KEY,
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert cli.main(["run", "--duckdb-path", str(tmp_path / "warehouse.duckdb")]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1 and "401 unauthorized" in out.err, out
+    assert WRONG_KEY not in out.err and list(tmp_path.iterdir()) == []
+    assert sim.stats()["requests_total"] == 1

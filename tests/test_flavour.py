@@ -103,3 +103,19 @@ def test_the_v1_simulator_is_v1(simulator: Callable[..., Any]) -> None:
     with PixeeClient(settings) as client:
         found = resolve(settings, client)
     assert (found.name, found.found) == ("v1", f"no HAL root at {sim.base_url}: 404")
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute-hrefs", "relative-hrefs"])
+def test_the_platform_simulator_is_the_platform_with_its_extra_relation(
+    simulator: Callable[..., Any], relative: bool
+) -> None:
+    sim = simulator(
+        api="platform", repositories=2, days=2, relative_hrefs=relative, extra_relation="sbom-exports"
+    )
+    settings = settings_for(sim.base_url, token=sim.api_key)
+    with PixeeClient(settings) as client:
+        found = resolve(settings, client)
+    assert found.name == "platform" and len(found.links) == 10
+    assert found.links["scans"] == f"{sim.base_url}/scans"
+    assert found.links["sbom-exports"] == f"{sim.base_url}/sbom-exports"
+    assert sim.stats()["requests_total"] == 1
