@@ -207,7 +207,7 @@ def test_run_says_which_api_it_found_first(
     assert first == f"api: v1 (no HAL root at {sim.base_url}: 404)"
 
 
-def test_run_with_a_wrong_key_stops_at_the_root_writing_nothing(
+def test_run_with_a_wrong_key_stops_at_the_root_loading_nothing(
     simulator: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -223,5 +223,29 @@ def test_run_with_a_wrong_key_stops_at_the_root_writing_nothing(
     assert cli.main(["run", "--duckdb-path", str(tmp_path / "warehouse.duckdb")]) == 1
     out = capsys.readouterr()
     assert out.out == "" and out.err.count("\n") == 1 and "401 unauthorized" in out.err, out
-    assert WRONG_KEY not in out.err and list(tmp_path.iterdir()) == []
+    assert WRONG_KEY not in out.err and not (tmp_path / "warehouse.duckdb").exists()
     assert sim.stats()["requests_total"] == 1
+
+
+def test_run_with_a_base_url_without_api_v1_ends_saying_so(
+    simulator: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=1, days=3)
+    origin = sim.base_url.removesuffix("/api/v1")
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    for key, value in {"PIXEE_BASE_URL": origin, "PIXEE_TOKEN": sim.org_token}.items():
+        monkeypatch.setenv(key, value)
+    assert cli.main(["run", "--no-marts", "--duckdb-path", str(tmp_path / "warehouse.duckdb")]) == 1
+    out = capsys.readouterr()
+    assert (
+        out.out.splitlines()[0]
+        == f"api: v1 (no HAL root at {origin}: 404 (the base URL probably lacks /api/v1))"
+    )
+    [line] = out.err.strip().splitlines()
+    assert (
+        line.startswith(f"pixee-etl run: {origin} answers but ")
+        and "the base URL probably lacks /api/v1" in line
+    )

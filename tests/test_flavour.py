@@ -119,3 +119,24 @@ def test_the_platform_simulator_is_the_platform_with_its_extra_relation(
     assert found.links["scans"] == f"{sim.base_url}/scans"
     assert found.links["sbom-exports"] == f"{sim.base_url}/sbom-exports"
     assert sim.stats()["requests_total"] == 1
+
+
+def test_odd_but_usable_link_shapes_are_read_and_unusable_ones_skipped() -> None:
+    links = {
+        "self": {"href": "/api/v1"},
+        "curies": [{"name": "px", "href": "https://docs.pixee.ai/rels/{rel}", "templated": True}],
+        "scans": [{"href": "/api/v1/scans"}, {"href": "/api/v1/scans-old"}],  # an array: the first
+        "patches": "/api/v1/patches",  # a bare href where a link object belongs
+        "analyses": {"href": "/api/v1/analyses{?updated-after,page-size}", "templated": True},
+        "broken": {"title": "no href"},
+        "empty": {"href": "  "},
+        "nothing": [],
+    }
+    with serving({"/api/v1": as_json(200, {"_links": links})}, TOKEN) as server:
+        found = resolved(server.url + "/api/v1")
+    base = server.url + "/api/v1"
+    assert found.links == {
+        "scans": f"{base}/scans",
+        "patches": f"{base}/patches",
+        "analyses": f"{base}/analyses",
+    }
