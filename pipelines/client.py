@@ -363,7 +363,7 @@ def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
             return f"the TLS certificate of {host} is not valid for that name ({reason}); use a name it holds"
         return f"the TLS certificate of {host} is not trusted ({reason}); {tls.FIX}"
     if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in detail.lower():
-        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL"
+        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL (or PIXEE_SERVER)"
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timeout connecting to {host}"
     if isinstance(exc, httpx.TimeoutException):

@@ -249,3 +249,17 @@ def test_run_with_a_base_url_without_api_v1_ends_saying_so(
         line.startswith(f"pixee-etl run: {origin} answers but ")
         and "the base URL probably lacks /api/v1" in line
     )
+
+
+def test_a_bundle_that_is_not_there_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "company-ca.pem"
+    code, line = check(
+        capsys,
+        monkeypatch,
+        PIXEE_SERVER="https://pixee.example.com",
+        PIXEE_TOKEN=KEY,
+        PIXEE_CA_BUNDLE=str(missing),
+    )
+    assert code == 2 and line.startswith(f"pixee-etl check: PIXEE_CA_BUNDLE={missing} cannot be read"), line

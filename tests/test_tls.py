@@ -86,3 +86,35 @@ def test_the_key_is_not_in_the_refusal_or_the_log(https: Loopback, caplog: pytes
     with pytest.raises(ApiError) as refused:
         fetch(settings)
     assert TOKEN not in str(refused.value) and TOKEN not in caplog.text
+
+
+def test_the_real_command_refuses_then_accepts_with_the_bundle(
+    https: Loopback, ca: dict[str, Path], tmp_path: Path
+) -> None:
+    """`bin/pixee-etl check` as a user runs it, in a process of its own: the environment is all."""
+    import os
+    import subprocess
+
+    from tests.faults_support import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXEE_") and k != "SSL_CERT_FILE"}
+    env |= {"PIXEE_SERVER": https.url, "PIXEE_TOKEN": TOKEN, "PIXEE_API_FLAVOUR": "v1", "HOME": str(tmp_path)}
+
+    def check(**extra: str) -> subprocess.CompletedProcess[str]:
+        command = [str(REPO_ROOT / "bin" / "pixee-etl"), "check"]
+        return subprocess.run(
+            command, env=env | extra, capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+
+    refused = check()
+    assert refused.returncode == 1 and refused.stdout == "", refused
+    assert refused.stderr.strip().splitlines() == [
+        "pixee-etl check: the TLS certificate of 127.0.0.1 is not trusted (unable to get local issuer "
+        "certificate); set PIXEE_CA_BUNDLE to your deployment's CA file"
+    ]
+    accepted = check(PIXEE_CA_BUNDLE=str(ca["ca"]))
+    assert accepted.returncode == 0 and accepted.stderr == "", accepted
+    assert accepted.stdout.startswith(
+        f"ok: {https.url}/api/v1 accepted the token (api: v1 (set by api flavour = v1)"
+    )
+    assert TOKEN not in refused.stderr + accepted.stdout
