@@ -13,8 +13,8 @@ import pytest
 from pipelines import cli
 from tests.loopback_support import Loopback, as_json, hal_root, private_ca, serving
 
-KEY = "pxk_check-flavours-key-6c1f2e"
-WRONG_KEY = "pxk_not-the-deployment-key-77"
+KEY = "pxk_5c0e9a17b3d24f6e8a1c"
+WRONG_KEY = "pxk_0bad7e1c9f2a44d8e6b3"
 
 
 @pytest.fixture(autouse=True)

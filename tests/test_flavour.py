@@ -14,7 +14,7 @@ from pipelines.flavour import resolve
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import as_json, hal_root, serving
 
-TOKEN = "pxk_flavour-test-key-51d2"
+TOKEN = "pxk_51d2c08e7a9f4b36d1e5"
 
 
 def settings_for(url: str, flavour: str = "auto", token: str = TOKEN) -> Settings:

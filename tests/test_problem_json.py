@@ -11,7 +11,7 @@ from pipelines.errors import ApiError, AuthError
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import Answer, problem, serving
 
-KEY = "pxk_problem-json-key-0a9b8c7d6e"
+KEY = "pxk_0a9b8c7d6e5f4a3b2c1d"
 
 
 def fail(answer: Answer, path: str = "/api/v1/scans/scan_9") -> ApiError:

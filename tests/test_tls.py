@@ -13,7 +13,7 @@ from pipelines.errors import ApiError
 from pipelines.settings import Secret, Settings, load_settings
 from tests.loopback_support import Loopback, as_json, private_ca, serving
 
-TOKEN = "pxk_tls-test-key-93ab07c1"
+TOKEN = "pxk_93ab07c1e4f25d8a6b0c"
 PAGE = {"data": [{"id": "repo_1"}], "pagination": {"next_cursor": None, "has_more": False}}
 
 
