@@ -15,7 +15,6 @@ from pipelines.flavour import lacking_api_path, resolve
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.serving import publish
-from pipelines.settings import Settings
 from pipelines.sync import sync
 
 
@@ -65,20 +64,13 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
-    try:
-        return _locked_run(args, settings)
-    except NotFoundError as exc:  # a run cut short by a 404 may only have been pointed wrong
-        raise lacking_api_path(settings.base_url, exc) or exc from None
-
-
-def _locked_run(args: argparse.Namespace, settings: Settings) -> int:
     with destination_lock(settings, wait=args.wait):
+        incomplete: IncompleteSyncError | None = None
         # Under the lock, as every request of a run: a run that waits, or is refused, asks
         # nothing. The sync is handed what was found, so the root is read once.
         with PixeeClient(settings) as client:
             flavour = resolve(settings, client)
         print(f"api: {flavour.describe()}", flush=True)
-        incomplete: IncompleteSyncError | None = None
         try:
             report = sync(
                 settings,
@@ -90,6 +82,8 @@ def _locked_run(args: argparse.Namespace, settings: Settings) -> int:
             )
         except IncompleteSyncError as exc:  # the rest is committed: summarise it, then fail
             report, incomplete = exc.report, exc  # type: ignore[assignment]
+        except NotFoundError as exc:  # a run cut short by a 404 may only have been pointed wrong
+            raise lacking_api_path(settings.base_url, exc) or exc from None
         print(report.summary_table())
         if not args.no_marts:
             marts = build_marts(report.pipeline, settings, as_of=args.as_of)
