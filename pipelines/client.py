@@ -33,7 +33,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
 # A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
 MAX_BODY_BYTES = 64 << 20
-_REQUIRED = object()  # get_json's default: a 200 must be JSON
 
 
 class ForbiddenError(ApiError):
@@ -377,6 +376,9 @@ def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return f"{host} broke off the response ({type(exc).__name__}: {detail})"
     return f"connection error with {host} ({type(exc).__name__}: {detail})"
+
+
+_REQUIRED = object()  # get_json's default for not_json: a 200 must be JSON
 
 
 class PixeeClient:
