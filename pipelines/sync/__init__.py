@@ -51,6 +51,7 @@ import httpx
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
 from pipelines.errors import IncompleteSyncError
+from pipelines.flavour import Flavour
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories
@@ -84,6 +85,7 @@ def sync(
     transport: httpx.BaseTransport | None = None,
     reconcile: bool = False,
     history: bool = True,
+    flavour: Flavour | None = None,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
@@ -92,6 +94,8 @@ def sync(
     so what the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False`
     leaves the history tables alone (for measuring what they cost; the contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
+    `flavour` is the API's flavour when the caller has already resolved it (`run` prints it first);
+    this sync reads the v1 API whatever it says.
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
     but some lists were not read to their end (an unconfirmed 404), their cursors kept.
