@@ -171,13 +171,33 @@ def profiles_dir() -> Path:
     return Path(os.environ.get("PIXEE_PROFILES_DIR", DEFAULT_PROFILES_DIR))
 
 
+def profile_path(name: str) -> Path | None:
+    """The file a `--profile` value that is a path names (`mine.toml`, `conf/mine`), else None: a
+    user's own profile need not live in the checkout."""
+    if name.endswith(".toml") or "/" in name or os.sep in name:
+        return Path(name).expanduser()
+    return None
+
+
+def profile_label(name: str) -> str:
+    """What names a profile in file names, deployments and artifacts: the file's stem for a path."""
+    path = profile_path(name)
+    return path.stem if path is not None else name
+
+
 def read_profile(name: str) -> dict[str, Any]:
     """The profile file as a dict; ConfigError for an unknown name, bad TOML or a secret in it."""
     directory = profiles_dir()
-    path = directory / f"{name}.toml"
+    path = profile_path(name)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"profile file {path} does not exist")
+    path = path or directory / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.toml"))
-        raise ConfigError(f"unknown profile {name!r}; known profiles: {', '.join(known) or 'none'}")
+        raise ConfigError(
+            f"unknown profile {name!r}; known profiles in {directory} (PIXEE_PROFILES_DIR): "
+            f"{', '.join(known) or 'none'}; or give a path to a .toml file"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -275,7 +295,7 @@ def load_settings(
 
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
     settings = Settings(
-        profile=name,
+        profile=profile_label(name),
         base_url=validate_base_url(base_url),
         token=Secret(token) if token else None,
         tier=tier,
