@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
-    with destination_lock(settings, wait=args.wait):
+    with destination_lock(settings, wait=args.wait, remedy="retry later or pass --wait"):
         incomplete: IncompleteSyncError | None = None
         try:
             report = sync(
