@@ -127,9 +127,9 @@ class SyncReport:
         how = (
             "a full refresh re-reads everything"
             if self.full_refresh
-            else "complete read of every list"
+            else "--reconcile: every list read in full"
             if self.reconcile
-            else "complete reads only (new repositories, vanished ones); --reconcile reads every list"
+            else "complete reads only (new repositories, vanished ones); --reconcile reads every list in full"
         )
         return f"marked deleted: {marked} ({how})"
 

@@ -27,7 +27,7 @@ def test_a_run_on_another_machine_plans_from_forwarded_events(
         sim, events_enabled=True, events_source="warehouse", events_journal=tmp_path / "absent.sqlite"
     )
     first = sync(settings)
-    assert first.mode.startswith("mode: reconcile")
+    assert first.mode.startswith("mode: poll")
     receiver_dir = tmp_path / "receiver-machine"
     receiver_dir.mkdir()
     rx = ReceiverProcess(

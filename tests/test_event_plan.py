@@ -69,9 +69,9 @@ def test_events_name_the_lists_of_the_contract_table() -> None:
 
 def test_a_run_reconciles_and_says_why() -> None:
     cases = {
-        "no reconciliation has run yet": _plan([], state={}),
-        "the last reconciliation was 25.0 h ago": _plan([], state=_state(25)),
-        "the previous reconciliation did not finish": _plan([], state=_state(inflight="reconcile")),
+        "no run has polled every list yet": _plan([], state={}),
+        "every list was last polled 25.0 h ago": _plan([], state=_state(25)),
+        "the previous poll of every list did not finish": _plan([], state=_state(inflight="reconcile")),
         "the receiver was down for 2.0 h": _plan(
             [],
             sessions=[
@@ -89,7 +89,9 @@ def test_a_run_reconciles_and_says_why() -> None:
     }
     for reason, got in cases.items():
         assert got.mode == "reconcile" and reason in got.reason, (reason, got.reason)
-        assert got.summary().startswith("mode: reconcile") and reason in got.summary()
+        assert got.summary().startswith("mode: poll (every list") and reason in got.summary()
+        # It reads each list from its cursor: "reconcile" is `run --reconcile`'s full read only.
+        assert "reconcil" not in got.summary().replace("reconcile_hours", "")
         assert got.selection({"repo_a": {"fixes": {}}}) is None
 
 
@@ -103,3 +105,19 @@ def test_a_short_outage_inside_the_retry_schedule_loses_nothing() -> None:
     # Lists a run planned but did not finish loading are read again by the next one.
     again = _plan([], state=_state(inflight={"repo_z": ["findings"]}))
     assert again.mode == "events" and again.lists == {"repo_z": {"findings"}}
+
+
+def test_reconcile_means_one_thing_in_a_run_summary() -> None:
+    """A run polling every list from its cursors says "poll"; "reconcile" is `run --reconcile` alone,
+    which reads every list from the start."""
+    from pipelines.report import SyncReport
+
+    polled = SyncReport(60.0, 10, mode=_plan([], state={}).summary())
+    lines = [polled.mode, polled.deletions_line()]
+    assert "reconcil" not in lines[0]
+    assert lines[1].endswith("--reconcile reads every list in full)")
+    assert (
+        SyncReport(60.0, 10, reconcile=True)
+        .deletions_line()
+        .endswith("(--reconcile: every list read in full)")
+    )
