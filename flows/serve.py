@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,11 @@ async def _run(runner: Any, on_started: Callable[[], None]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # A shell starts a script's background job with SIGINT ignored, and Python then leaves it
+    # ignored: `kill -INT` never reached the runner, so nothing paused the schedules. serve is
+    # stopped by Ctrl-C (or SIGINT from a supervisor) whoever started it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = settings_from_args(args)
     settings.require_token()  # every scheduled run needs it: fail now, not at the first run
     planned = planned_deployments(settings)

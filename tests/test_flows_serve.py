@@ -145,3 +145,35 @@ def test_a_server_that_does_not_start_in_time_is_one_line_and_leaves_nothing_run
     ]
     assert "ready" not in out
     assert _processes_using(tmp_path / "prefect-home") == []
+
+
+@pytest.mark.timeout(900)
+def test_serve_started_in_the_background_of_a_script_stops_on_sigint(tmp_path: Path) -> None:
+    """`pixee-etl serve &` in a script: the shell starts it with SIGINT ignored; a `kill -INT` (a
+    supervisor's, or the user's) still stops it the way Ctrl-C does, schedules paused."""
+    command = f"{sys.executable} -m pipelines.cli serve --duckdb-path {tmp_path / 'w.duckdb'}"
+    script = subprocess.Popen(
+        ["bash", "-c", f"{command} & echo \"serve pid $!\"; wait $!; echo \"serve exited $?\" >&2"],
+        cwd=REPO_ROOT,
+        env=_serve_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in script.stdout], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        while not any("ready" in line for line in seen):
+            seen.append(lines.get(timeout=420))
+        pid = int(next(line for line in seen if line.startswith("serve pid ")).split()[-1])
+        os.kill(pid, signal.SIGINT)
+        _, stderr = script.communicate(timeout=120)
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.communicate()
+    assert "serve exited 0" in stderr, stderr
+    assert "pixee-etl serve: stopped; schedules paused until the next serve" in stderr
+    assert _processes_using(tmp_path / "prefect-home") == []
