@@ -96,6 +96,9 @@ class Settings:
     """Everything one run needs; built by load_settings, never mutated (use dataclasses.replace)."""
 
     profile: str = DEFAULT_PROFILE
+    # The file a `--profile path/to/mine.toml` named (absolute): what deployments pass on, since
+    # `profile` is then only its stem.
+    profile_file: Path | None = None
     base_url: str = DEFAULT_BASE_URL
     token: Secret | None = None
     tier: str = "standard"
@@ -294,8 +297,10 @@ def load_settings(
         sla[severity] = days
 
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
+    own_file = profile_path(name)
     settings = Settings(
         profile=profile_label(name),
+        profile_file=own_file.resolve() if own_file is not None else None,
         base_url=validate_base_url(base_url),
         token=Secret(token) if token else None,
         tier=tier,

@@ -79,3 +79,19 @@ def test_the_receivers_journal_is_never_committed() -> None:
         ["git", "check-ignore", *names], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     assert ignored.stdout.split() == names, "the receiver's journal is not in .gitignore"
+
+
+def test_a_profile_given_as_a_path_is_what_the_deployments_pass_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.schedules import planned_deployments
+
+    (tmp_path / "mine.toml").write_text('[schedule]\nincremental_cron = "15 * * * *"\n')
+    monkeypatch.chdir(tmp_path)
+    planned = planned_deployments(load_settings("mine.toml", env={}))
+    assert [p.name for p in planned] == ["mine-hourly-incremental", "mine-weekly-full"]
+    for deployment in planned:
+        passed = deployment.parameters["profile"]
+        assert passed == str(tmp_path / "mine.toml")
+        monkeypatch.chdir(REPO_ROOT)  # a flow run starts elsewhere and finds the same file
+        assert load_settings(passed, env={}).schedule["incremental_cron"] == "15 * * * *"
