@@ -1,8 +1,10 @@
-"""Event planning: which lists the events imply, and when a run must reconcile instead (and why)."""
+"""Event planning: which lists the events imply, and when a run must poll every list instead (and why);
+"reconcile" in what a run prints means `--reconcile` alone."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pipelines.webhooks.journal import StoredEvent, stamp
 from pipelines.webhooks.plan import plan
@@ -121,3 +123,22 @@ def test_reconcile_means_one_thing_in_a_run_summary() -> None:
         .deletions_line()
         .endswith("(--reconcile: every list read in full)")
     )
+
+
+def test_the_flow_summary_calls_a_full_refresh_a_full_read_not_a_reconciliation(
+    handmade_warehouse: Path,
+) -> None:
+    import duckdb
+
+    from flows.report import read_summary, summary_markdown
+    from pipelines.checks import Warehouse
+    from pipelines.settings import Settings
+    from tests.marts_support import HANDMADE_AS_OF
+
+    with duckdb.connect(str(handmade_warehouse), read_only=True) as con:
+        wh = Warehouse.for_settings(lambda sql: con.execute(sql).fetchall(), "duckdb", Settings())
+        summary = read_summary(wh, HANDMADE_AS_OF)
+    full = summary_markdown(summary, profile="duckdb", full_refresh=True).splitlines()[0]
+    assert full.startswith("# pixee-etl: full read of every list,") and "reconcil" not in full
+    incremental = summary_markdown(summary, profile="duckdb", full_refresh=False)
+    assert incremental.startswith("# pixee-etl: incremental")
