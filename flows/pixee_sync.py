@@ -266,7 +266,7 @@ def report_artifacts(
 def _failed(state: State, step: str, settings: Settings, as_of: dt.date, full_refresh: bool) -> State:
     """A run that failed before the report still leaves a summary saying what failed (the state's
     message is our one-line error, which never holds a secret); the flow ends in that state."""
-    kind = "full reconciliation" if full_refresh else "incremental sync"
+    kind = "full read of every list" if full_refresh else "incremental sync"
     create_markdown_artifact(
         key=artifact_key(settings.profile, "summary"),
         markdown=(
@@ -326,7 +326,7 @@ def pixee_sync(
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
             report = _report_or_error(drawn)
-            # the summary calls both a full refresh and a reconciliation "full reconciliation"
+            # both a full refresh and a reconciliation read every list in full: "full read" names both
             report_artifacts(sync_report, settings, as_of, full_refresh or reconcile, checks, report)
             finished = dt.datetime.now(dt.UTC)
     except OverlapSkipped as skipped:

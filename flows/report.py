@@ -102,7 +102,7 @@ def summary_markdown(
 ) -> str:
     """The markdown artifact; numbers and names only, never the API's URL, a token or a credential.
     `report` is the run's HTML report (linked by its file URL), or the reason it failed."""
-    kind = "full reconciliation" if full_refresh else "incremental sync"
+    kind = "full read of every list" if full_refresh else "incremental sync"
     lines = [f"# pixee-etl: {kind}, profile `{profile}`, as of {summary.as_of}", ""]
     if sync_totals:
         util = sync_totals.get("utilisation")

@@ -49,12 +49,14 @@ def planned_deployments(settings: Settings) -> list[PlannedDeployment]:
     """Hourly incremental (skips when the previous run still holds the destination) and the weekly
     full reconciliation (waits for it): the full run re-reads what `updated_since` cannot show."""
     tz = settings.schedule.get("timezone", "UTC")
+    # A profile given as a path travels as that path: a flow run resolves it again on its own.
+    profile = str(settings.profile_file or settings.profile)
     deployments = [
         PlannedDeployment(
             name=f"{settings.profile}-hourly-incremental",
             cron=settings.schedule["incremental_cron"],
             timezone=tz,
-            parameters={"profile": settings.profile, "full_refresh": False, "overlap": "skip"},
+            parameters={"profile": profile, "full_refresh": False, "overlap": "skip"},
             description="Incremental sync, marts, checks, report; skipped while another run holds the lock.",
         ),
         PlannedDeployment(
@@ -64,7 +66,7 @@ def planned_deployments(settings: Settings) -> list[PlannedDeployment]:
             # reconcile, not full_refresh: every list is read in full and what the API no longer
             # lists gets _deleted_at, while nothing is dropped (a full refresh forgets those rows).
             parameters={
-                "profile": settings.profile,
+                "profile": profile,
                 "full_refresh": False,
                 "reconcile": True,
                 "overlap": "wait",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,13 +39,20 @@ def _prefect_api() -> Iterator[str]:
         f"pixee-etl serve: starting a local Prefect server (database and log in {PREFECT_HOME.value()})",
         flush=True,
     )
-    log_path = Path(PREFECT_HOME.value()) / "pixee-etl-server.log"
+    from pipelines.webhooks.trigger import remove_serve_marker, write_serve_marker
+
+    home = Path(PREFECT_HOME.value())
+    log_path = home / "pixee-etl-server.log"
     with local_server(log_path) as url, temporary_settings(updates={PREFECT_API_URL: url}):
         before = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = url  # the flow runs are processes of their own
+        # `pixee-etl receive --trigger` without PREFECT_API_URL sends its events here, where the
+        # deployments' triggers listen, rather than to a server of its own that nothing watches.
+        write_serve_marker(home, url)
         try:
             yield f"a local Prefect server at {url}, stopped with serve"
         finally:
+            remove_serve_marker(home)
             if before is None:
                 os.environ.pop("PREFECT_API_URL", None)
             else:
@@ -63,6 +71,11 @@ async def _run(runner: Any, on_started: Callable[[], None]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # A shell starts a script's background job with SIGINT ignored, and Python then leaves it
+    # ignored: `kill -INT` never reached the runner, so nothing paused the schedules. serve is
+    # stopped by Ctrl-C (or SIGINT from a supervisor) whoever started it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = settings_from_args(args)
     settings.require_token()  # every scheduled run needs it: fail now, not at the first run
     planned = planned_deployments(settings)

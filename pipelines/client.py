@@ -140,6 +140,17 @@ class TokenBucket:
         self._tokens = self.capacity
         self._last = clock()
         self._blocked_until = 0.0
+        # Wall time with at least one caller asleep here: the sum of the callers' waits counts
+        # every thread's sleep, 8 threads waiting 30 s together as 240 s.
+        self._sleepers = 0
+        self._sleeping_since = 0.0
+        self._wall_waited = 0.0
+
+    def wall_wait_seconds(self) -> float:
+        """Seconds of wall time during which some caller was waiting for a token (ever, so far)."""
+        with self._lock:
+            ongoing = self._clock() - self._sleeping_since if self._sleepers else 0.0
+            return self._wall_waited + max(0.0, ongoing)
 
     def _refill(self, now: float) -> None:
         if now > self._last:
@@ -155,12 +166,24 @@ class TokenBucket:
             self._tokens -= 1.0
             # A negative balance is a queue of reservations: this caller's slot is -tokens/rate away.
             delay = max(0.0, -self._tokens / self.rate, self._blocked_until - now)
-        while delay > 0:
-            self._sleep(delay)
-            waited += delay
+            if delay > 0:
+                if not self._sleepers:
+                    self._sleeping_since = now
+                self._sleepers += 1
+        if delay <= 0:
+            return waited
+        try:
+            while delay > 0:
+                self._sleep(delay)
+                waited += delay
+                with self._lock:
+                    # A 429 seen by another thread while we slept pushes everyone back.
+                    delay = max(0.0, self._blocked_until - self._clock())
+        finally:
             with self._lock:
-                # A 429 seen by another thread while we slept pushes everyone back.
-                delay = max(0.0, self._blocked_until - self._clock())
+                self._sleepers -= 1
+                if not self._sleepers:
+                    self._wall_waited += max(0.0, self._clock() - self._sleeping_since)
         return waited
 
     def penalize(self, seconds: float) -> float:

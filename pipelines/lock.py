@@ -33,9 +33,16 @@ def lock_path(settings: Settings) -> Path:
 
 @contextmanager
 def destination_lock(
-    settings: Settings, *, wait: bool = False, what: str = "pixee-etl run", poll_seconds: float = 1.0
+    settings: Settings,
+    *,
+    wait: bool = False,
+    what: str = "pixee-etl run",
+    poll_seconds: float = 1.0,
+    remedy: str = "retry when it has ended",
 ) -> Iterator[None]:
     """Hold the destination's lock for the block; LockHeldError (or wait) if another run has it.
+
+    `remedy` ends the refusal: only a command that takes --wait may tell the user to pass it.
 
     The kernel drops a flock when its process dies, so a SIGKILLed run never leaves a stale lock.
     WorkingFileInUseError when another process (a reader) holds the DuckDB working file itself.
@@ -53,7 +60,7 @@ def destination_lock(
                 handle.seek(0)
                 holder = handle.read().strip() or "another process"
                 if not wait:
-                    raise LockHeldError(f"{path} is held by {holder}; retry later or pass --wait") from None
+                    raise LockHeldError(f"{path} is held by {holder}; {remedy}") from None
                 if waiting_since is None:  # said once, not every poll
                     waiting_since = time.monotonic()
                     log.info("waiting for %s to release %s", _described(holder), path)

@@ -127,9 +127,9 @@ class SyncReport:
         how = (
             "a full refresh re-reads everything"
             if self.full_refresh
-            else "complete read of every list"
+            else "--reconcile: every list read in full"
             if self.reconcile
-            else "complete reads only (new repositories, vanished ones); --reconcile reads every list"
+            else "complete reads only (new repositories, vanished ones); --reconcile reads every list in full"
         )
         return f"marked deleted: {marked} ({how})"
 
@@ -277,8 +277,15 @@ class SyncReport:
             )
         return redact("\n".join(out))
 
-    def progress_line(self) -> str:
+    def progress_line(self, wall_wait: float | None = None) -> str:
+        """`wall_wait`: seconds of this run's wall time spent waiting for the rate limit. Without it
+        the line says the figure is summed over the threads (8 threads waiting together count 8 times)."""
+        wait = (
+            f"rate-limit wait {wall_wait:.0f} s"
+            if wall_wait is not None
+            else f"rate-limit wait {self.wait_seconds:.0f} s summed over threads"
+        )
         return (
             f"requests {self.total_requests:,}  rows {self.rows:,}  "
-            f"429s {self.throttled_429}  retries {self.retries}  rate-limit wait {self.wait_seconds:.0f} s"
+            f"429s {self.throttled_429}  retries {self.retries}  {wait}"
         )

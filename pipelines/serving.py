@@ -53,8 +53,12 @@ class PublishReport:
 
 
 def catalog_name(path: Path) -> str:
-    """The catalog DuckDB names a file's database after: its file name up to the first dot."""
-    return path.name.split(".", 1)[0]
+    """The catalog DuckDB names a file's database after: its file name up to the first dot, lower-cased.
+
+    DuckDB resolves catalog and schema names case-insensitively, so Pixee.duckdb clashes with schema
+    pixee exactly as pixee.duckdb does.
+    """
+    return path.name.split(".", 1)[0].lower()
 
 
 def serving_path(settings: Settings) -> Path:
@@ -96,12 +100,8 @@ def check_serving(settings: Settings) -> None:
 
 def reserved_catalogs(settings: Settings) -> set[str]:
     """Schema names a DuckDB file holding this warehouse has; a catalog of the same name is ambiguous."""
-    return {
-        settings.dataset,
-        f"{settings.dataset}_staging",
-        settings.marts_dataset,
-        f"{settings.marts_dataset}_staging",
-    }
+    names = (settings.dataset, settings.marts_dataset)
+    return {n.lower() for name in names for n in (name, f"{name}_staging")}
 
 
 def check_working_file_free(settings: Settings) -> None:

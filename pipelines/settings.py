@@ -122,6 +122,9 @@ class Settings:
     """Everything one run needs; built by load_settings, never mutated (use dataclasses.replace)."""
 
     profile: str = DEFAULT_PROFILE
+    # The file a `--profile path/to/mine.toml` named (absolute): what deployments pass on, since
+    # `profile` is then only its stem.
+    profile_file: Path | None = None
     base_url: str = DEFAULT_BASE_URL
     token: Secret | None = None
     tier: str = "standard"
@@ -202,13 +205,33 @@ def profiles_dir() -> Path:
     return Path(os.environ.get("PIXEE_PROFILES_DIR", DEFAULT_PROFILES_DIR))
 
 
+def profile_path(name: str) -> Path | None:
+    """The file a `--profile` value that is a path names (`mine.toml`, `conf/mine`), else None: a
+    user's own profile need not live in the checkout."""
+    if name.endswith(".toml") or "/" in name or os.sep in name:
+        return Path(name).expanduser()
+    return None
+
+
+def profile_label(name: str) -> str:
+    """What names a profile in file names, deployments and artifacts: the file's stem for a path."""
+    path = profile_path(name)
+    return path.stem if path is not None else name
+
+
 def read_profile(name: str) -> dict[str, Any]:
     """The profile file as a dict; ConfigError for an unknown name, bad TOML or a secret in it."""
     directory = profiles_dir()
-    path = directory / f"{name}.toml"
+    path = profile_path(name)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"profile file {path} does not exist")
+    path = path or directory / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.toml"))
-        raise ConfigError(f"unknown profile {name!r}; known profiles: {', '.join(known) or 'none'}")
+        raise ConfigError(
+            f"unknown profile {name!r}; known profiles in {directory} (PIXEE_PROFILES_DIR): "
+            f"{', '.join(known) or 'none'}; or give a path to a .toml file"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -340,8 +363,10 @@ def load_settings(
         sla[severity] = days
 
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
+    own_file = profile_path(name)
     settings = Settings(
-        profile=name,
+        profile=profile_label(name),
+        profile_file=own_file.resolve() if own_file is not None else None,
         base_url=validate_base_url(base_url),
         token=Secret(token) if token else None,
         tier=tier,

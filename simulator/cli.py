@@ -13,6 +13,16 @@ from types import FrameType
 from simulator.config import APIS, DEFAULT_DAYS, ENVELOPES, TIERS, SimConfig
 from simulator.server import Simulator
 
+# In --help: a simulator's time stands still until asked, and the way to ask is an HTTP route.
+CONTROL_HELP = """\
+time stands still until you move it: from another shell, with the printed PIXEE_BASE_URL and
+PIXEE_TOKEN (the organisation token),
+  curl -X POST -H "Authorization: Bearer $PIXEE_TOKEN" -d '{"hours": 24}' "$PIXEE_BASE_URL/_sim/advance"
+makes 24 simulated hours pass: scans, triage, fixes, pull requests and their webhook events.
+Other control routes (organisation token): GET /_sim/stats, GET /_sim/truth, GET /_sim/deliveries,
+POST /_sim/inject, POST /_sim/rate-limit, POST /_sim/deliveries/config (README, "Simulator").
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -21,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="v1",
         help="which API to serve: the v1 overview API or Pixee's HAL platform API (default v1)",
     )
+    parser.epilog = CONTROL_HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--seed", type=int, default=7, help="the organisation's seed (default 7)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument(
@@ -182,6 +194,10 @@ def main(args: argparse.Namespace) -> int:
             for repo_id, token in sim.repo_tokens.items():
                 print(f"repository token {repo_id}: {token}")
             print(f'try: curl -H "Authorization: Bearer {sim.org_token}" {base_url}/repositories')
+            print(
+                f'move time: curl -X POST -H "Authorization: Bearer {sim.org_token}" '
+                f"-d '{{\"hours\": 24}}' {base_url}/_sim/advance"
+            )
             print("Ctrl-C stops it.", flush=True)
         while not stop.wait(0.5):
             pass

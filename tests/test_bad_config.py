@@ -60,6 +60,9 @@ CASES: list[tuple[str, dict[str, str | None], list[str], str]] = [
     ("duckdb-parent-is-a-file", {}, ["--duckdb-path", "{w}/notes.txt/w.duckdb"], "notes.txt"),
     ("duckdb-path-is-a-dir", {}, ["--duckdb-path", "{w}/adir"], "adir"),
     ("duckdb-named-like-dataset", {}, ["--duckdb-path", "{w}/pixee.duckdb"], "pixee.duckdb"),
+    # DuckDB compares catalog names case-insensitively: a capital letter is the same clash
+    ("duckdb-named-like-dataset-capitalised", {}, ["--duckdb-path", "{w}/Pixee.duckdb"], "Pixee.duckdb"),
+    ("duckdb-named-like-marts", {}, ["--duckdb-path", "{w}/PIXEE_MARTS.duckdb"], "PIXEE_MARTS.duckdb"),
 ]
 
 

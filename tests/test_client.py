@@ -224,3 +224,28 @@ def test_token_redacted_from_every_log_record(caplog: pytest.LogCaptureFixture) 
     assert "***" in caplog.text
     assert redact(f"x{TOKEN}y") == "x***y"
     assert TOKEN not in json.dumps([r.getMessage() for r in caplog.records])
+
+
+def test_the_progress_lines_rate_limit_wait_is_wall_time_not_a_sum_over_threads() -> None:
+    """Eight threads queued on one bucket (10 requests/s, no burst) wait 0.1 .. 0.8 s each, together
+    3.6 s, within 0.8 s of wall time: the line a user watches says 0.8 s, not 3.6."""
+    import threading
+    import time
+
+    from pipelines.report import SyncReport
+
+    bucket = TokenBucket(600, 1, headroom_seconds=0)
+    bucket.acquire()  # the one token: everyone after it queues
+    waits: list[float] = []
+    started = time.monotonic()
+    threads = [threading.Thread(target=lambda: waits.append(bucket.acquire())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    elapsed = time.monotonic() - started
+    wall = bucket.wall_wait_seconds()
+    assert sum(waits) > 3.0 and 0.7 <= wall <= elapsed + 0.05
+    report = SyncReport(600.0, 1)
+    assert report.progress_line(wall).endswith(f"rate-limit wait {wall:.0f} s")
+    assert report.progress_line().endswith("summed over threads")

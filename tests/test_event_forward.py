@@ -27,7 +27,7 @@ def test_a_run_on_another_machine_plans_from_forwarded_events(
         sim, events_enabled=True, events_source="warehouse", events_journal=tmp_path / "absent.sqlite"
     )
     first = sync(settings)
-    assert first.mode.startswith("mode: reconcile")
+    assert first.mode.startswith("mode: poll")
     receiver_dir = tmp_path / "receiver-machine"
     receiver_dir.mkdir()
     rx = ReceiverProcess(
@@ -61,10 +61,19 @@ def test_a_run_on_another_machine_plans_from_forwarded_events(
 
 def test_the_trigger_folds_a_burst_into_few_prefect_events(monkeypatch: Any) -> None:
     emitted: list[dict[str, Any]] = []
-    import prefect.events
 
-    monkeypatch.setattr(prefect.events, "emit_event", lambda **kw: emitted.append(kw))
-    fire = trigger.PrefectTrigger("duckdb", debounce_seconds=0.5)
+    def send(url: str, profile: str, count: int) -> None:
+        emitted.append(
+            {
+                "event": trigger.EVENT,
+                "resource": {"prefect.resource.id": trigger.resource_id(profile)},
+                "payload": {"events": count},
+            }
+        )
+
+    monkeypatch.setattr(trigger, "send_event", send)
+    server = ("http://127.0.0.1:4200/api", "PREFECT_API_URL")
+    fire = trigger.PrefectTrigger("duckdb", debounce_seconds=0.5, api_url=lambda: server)
     threads = [threading.Thread(target=fire, args=({"id": f"evt_{i}"},)) for i in range(200)]
     for t in threads:
         t.start()

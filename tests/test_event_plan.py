@@ -1,8 +1,10 @@
-"""Event planning: which lists the events imply, and when a run must reconcile instead (and why)."""
+"""Event planning: which lists the events imply, and when a run must poll every list instead (and why);
+"reconcile" in what a run prints means `--reconcile` alone."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pipelines.webhooks.journal import StoredEvent, stamp
 from pipelines.webhooks.plan import plan
@@ -69,9 +71,9 @@ def test_events_name_the_lists_of_the_contract_table() -> None:
 
 def test_a_run_reconciles_and_says_why() -> None:
     cases = {
-        "no reconciliation has run yet": _plan([], state={}),
-        "the last reconciliation was 25.0 h ago": _plan([], state=_state(25)),
-        "the previous reconciliation did not finish": _plan([], state=_state(inflight="reconcile")),
+        "no run has polled every list yet": _plan([], state={}),
+        "every list was last polled 25.0 h ago": _plan([], state=_state(25)),
+        "the previous poll of every list did not finish": _plan([], state=_state(inflight="reconcile")),
         "the receiver was down for 2.0 h": _plan(
             [],
             sessions=[
@@ -89,7 +91,9 @@ def test_a_run_reconciles_and_says_why() -> None:
     }
     for reason, got in cases.items():
         assert got.mode == "reconcile" and reason in got.reason, (reason, got.reason)
-        assert got.summary().startswith("mode: reconcile") and reason in got.summary()
+        assert got.summary().startswith("mode: poll (every list") and reason in got.summary()
+        # It reads each list from its cursor: "reconcile" is `run --reconcile`'s full read only.
+        assert "reconcil" not in got.summary().replace("reconcile_hours", "")
         assert got.selection({"repo_a": {"fixes": {}}}) is None
 
 
@@ -103,3 +107,38 @@ def test_a_short_outage_inside_the_retry_schedule_loses_nothing() -> None:
     # Lists a run planned but did not finish loading are read again by the next one.
     again = _plan([], state=_state(inflight={"repo_z": ["findings"]}))
     assert again.mode == "events" and again.lists == {"repo_z": {"findings"}}
+
+
+def test_reconcile_means_one_thing_in_a_run_summary() -> None:
+    """A run polling every list from its cursors says "poll"; "reconcile" is `run --reconcile` alone,
+    which reads every list from the start."""
+    from pipelines.report import SyncReport
+
+    polled = SyncReport(60.0, 10, mode=_plan([], state={}).summary())
+    lines = [polled.mode, polled.deletions_line()]
+    assert "reconcil" not in lines[0]
+    assert lines[1].endswith("--reconcile reads every list in full)")
+    assert (
+        SyncReport(60.0, 10, reconcile=True)
+        .deletions_line()
+        .endswith("(--reconcile: every list read in full)")
+    )
+
+
+def test_the_flow_summary_calls_a_full_refresh_a_full_read_not_a_reconciliation(
+    handmade_warehouse: Path,
+) -> None:
+    import duckdb
+
+    from flows.report import read_summary, summary_markdown
+    from pipelines.checks import Warehouse
+    from pipelines.settings import Settings
+    from tests.marts_support import HANDMADE_AS_OF
+
+    with duckdb.connect(str(handmade_warehouse), read_only=True) as con:
+        wh = Warehouse.for_settings(lambda sql: con.execute(sql).fetchall(), "duckdb", Settings())
+        summary = read_summary(wh, HANDMADE_AS_OF)
+    full = summary_markdown(summary, profile="duckdb", full_refresh=True).splitlines()[0]
+    assert full.startswith("# pixee-etl: full read of every list,") and "reconcil" not in full
+    incremental = summary_markdown(summary, profile="duckdb", full_refresh=False)
+    assert incremental.startswith("# pixee-etl: incremental")

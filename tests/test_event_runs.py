@@ -69,7 +69,7 @@ def test_an_event_driven_run_reads_only_what_changed_in_1000_repositories(
     assert sim.settle_deliveries(30)
     sim.reset_stats()
     first = sync(settings)
-    assert first.mode.startswith("mode: reconcile") and "no reconciliation has run yet" in first.mode
+    assert first.mode.startswith("mode: poll") and "no run has polled every list yet" in first.mode
     polled = _requests(sim)
     polling = sum(polled.values())
     # 2 + 3 x 1,000, except that 1,000 repositories take 10 pages of /repositories.
@@ -121,8 +121,8 @@ def test_dropped_deliveries_are_repaired_by_the_reconciliation(
     assert behind.mode.startswith("mode: events")
     assert _problems(sim, settings.duckdb_path), "the lost events' changes are missing until a reconciliation"
     due = sync(replace(settings, reconcile_hours=1e-6))
-    assert due.mode.startswith("mode: reconcile") and "the last reconciliation was" in due.mode
-    assert "reconcile" in due.summary_table()
+    assert due.mode.startswith("mode: poll") and "every list was last polled" in due.mode
+    assert "mode: poll" in due.summary_table()
     assert not _problems(sim, settings.duckdb_path)
     # Event-driven runs keep the history as polling ones do (their pipeline has a second schema).
     for table in ("scans", "findings", "fixes"):

@@ -145,3 +145,100 @@ def test_a_server_that_does_not_start_in_time_is_one_line_and_leaves_nothing_run
     ]
     assert "ready" not in out
     assert _processes_using(tmp_path / "prefect-home") == []
+
+
+@pytest.mark.timeout(900)
+def test_serve_started_in_the_background_of_a_script_stops_on_sigint(tmp_path: Path) -> None:
+    """`pixee-etl serve &` in a script: the shell starts it with SIGINT ignored; a `kill -INT` (a
+    supervisor's, or the user's) still stops it the way Ctrl-C does, schedules paused."""
+    command = f"{sys.executable} -m pipelines.cli serve --duckdb-path {tmp_path / 'w.duckdb'}"
+    script = subprocess.Popen(
+        ["bash", "-c", f'{command} & echo "serve pid $!"; wait $!; echo "serve exited $?" >&2'],
+        cwd=REPO_ROOT,
+        env=_serve_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in script.stdout], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        while not any("ready" in line for line in seen):
+            seen.append(lines.get(timeout=420))
+        pid = int(next(line for line in seen if line.startswith("serve pid ")).split()[-1])
+        os.kill(pid, signal.SIGINT)
+        _, stderr = script.communicate(timeout=120)
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.communicate()
+    assert "serve exited 0" in stderr, stderr
+    assert "pixee-etl serve: stopped; schedules paused until the next serve" in stderr
+    assert _processes_using(tmp_path / "prefect-home") == []
+
+
+@pytest.mark.timeout(900)
+def test_receive_trigger_without_prefect_api_url_sends_to_the_server_serve_runs(tmp_path: Path) -> None:
+    """serve leaves its local server's URL in PREFECT_HOME; `receive --trigger` without
+    PREFECT_API_URL announces events there, where serve's deployment triggers listen."""
+    import hashlib
+    import hmac
+    import json
+
+    import httpx
+
+    from pipelines.webhooks.trigger import EVENT, SERVE_MARKER
+    from tests.webhook_support import SECRET, ReceiverProcess, wait_for
+
+    home = tmp_path / "prefect-home"
+    process = _start_serve(tmp_path, _serve_env(tmp_path))
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    receiver = None
+    try:
+        while not any("ready" in line for line in seen):
+            seen.append(lines.get(timeout=420))
+        url = json.loads((home / SERVE_MARKER).read_text())["url"]
+        assert f"a local Prefect server at {url}" in "".join(seen)
+        receiver = ReceiverProcess(
+            tmp_path / "events.sqlite",
+            extra_args=["--trigger"],
+            extra_env={"PREFECT_HOME": str(home), "DO_NOT_TRACK": "1"},
+        )
+        body = json.dumps(
+            {
+                "id": "evt_serve1",
+                "type": "pr.merged",
+                "created_at": "2026-11-30T10:00:00Z",
+                "organization": "acme-corp",
+                "repository": "backend-api",
+                "data": {"repository_id": "repo_1"},
+            }
+        ).encode()
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        posted = httpx.post(receiver.url, content=body, headers={"x-pixee-signature": signature}, timeout=30)
+        assert posted.status_code == 200
+
+        def announced() -> bool:
+            found = httpx.post(
+                f"{url}/events/filter", json={"filter": {"event": {"name": [EVENT]}}, "limit": 10}, timeout=10
+            )
+            return found.status_code == 200 and bool(found.json()["events"])
+
+        wait_for(announced, 120, "the event in serve's Prefect server")
+        said = receiver.log.read_text()
+        assert f"--trigger: Prefect events go to {url}" in said and "no Prefect server" not in said
+    finally:
+        if receiver is not None:
+            receiver.stop()
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+    assert not (home / SERVE_MARKER).exists()  # serve took its marker with it

@@ -339,6 +339,13 @@ create or replace table pixee_marts.finding_remediation as select * from (values
   -- the previous 30 days (01-31 to 03-01): one closure of 240 hours, late
   (timestamp '2026-02-01 00:00', timestamp '2026-02-11 00:00', 'fixed', 240.0, false, false)
 ) as t(detected_at, resolved_at, resolution, hours_to_resolve, within_sla, is_deleted);
+-- the columns the overdue table reads, none overdue here
+alter table pixee_marts.finding_remediation add column finding_id varchar;
+alter table pixee_marts.finding_remediation add column repository_name varchar;
+alter table pixee_marts.finding_remediation add column rule_id varchar;
+alter table pixee_marts.finding_remediation add column severity varchar;
+alter table pixee_marts.finding_remediation add column sla_days integer;
+alter table pixee_marts.finding_remediation add column days_overdue bigint;
 create or replace table pixee_marts.remediation_weekly as select * from (values
   (date '2026-03-23', 'critical', 3, 2, 1, 30.0, 60.0),
   (date '2026-03-23', 'high', 1, 0, 0, null, null),
@@ -424,3 +431,109 @@ def test_a_mart_without_the_contract_columns_is_named_in_one_line(handmade: Path
         with pytest.raises(ReportError, match=r"reading mart pixee_marts\.fix_outcomes failed: ") as raised:
             build_report(_wh(con))
     assert "\n" not in str(raised.value)
+
+
+OVERFLOW_JS = """[...document.querySelectorAll('.tile, .overdue, figure')].flatMap(box => {
+  const edge = box.getBoundingClientRect().right + 0.5;
+  return [...box.querySelectorAll('h2, p, code, th, td')]
+    .filter(e => e.getBoundingClientRect().right > edge || e.scrollWidth > e.clientWidth + 1)
+    .map(e => (box.dataset.tile || box.dataset.chart || box.dataset.table) + ': ' + e.textContent);
+})"""
+OVERDUE_JS = """[...document.querySelectorAll('section[data-table=overdue] tbody tr')].map(
+  tr => [...tr.querySelectorAll('td')].map(td => td.textContent))"""
+
+
+def test_at_1400_px_a_lead_sees_the_backlog_sla_first_the_overdue_findings_and_no_overflow(
+    warehouse: Path, browser: Browser, tmp_path: Path
+) -> None:
+    from pipelines.html_report.charts import CRITICAL_LINE
+    from simulator.catalog import ORG_SLUG
+
+    out = _report(warehouse, tmp_path / "report.html")
+    page, _ = _open(browser, out)
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+    )
+    assert page.errors() == []
+    # Whose report it is, in the title.
+    assert (
+        page.evaluate("document.querySelector('h1').textContent") == f"Pixee remediation report: {ORG_SLUG}"
+    )
+    assert ORG_SLUG in page.evaluate("document.title")
+    # The open backlog's SLA first; every tile says what it counts, on the tile.
+    tiles = page.evaluate(
+        "[...document.querySelectorAll('.tile')].map(t => [t.dataset.tile, "
+        "t.querySelector('.measures').innerText, t.querySelector('.detail').innerText])"
+    )
+    assert tiles[0][0] == "open_over_sla" and "open backlog" in tiles[0][1]
+    assert all(measures.strip() for _, measures, _ in tiles)
+    by_key = {key: (measures, detail) for key, measures, detail in tiles}
+    assert "closures" in by_key["sla_attainment"][0] and "not the open backlog" in by_key["sla_attainment"][0]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        open_now, over_now = con.execute(
+            "select sum(open_findings), sum(open_over_sla) from pixee_marts.backlog_daily "
+            "where day = (select max(as_of) from pixee_marts.marts_build)"
+        ).fetchone()
+        overdue = con.execute(
+            "select repository_name, rule_id, severity, "
+            "date_diff('day', cast(detected_at as date), (select max(as_of) from pixee_marts.marts_build)), "
+            "days_overdue from pixee_marts.finding_remediation where days_overdue > 0 and not is_deleted "
+            "and severity in ('critical', 'high') order by days_overdue desc"
+        ).fetchall()
+    assert f"{over_now / open_now:.0%} of {open_now:,} open" in by_key["open_over_sla"][1]
+
+    # The overdue critical and high findings as a table: repository, rule, age, days overdue.
+    assert overdue, "the simulated organisation has overdue critical or high findings"
+    headers = page.evaluate("[...document.querySelectorAll('.overdue th')].map(th => th.textContent)")
+    assert headers[:5] == ["repository", "rule", "severity", "age (days)", "days overdue"]
+    shown = page.evaluate(OVERDUE_JS)
+    assert len(shown) == min(len(overdue), 25)
+    assert [int(row[4]) for row in shown] == [row[4] for row in overdue[: len(shown)]]
+    assert {(r[0], r[1], r[2], int(r[3].replace(",", ""))) for r in shown} <= {o[:4] for o in overdue}
+    total = int(page.evaluate("document.querySelector('.overdue').dataset.total"))
+    assert total == len(overdue)
+
+    # Time to remediate: each severity's SLA drawn across its panel, labelled.
+    ttr = "figure[data-chart=ttr_weekly] svg"
+    assert page.evaluate(f"document.querySelectorAll('{ttr} g.mark-rule line').length") >= 1
+    labels = page.evaluate(f"[...document.querySelectorAll('{ttr} text')].map(t => t.textContent)")
+    assert "SLA 7 d" in labels  # critical's default SLA
+    # Critical has a line of its own in the backlog, in a colour of its own.
+    strokes = page.evaluate(
+        "[...document.querySelectorAll('figure[data-chart=backlog] g.mark-line path')]"
+        ".map(p => [p.getAttribute('stroke'), p.getAttribute('stroke-width')])"
+    )
+    assert [CRITICAL_LINE, "2.5"] in strokes, strokes
+    # Nothing runs out of its box at 1400 px.
+    assert page.evaluate(OVERFLOW_JS) == []
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = page.screenshot(tmp_path / "report-1400.png", width=1400)
+    shutil.copy(shot, ARTIFACTS / "report-1400.png")
+    shutil.copy(out, ARTIFACTS / "report-1400.html")
+    print(f"screenshot: {ARTIFACTS / 'report-1400.png'}")
+
+
+def test_a_warehouses_first_week_backfill_is_left_out_of_the_opened_versus_closed_scale(
+    handmade: Path,
+) -> None:
+    with duckdb.connect(str(handmade)) as con:
+        con.execute(
+            "create or replace table pixee_marts.remediation_weekly as select * from (values "
+            "(date '2026-02-02', 'high', 600, 3, 0, 30.0, 60.0), "
+            "(date '2026-02-09', 'high', 40, 35, 2, 30.0, 60.0), "
+            "(date '2026-02-16', 'high', 45, 50, 1, 30.0, 60.0)"
+            ") as t(week_start, severity, opened, closed, false_positives, "
+            "p50_hours_to_resolve, p90_hours_to_resolve)"
+        )
+        html, data = build_report(_wh(con))
+    chart = {c.key: c for c in data.charts}["opened_closed"]
+    assert [r["opened"] for r in chart.data["weeks"]] == [40, 45]
+    assert "the warehouse&#x27;s first week (2026-02-02, 600 opened, 3 closed)" in html
+    # a first week like the others stays in the chart
+    with duckdb.connect(str(handmade)) as con:
+        con.execute("update pixee_marts.remediation_weekly set opened = 60 where week_start = '2026-02-02'")
+        _, data = build_report(_wh(con))
+    chart = {c.key: c for c in data.charts}["opened_closed"]
+    assert [r["opened"] for r in chart.data["weeks"]] == [60, 40, 45]

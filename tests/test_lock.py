@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.lock import destination_lock, lock_path
 from tests.faults_support import etl_env, run_etl, start_etl
 
@@ -116,3 +118,32 @@ def test_a_duckdb_file_held_open_elsewhere_fails_in_one_line_naming_the_holder(
     done = run_etl(env, "run", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-1500:]
     assert_matches_truth(sim, db)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["dbt", "test"], "run the same `pixee-etl dbt` command again once it has ended"),
+        (["marts"], "run `pixee-etl marts` again once it has ended"),
+    ],
+    ids=["dbt", "marts"],
+)
+def test_a_command_without_wait_is_never_told_to_pass_it(
+    handmade_warehouse: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    says: str,
+) -> None:
+    from pipelines.cli import main
+    from pipelines.settings import load_settings
+
+    db = tmp_path / "warehouse.duckdb"
+    db.write_bytes(handmade_warehouse.read_bytes())
+    settings = load_settings(duckdb_path=str(db), env={})
+    with destination_lock(settings, what="test holder"):
+        code = main([argv[0], "--duckdb-path", str(db), *argv[1:]])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1, err
+    assert "held by" in err and says in err
+    assert "pass --wait" not in err  # dbt and marts refuse a --wait flag

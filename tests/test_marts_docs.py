@@ -1,10 +1,14 @@
-"""docs/warehouse.md stays true: its example queries run on a built warehouse, its data dictionary is
-the one generated from the dbt schema file, and every mart column the models produce is in it."""
+"""docs/warehouse.md stays true: its example queries run on a built warehouse and give the answers
+known for a hand-made one (a query that runs but answers another question is a wrong number in a
+lead's report), its data dictionary is the one generated from the dbt schema file, and every mart
+column the models produce is in it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -14,6 +18,8 @@ from sqlglot.errors import ErrorLevel
 from pipelines.marts_docs import render, updated
 from pipelines.settings import REPO_ROOT
 from tests.marts_expected import KEYS
+from tests.marts_support import HANDMADE_AS_OF, load_raw
+from tests.test_marts_history import _version, history_org
 
 DOC = (REPO_ROOT / "docs" / "warehouse.md").read_text()
 
@@ -85,3 +91,124 @@ def test_dbt_docs_generate_works_offline_with_the_pipelines_credentials(
     assert "closure" in remediation["description"]
     assert remediation["columns"]["times_reopened"]["description"]
     assert not (REPO_ROOT / "sql" / "dbt_packages").exists()
+
+
+# -- what the queries answer, on a warehouse where the answers are known -------------------------
+
+
+def _answers_org() -> dict[str, list[dict[str, Any]]]:
+    """The hand-made organisation with history (tests/test_marts_history.py) plus two findings
+    dismissed and never reopened, in the history as they were observed: the answer to "dismissed
+    and later reopened" is f_pending alone (dismissed 01-10, open again on 03-30)."""
+    truth = history_org()
+    findings = {f["id"]: f for f in truth["findings"]}
+    wontfix, fp = findings["f_wontfix"], findings["f_fp"]
+    truth["findings_history"] += [
+        _version(wontfix, "2026-03-02T00:00:00Z", "2026-03-02T06:00:00Z", status="open", resolved_at=None),
+        _version(wontfix, "2026-03-03T00:00:00Z", "2026-03-03T06:00:00Z"),
+        _version(fp, "2026-02-10T05:30:00Z", "2026-02-11T06:00:00Z"),
+    ]
+    return truth
+
+
+@pytest.fixture(scope="module")
+def answers_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipelines.marts import build_marts
+    from pipelines.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("answers")
+    pipeline = load_raw(_answers_org(), tmp / "warehouse.duckdb", tmp / "pipelines")
+    build_marts(pipeline, Settings(), HANDMADE_AS_OF)
+    return tmp / "warehouse.duckdb"
+
+
+def _run(warehouse: Path, query: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [tuple(row) for row in con.execute(query).fetchall()]
+
+
+def _query_after(comment: str) -> str:
+    found = [q for q in re.findall(r"```sql\n(.*?)```", DOC, re.S) if q.startswith(f"-- {comment}")]
+    assert len(found) == 1, f"docs/warehouse.md: no single query headed '-- {comment}'"
+    return found[0]
+
+
+def test_dismissed_and_later_reopened_lists_only_what_was_reopened(answers_warehouse: Path) -> None:
+    rows = _run(answers_warehouse, _query_after("findings dismissed and later reopened"))
+    # f_fp and f_wontfix were dismissed and still are; f_reopened was reopened after a fix, not a
+    # dismissal: none of them answers the question
+    assert rows == [("f_pending", dt.datetime(2026, 1, 10), dt.datetime(2026, 3, 30, 12))]
+    reopened = _run(
+        answers_warehouse,
+        "select finding_id from pixee_marts.finding_remediation where times_reopened > 0 order by 1",
+    )
+    assert reopened == [("f_pending",), ("f_reopened",)]
+
+
+def _approx(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(pytest.approx(v) if isinstance(v, float) else v for v in row) for row in rows]
+
+
+def test_example_queries_answer_what_their_headings_ask(answers_warehouse: Path) -> None:
+    """Each example query on the hand-made organisation as of 2026-03-31, against the answer worked
+    out by hand from its findings and fixes (tests/marts_support.py, tests/test_marts_history.py)."""
+    queries = example_queries()
+    run = [_run(answers_warehouse, q) for q in queries]
+    d = dt.date
+
+    # 1. backlog trend: the as-of day (payments was deleted that day, f_closed_pr on 03-25) and
+    # the nine findings detected in the 90 days
+    last = [r for r in run[0] if r[0] == d(2026, 3, 31)]
+    assert last == [
+        (d(2026, 3, 31), "critical", 0, 0, 0, 0),
+        (d(2026, 3, 31), "high", 2, 1, 0, 0),  # f_old_high (58 days, SLA 30) and f_reopened
+        (d(2026, 3, 31), "low", 1, 0, 0, 0),  # f_pending, reopened
+        (d(2026, 3, 31), "medium", 0, 0, 0, 0),
+    ]
+    assert run[0][0][0] == d(2026, 1, 1) and sum(r[4] for r in run[0]) == 9
+    assert (d(2026, 1, 10), "low", 1, 0, 0, 1) in run[0]  # f_pending dismissed that day
+    # 2. SLA breaches: f_old_high alone
+    assert run[1] == [("backend-api", "high", 30, 2, 1, 0)]
+    # 3. MTTR by codemod: 10 h (review 9 h); 7 days 3.3 h from f_crit's detection (review 30.8 h)
+    assert run[2] == _approx(
+        [
+            ("pixee:python/secure-random", 1, 0.4, 0.4, 9.0),
+            ("pixee:python/sql-parameterization", 1, 7.1, 7.1, 30.8),
+        ]
+    )
+    # 4. merge rate: March decided two merges and one close
+    assert run[3] == _approx([(d(2026, 3, 1), 2, 1, 0.667)])
+    # 5. noisy rules: weak-hash's one triaged finding is a false positive (f_pending is pending again)
+    assert run[4] == _approx(
+        [
+            ("semgrep", "python/weak-hash", 2, 1, 1, 1.0, 5.5),
+            ("codeql", "py/clear-text-logging", 1, 1, 0, 0.0, 4.0),
+            ("semgrep", "python/sql-injection", 6, 6, 0, 0.0, 1.3),
+        ]
+    )
+    # 6. weekly program: f_crit closed the week of 03-09 after 7.1 days against a 7-day SLA;
+    # f_wontfix closed within its SLA the week of 03-02
+    weeks = {(r[0], r[1]): r for r in run[5]}
+    assert min(weeks)[0] == d(2026, 1, 12)
+    assert weeks[(d(2026, 3, 9), "critical")][2:8] == (0, 1, 0, None, 0.0, 7.1)
+    assert weeks[(d(2026, 3, 2), "medium")][2:8] == (1, 1, 0, 1.0, 1.0, 1.0)
+    # 7. most overdue: f_old_high, 58 days old against 30
+    assert run[6] == [
+        ("backend-api", "f_old_high", "high", "python/sql-injection", d(2026, 2, 1), d(2026, 3, 3), 28, 0)
+    ]
+    # 8. AI-generated versus deterministic: fix_same_day; the four others, one merged, one closed
+    assert run[7] == _approx([(False, 4, 1, 1, 0.5, 2), (True, 1, 1, 0, 1.0, 1)])
+    # 9. scanners: semgrep's closures f_same_day, f_crit (Pixee) and f_wontfix; codeql's are in the
+    # deleted payments repository
+    assert run[8] == _approx([("semgrep", 8, 0.143, 3, 2, 1.0, 1.0), ("codeql", 2, 0.0, 0, 0, None, None)])
+    # 10. per repository and severity: f_crit closed after its SLA, f_fp never a closure
+    assert run[9] == _approx(
+        [
+            ("backend-api", "critical", 2, 3.8, 1, 0),
+            ("backend-api", "high", 0, None, 0, 0),
+            ("backend-api", "low", 0, None, 0, 0),
+            ("backend-api", "medium", 1, 1.0, 0, 1),
+            ("payments", "critical", 0, None, 0, 0),
+            ("payments", "low", 0, None, 0, 0),
+        ]
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,47 @@ def test_a_receiver_killed_in_a_simulator_burst_ends_with_every_event_once(
     assert stats["gave_up"] == 0
     assert set(stored) == sent, f"{len(sent - set(stored))} events never stored"
     assert sum(stored.values()) >= len(sent) and stats["duplicated"] > 0
+
+
+def _children() -> set[int]:
+    """Processes whose parent is this one (a server Prefect would start for the events)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_trigger_without_a_prefect_server_says_so_once_and_starts_none(receiver: Any, tmp_path: Path) -> None:
+    """No PREFECT_API_URL and no `pixee-etl serve`: one line says so; the events are journaled; no
+    throwaway Prefect server is started (no deployment would ever see its events)."""
+    env = {"PREFECT_HOME": str(tmp_path / "prefect-home"), "DO_NOT_TRACK": "1"}
+    assert not os.environ.get("PREFECT_API_URL")
+    rx = receiver(extra_args=["--trigger"], extra_env=env)
+    assert _post(rx.url, json.dumps(_event(1)).encode()).status_code == 200
+    said = [line for line in rx.log.read_text().splitlines() if "--trigger" in line]
+    assert len(said) == 1 and "no Prefect server to send events to" in said[0], said
+    assert "PREFECT_API_URL is not set" in said[0] and "pixee-etl serve" in said[0]
+    assert _stored(rx.journal) == {"evt_test000001": 1}
+
+
+def test_trigger_fires_into_no_throwaway_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pipelines.webhooks import trigger
+
+    monkeypatch.setattr(trigger, "prefect_home", lambda: tmp_path)  # no serve has run here
+    url, where = trigger.prefect_api_url()
+    assert (url, where) == (None, str(tmp_path))
+    before = _children()
+    fire = trigger.PrefectTrigger("duckdb", debounce_seconds=0.0)
+    fire({"id": "evt_1"})
+    wait_for(lambda: fire._timer is None, 30, "the trigger to fire")
+    assert fire.emitted == 0 and _children() == before
+    # a serve that runs leaves its server's URL; one that died (its pid gone) does not count
+    trigger.write_serve_marker(tmp_path, "http://127.0.0.1:4321/api")
+    assert trigger.prefect_api_url()[0] == "http://127.0.0.1:4321/api"
+    (tmp_path / trigger.SERVE_MARKER).write_text(json.dumps({"url": "http://x/api", "pid": 2**22 + 7}))
+    assert trigger.prefect_api_url()[0] is None

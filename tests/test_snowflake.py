@@ -419,7 +419,7 @@ def test_events_travel_through_fake_snowflake_and_a_full_refresh_there_keeps_wha
             events_journal=tmp_path / "not-on-this-worker.sqlite",
         )
         first = sync(settings, pipelines_dir=str(tmp_path / "run"))
-        assert first.mode.startswith("mode: reconcile")
+        assert first.mode.startswith("mode: poll")
         receiver = ReceiverProcess(tmp_path / "events.sqlite")
         try:
             with httpx.Client(

@@ -9,7 +9,10 @@ from pipelines.settings import Settings, load_settings
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags every command that touches a destination takes."""
-    parser.add_argument("--profile", help="a profile in profiles/ (default: duckdb)")
+    parser.add_argument(
+        "--profile",
+        help="a profile name in profiles/ (or $PIXEE_PROFILES_DIR) or a path to a .toml file; default duckdb",
+    )
     parser.add_argument("--duckdb-path", help="the DuckDB file (default from the profile)")
 
 

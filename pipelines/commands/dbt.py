@@ -35,7 +35,11 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("name a dbt command, e.g. `pixee-etl dbt test` or `pixee-etl dbt docs generate`")
     require_warehouse(settings)
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
-    with destination_lock(settings, what="pixee-etl dbt"):
+    with destination_lock(
+        settings,
+        what="pixee-etl dbt",
+        remedy="run the same `pixee-etl dbt` command again once it has ended (dbt takes no --wait)",
+    ):
         outcome = invoke_dbt(
             command, make_pipeline(settings), settings, as_of, target_dir=args.target_path, quiet=False
         )

@@ -37,7 +37,9 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     require_warehouse(settings)
     # the destination's lock: a rebuild never reads a sync that is half loaded
-    with destination_lock(settings, what="pixee-etl marts"):
+    with destination_lock(
+        settings, what="pixee-etl marts", remedy="run `pixee-etl marts` again once it has ended"
+    ):
         pipeline = make_pipeline(settings)
         report = build_marts(pipeline, settings, args.as_of)
         print(report.summary())

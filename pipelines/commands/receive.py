@@ -58,8 +58,13 @@ def main(args: argparse.Namespace) -> int:
     journal = Journal(Path(args.journal) if args.journal else settings.events_journal)
     on_stored = None
     if args.trigger:
-        from pipelines.webhooks.trigger import PrefectTrigger
+        from pipelines.webhooks.trigger import NO_SERVER, PrefectTrigger, prefect_api_url
 
+        url, where = prefect_api_url()
+        if url is None:
+            log.warning(NO_SERVER.format(home=where))
+        else:
+            log.info("--trigger: Prefect events go to %s (%s)", url, where)
         on_stored = PrefectTrigger(settings.profile)
     app = ReceiverApp(journal, secrets, on_stored=on_stored)
     session = pysecrets.token_hex(8)

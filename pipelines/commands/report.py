@@ -33,7 +33,9 @@ def main(args: argparse.Namespace) -> int:
     if settings.destination == "duckdb" and not settings.duckdb_path.exists():
         raise ConfigError(f"DuckDB file {settings.duckdb_path} does not exist; run `pixee-etl run` first")
     # the destination's lock: the report never reads marts that a rebuild is replacing
-    with destination_lock(settings, wait=args.wait, what="pixee-etl report"):
+    with destination_lock(
+        settings, wait=args.wait, what="pixee-etl report", remedy="retry later or pass --wait"
+    ):
         result = report_from_pipeline(make_pipeline(settings), settings, args.out, args.as_of)
     print(result.summary())
     return 0

@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
-    with destination_lock(settings, wait=args.wait):
+    with destination_lock(settings, wait=args.wait, remedy="retry later or pass --wait"):
         incomplete: IncompleteSyncError | None = None
         # Under the lock, as every request of a run: a run that waits, or is refused, asks
         # nothing. The sync is handed what was found, so the root is read once.

@@ -10,7 +10,11 @@ from typing import Any
 from pipelines.html_report.data import Chart
 from pipelines.marts import SEVERITIES
 
-SEVERITY_COLOURS = ["#a50f15", "#de2d26", "#fb6a4a", "#fcae91"]
+# Critical stands apart from high in hue and lightness (two reds made it a dark sliver under high),
+# and its top edge is drawn as a line of its own so a handful of critical findings still shows.
+SEVERITY_COLOURS = ["#6a1b9a", "#e6550d", "#fdae6b", "#c6dbef"]
+CRITICAL_LINE = "#4a148c"
+SLA_LINE = "#333333"
 OVER_SLA = "over SLA"
 OUTCOMES = ["merged", "closed unmerged", "open PR", "no PR yet"]
 OUTCOME_COLOURS = ["#1a9850", "#d73027", "#4575b4", "#bdbdbd"]
@@ -62,6 +66,21 @@ def backlog(chart: Chart) -> Spec:
                 ],
             },
             {
+                # critical is the bottom of the stack: its own count is its area's top edge
+                "data": {"name": "backlog"},
+                "transform": [{"filter": "datum.severity == 'critical'"}],
+                "mark": {
+                    "type": "line",
+                    "strokeWidth": 2.5,
+                    "interpolate": "step-after",
+                    "color": CRITICAL_LINE,
+                },
+                "encoding": {
+                    "x": _utc_x("day", "day"),
+                    "y": {"field": "open_findings", "type": "quantitative"},
+                },
+            },
+            {
                 "data": {"name": "over_sla"},
                 "mark": {"type": "line", "strokeWidth": 2, "strokeDash": [5, 3], "interpolate": "step-after"},
                 "encoding": {
@@ -100,6 +119,36 @@ def opened_closed(chart: Chart) -> Spec:
 
 
 def ttr_weekly(chart: Chart) -> Spec:
+    line = {
+        "mark": {"type": "line", "point": {"size": 18}},
+        "encoding": {
+            "x": _utc_x("week_start", None),
+            "y": {"field": "days", "type": "quantitative", "title": "days"},
+            "color": {
+                "field": "percentile",
+                "type": "nominal",
+                "title": None,
+                "scale": {"domain": ["p50_days", "p90_days"], "range": ["#2166ac", "#b2182b"]},
+                "legend": {"labelExpr": "datum.label == 'p50_days' ? 'p50' : 'p90'"},
+            },
+        },
+    }
+    # The severity's SLA across its panel (and inside its y scale), labelled at the right end.
+    sla = {"field": "sla_days", "type": "quantitative", "aggregate": "max"}
+    rule = {
+        "transform": [{"filter": "isValid(datum.sla_days)"}],
+        "mark": {"type": "rule", "strokeDash": [4, 3], "strokeWidth": 1.5, "color": SLA_LINE},
+        "encoding": {"y": sla},
+    }
+    label = {
+        "transform": [
+            {"filter": "isValid(datum.sla_days)"},
+            {"aggregate": [{"op": "max", "field": "sla_days", "as": "sla_days"}]},
+            {"calculate": "'SLA ' + datum.sla_days + ' d'", "as": "sla_label"},
+        ],
+        "mark": {"type": "text", "align": "right", "dy": -5, "fontSize": 10, "color": SLA_LINE, "x": "width"},
+        "encoding": {"y": {"field": "sla_days", "type": "quantitative"}, "text": {"field": "sla_label"}},
+    }
     return {
         "data": {"name": "weeks"},
         "datasets": chart.data,
@@ -107,22 +156,7 @@ def ttr_weekly(chart: Chart) -> Spec:
         "facet": {"field": "severity", "type": "nominal", "sort": list(SEVERITIES), "title": None},
         "columns": 2,
         "resolve": {"scale": {"y": "independent"}},
-        "spec": {
-            "width": WIDTH // 2 - 40,
-            "height": 110,
-            "mark": {"type": "line", "point": {"size": 18}},
-            "encoding": {
-                "x": _utc_x("week_start", None),
-                "y": {"field": "days", "type": "quantitative", "title": "days"},
-                "color": {
-                    "field": "percentile",
-                    "type": "nominal",
-                    "title": None,
-                    "scale": {"domain": ["p50_days", "p90_days"], "range": ["#2166ac", "#b2182b"]},
-                    "legend": {"labelExpr": "datum.label == 'p50_days' ? 'p50' : 'p90'"},
-                },
-            },
-        },
+        "spec": {"width": WIDTH // 2 - 40, "height": 110, "layer": [line, rule, label]},
     }
 
 

@@ -23,6 +23,11 @@ MONTHS = 24
 TOP_REPOSITORIES = 15
 TOP_RULES = 15
 TOP_CODEMODS = 12
+OVERDUE_ROWS = 25  # the overdue table's length: what a lead chases this week, the rest counted
+OVERDUE_SEVERITIES = ("critical", "high")
+# A first week larger than this many times every later week's is the backlog found at the start
+# (a backfill), not a week's work: it would flatten the opened-versus-closed scale.
+BACKFILL_FACTOR = 2.0
 # The windows compare the marts' UTC timestamps with UTC literals: on DuckDB that must not depend on
 # the zone of the machine the report runs on. (Snowflake: dlt's connection already sets TIMEZONE=UTC.)
 SESSION_SETUP: dict[str, tuple[str, ...]] = {"duckdb": ("set TimeZone = 'UTC'",)}
@@ -78,6 +83,21 @@ class Tile:
     previous: float | None = None
     detail: str = ""
     missing: tuple[str, ...] = ()
+    measures: str = ""  # shown on the tile: what is counted, so no number is read for another
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows a lead reads one by one (the overdue findings), with how many there are in all."""
+
+    key: str
+    title: str
+    caption: str
+    marts: tuple[str, ...]
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,24 +127,34 @@ class ReportData:
     tiles: list[Tile]
     charts: list[Chart]
     missing: tuple[str, ...]
+    organisation: str | None = None
+    tables: list[Table] = field(default_factory=list)
 
 
-# What each tile shows and where it comes from; the functions below fill in the numbers.
-_TILE_ROWS: tuple[tuple[str, str, Kind, Literal["lower", "higher"], str, str], ...] = (
+# What each tile shows and where it comes from, and the short phrase on the tile that says what it
+# counts (an SLA figure over closures must not read as one over the backlog); the functions below
+# fill in the numbers. The open backlog's SLA comes first: it is what a lead is asked about.
+_TILE_ROWS: tuple[tuple[str, str, Kind, Literal["lower", "higher"], str, str, str], ...] = (
+    ("open_over_sla", "Open past SLA", "count", "lower", "backlog_daily",
+     "open findings older than their severity's SLA days; change against 30 days earlier",
+     "open backlog now: findings older than their SLA"),
     ("open_findings", "Open findings", "count", "lower", "backlog_daily",
-     "open at the end of the as-of date; change against 30 days earlier"),
-    ("open_over_sla", "Over SLA", "count", "lower", "backlog_daily",
-     "open findings older than their severity's SLA days; change against 30 days earlier"),
+     "open at the end of the as-of date; change against 30 days earlier",
+     "open backlog now, every severity"),
     ("ttr_p50", "Time to remediate (p50)", "hours", "lower", "finding_remediation",
-     "median hours_to_resolve of the closures resolved in the last 30 days"),
-    ("sla_attainment", "SLA attainment", "ratio", "higher", "finding_remediation",
-     "share of the last 30 days' closures resolved within their SLA (within_sla)"),
+     "median hours_to_resolve of the closures resolved in the last 30 days",
+     "findings closed in the last 30 days"),
+    ("sla_attainment", "Closed within SLA", "ratio", "higher", "finding_remediation",
+     "share of the last 30 days' closures resolved within their SLA (within_sla)",
+     "closures of the last 30 days only, not the open backlog"),
     ("net_resolve_rate", "Net resolve rate", "ratio", "higher", "finding_remediation",
-     "closures resolved in the last 30 days / findings detected in them"),
+     "closures resolved in the last 30 days / findings detected in them",
+     "closed / opened in the last 30 days"),
     ("merge_rate", "Merge rate", "ratio", "higher", "fix_latency",
-     "Pixee PRs merged / (merged + closed unmerged), decided in the last 30 days"),
+     "Pixee PRs merged / (merged + closed unmerged), decided in the last 30 days",
+     "Pixee PRs decided in the last 30 days"),
 )  # fmt: skip
-TILES: dict[str, Tile] = {row[0]: Tile(*row[:4], (row[4],), row[5]) for row in _TILE_ROWS}
+TILES: dict[str, Tile] = {row[0]: Tile(*row[:4], (row[4],), row[5], measures=row[6]) for row in _TILE_ROWS}
 
 
 def _plain(value: Any) -> Any:
@@ -205,27 +235,36 @@ def _backlog_tiles(r: _Reader) -> list[Tile]:
     )
     counts = {row["severity"]: int(row["open"]) for row in by_severity}
     open_detail = ", ".join(f"{sev} {counts[sev]:,}" for sev in SEVERITY_ORDER if sev in counts)
-    over_detail = ""
-    if "sla_policy" in r.present:
-        policy = r.rows(
-            "sla_policy", f"select severity, sla_days from {r.wh.mart('sla_policy')}", ("severity", "days")
-        )
-        days = {row["severity"]: int(row["days"]) for row in policy}
-        over_detail = "SLA " + ", ".join(f"{sev} {days[sev]} d" for sev in SEVERITY_ORDER if sev in days)
+    open_now, over_now = int(now.get("open") or 0), int(now.get("over") or 0)
+    # The share a lead quotes: of the open backlog, how much is past its SLA.
+    over_detail = f"{over_now / open_now:.0%} of {open_now:,} open" if open_now else "nothing open"
+    days = sla_days(r)
+    if days:
+        over_detail += "; SLA " + ", ".join(f"{sev} {days[sev]} d" for sev in SEVERITY_ORDER if sev in days)
     return [
-        replace(
-            open_tile,
-            value=_number(now.get("open")) if now else 0.0,
-            previous=previous("open"),
-            detail=open_detail,
-        ),
         replace(
             over_tile,
             value=_number(now.get("over")) if now else 0.0,
             previous=previous("over"),
             detail=over_detail,
         ),
+        replace(
+            open_tile,
+            value=_number(now.get("open")) if now else 0.0,
+            previous=previous("open"),
+            detail=open_detail,
+        ),
     ]
+
+
+def sla_days(r: _Reader) -> dict[str, int]:
+    """Each severity's SLA in days, from the sla_policy mart (empty when it is not built)."""
+    if "sla_policy" not in r.present:
+        return {}
+    policy = r.rows(
+        "sla_policy", f"select severity, sla_days from {r.wh.mart('sla_policy')}", ("severity", "days")
+    )
+    return {row["severity"]: int(row["days"]) for row in policy if row["days"] is not None}
 
 
 def _remediation_tiles(r: _Reader) -> list[Tile]:
@@ -330,14 +369,30 @@ def _backlog(r: _Reader) -> dict[str, list[dict[str, Any]]]:
 
 
 def _opened_closed(r: _Reader) -> dict[str, list[dict[str, Any]]]:
+    table = r.wh.mart("remediation_weekly")
     rows = r.rows(
         "remediation_weekly",
         f"select week_start, sum(opened), sum(closed), sum(false_positives) "
-        f"from {r.wh.mart('remediation_weekly')} where week_start > {r.day(-7 * WEEKS)} "
+        f"from {table} where week_start > {r.day(-7 * WEEKS)} "
         "group by week_start order by week_start",
         ("week_start", "opened", "closed", "false_positives"),
     )
-    return {"weeks": rows}
+    first = r.rows("remediation_weekly", f"select min(week_start) from {table}", ("first",))[0]["first"]
+    return {"weeks": rows, "backfill": _backfill_week(rows, first)}
+
+
+def _backfill_week(rows: list[dict[str, Any]], first_week: Any) -> list[dict[str, Any]]:
+    """The warehouse's first week, when it is in the chart and dwarfs every later week: the
+    findings already open when the warehouse started, all "opened" that week. Taken out of the
+    chart (and so out of its scale) and named beside it."""
+    if not rows or first_week is None or str(rows[0]["week_start"])[:10] != str(first_week)[:10]:
+        return []
+    later = [max(int(row["opened"] or 0), int(row["closed"] or 0)) for row in rows[1:]]
+    head = rows[0]
+    if not later or int(head["opened"] or 0) <= BACKFILL_FACTOR * max(max(later), 1):
+        return []
+    rows.pop(0)
+    return [head]
 
 
 def _ttr_weekly(r: _Reader) -> dict[str, list[dict[str, Any]]]:
@@ -348,6 +403,10 @@ def _ttr_weekly(r: _Reader) -> dict[str, list[dict[str, Any]]]:
         "order by week_start, severity",
         ("week_start", "severity", "closed", "p50_days", "p90_days"),
     )
+    # Each severity's SLA, drawn across its panel: a p90 of 45 days means little without the 7.
+    days = sla_days(r)
+    for row in rows:
+        row["sla_days"] = days.get(row["severity"])
     return {"weeks": rows}
 
 
@@ -433,7 +492,8 @@ def _charts(r: _Reader) -> list[Chart]:
          f"Findings detected, closed, and dismissed as false positives per week, last {WEEKS} weeks.",
          "remediation_weekly", _opened_closed),
         ("ttr_weekly", "Time to remediate per week, by severity",
-         "p50 and p90 days from detection to closure of the week's closures, by severity.",
+         "p50 and p90 days from detection to closure of the week's closures, by severity; the dashed "
+         "line is the severity's SLA.",
          "remediation_weekly", _ttr_weekly),
         ("merge_monthly", "Merge rate per month",
          f"Pixee PRs merged / (merged + closed unmerged) by month of the decision, last {MONTHS} months.",
@@ -450,6 +510,52 @@ def _charts(r: _Reader) -> list[Chart]:
     )  # fmt: skip
     specs = [(Chart(key, title, caption, (mart,)), fill) for key, title, caption, mart, fill in rows]
     return [_chart(r, chart, fill) for chart, fill in specs]
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+
+def _overdue(r: _Reader) -> Table:
+    """Open critical and high findings past their SLA, the longest overdue first."""
+    table = Table(
+        "overdue",
+        "Overdue critical and high findings",
+        f"Open at the end of {r.as_of.isoformat()} and past their severity's SLA, the longest overdue "
+        f"first (the first {OVERDUE_ROWS}); age in days since detection.",
+        ("finding_remediation",),
+        ("repository", "rule", "severity", "age (days)", "days overdue", "finding"),
+    )
+    if missing := r.missing(table.marts):
+        return replace(table, missing=missing)
+    mart = r.wh.mart("finding_remediation")
+    severities = ", ".join(f"'{s}'" for s in OVERDUE_SEVERITIES)
+    where = f"days_overdue > 0 and not is_deleted and severity in ({severities})"
+    rank = "case severity when 'critical' then 0 else 1 end"
+    rows = r.rows(
+        "finding_remediation",
+        # age as backlog_daily counts it: days_overdue is (age - sla_days) whenever it is positive
+        f"select repository_name, rule_id, severity, days_overdue + sla_days, days_overdue, finding_id "
+        f"from {mart} where {where} "
+        f"order by days_overdue desc, {rank}, repository_name, finding_id limit {OVERDUE_ROWS}",
+        table.columns,
+    )
+    total = r.rows("finding_remediation", f"select count(*) from {mart} where {where}", ("n",))[0]["n"]
+    return replace(table, rows=rows, total=int(total or 0))
+
+
+def organisation(wh: Warehouse) -> str | None:
+    """The organisation the repositories belong to (owner part of their `full_name`), if known."""
+    if "repositories" not in wh.tables(wh.raw_schema):
+        return None
+    try:
+        rows = wh.query(
+            f"select split_part(full_name, '/', 1) as owner, count(*) as repositories "
+            f"from {wh.raw('repositories')} where full_name like '%/%' "
+            "group by owner order by repositories desc, owner limit 1"
+        )
+    except Exception:  # a raw table without full_name: the title goes without the name
+        return None
+    return str(rows[0][0]) if rows and rows[0][0] else None
 
 
 # -- the whole report -----------------------------------------------------------------------------
@@ -484,4 +590,8 @@ def read_report_data(wh: Warehouse, as_of: dt.date | None = None) -> ReportData:
     tiles = [*_backlog_tiles(r), *_remediation_tiles(r), _merge_tile(r)]
     charts = _charts(r)
     missing = sorted({m for item in [*tiles, *charts] for m in item.missing})
-    return ReportData(built_for, built_at, wh.marts_schema, tiles, charts, tuple(missing))
+    tables = [_overdue(r)]
+    missing = sorted({*missing, *(m for t in tables for m in t.missing)})
+    return ReportData(
+        built_for, built_at, wh.marts_schema, tiles, charts, tuple(missing), organisation(wh), tables
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from html import escape
 
-from pipelines.html_report.data import WINDOW_DAYS, Chart, ReportData, Tile, windows
+from pipelines.html_report.data import WINDOW_DAYS, Chart, ReportData, Table, Tile, windows
 
 # Nothing may load: no script at all, styles only inline, images only as data: URIs. A name
 # from the API that slipped past escaping still could not fetch or run anything.
@@ -24,10 +24,20 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1
 .notice { border: 1px solid #d4a72c; background: #fff8c5; padding: 8px 12px; margin: 0 0 16px; }
 .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px;
   margin: 0 0 20px; }
-.tile { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; min-width: 0; }
 .tile h2 { font-size: 13px; font-weight: 600; color: var(--muted); }
+.tile .measures { font-size: 12px; color: var(--ink); }
 .tile .value { font-size: 26px; font-weight: 700; margin: 2px 0; }
 .tile p { margin: 0; }
+/* a mart's name is one long word: it breaks rather than runs out of its tile */
+.tile h2, .tile p, figure .caption { overflow-wrap: anywhere; }
+.overdue { margin: 0 0 20px; }
+.overdue table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.overdue th, .overdue td { text-align: left; padding: 3px 8px; border-bottom: 1px solid var(--line);
+  overflow-wrap: anywhere; }
+.overdue td.number, .overdue th.number { text-align: right; font-variant-numeric: tabular-nums; }
+.overdue tr.critical td:first-child { border-left: 4px solid #6a1b9a; }
+.overdue tr.high td:first-child { border-left: 4px solid #e6550d; }
 .tile .change { font-size: 12px; }
 .good { color: var(--good); }
 .bad { color: var(--bad); }
@@ -47,7 +57,7 @@ footer dd { margin: 0 0 4px; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   .tiles { grid-template-columns: repeat(3, 1fr); gap: 8px; }
   .charts { display: block; }
-  figure, .tile { break-inside: avoid; page-break-inside: avoid; }
+  figure, .tile, .overdue tr { break-inside: avoid; page-break-inside: avoid; }
   figure { margin: 0 0 10px; border-color: #999; }
 }
 """
@@ -108,11 +118,13 @@ def tile_html(tile: Tile, marts_schema: str) -> str:
         )
     change, tone = format_change(tile)
     detail = f'<p class="detail">{escape(tile.detail)}</p>' if tile.detail else ""
+    measures = f'<p class="measures">{escape(tile.measures)}</p>' if tile.measures else ""
     return (
-        f"<div {attrs}><h2>{escape(tile.label)}</h2>"
+        f"<div {attrs}><h2>{escape(tile.label)}</h2>{measures}"
         f'<p class="value">{escape(format_value(tile, tile.value))}</p>'
         f'<p class="change {tone}">{escape(change)}</p>{detail}'
-        f'<p class="source">{escape(source)}</p></div>'
+        # a break opportunity after each dot: a narrow tile wraps schema.mart at the dot
+        f'<p class="source">{escape(source).replace(".", ".<wbr>")}</p></div>'
     )
 
 
@@ -125,7 +137,61 @@ def _kinds_note(chart: Chart) -> str:
     return "; ".join(parts)
 
 
-NOTES: Mapping[str, Callable[[Chart], str]] = {"fix_outcomes": _kinds_note}
+def _backfill_note(chart: Chart) -> str:
+    parts = []
+    for row in chart.data.get("backfill", []):
+        parts.append(
+            "Left out of the chart and its scale: the warehouse's first week "
+            f"({str(row['week_start'])[:10]}, "
+            f"{int(row['opened'] or 0):,} opened, {int(row['closed'] or 0):,} closed), the findings already "
+            "open when it started rather than a week's work."
+        )
+    return " ".join(parts)
+
+
+NOTES: Mapping[str, Callable[[Chart], str]] = {"fix_outcomes": _kinds_note, "opened_closed": _backfill_note}
+
+
+NUMERIC = ("age (days)", "days overdue")
+
+
+def table_html(table: Table, marts_schema: str) -> str:
+    """A table of rows (the overdue findings), or what is missing, or that there are none."""
+    source = ", ".join(f"{marts_schema}.{m}" for m in table.marts)
+    head = (
+        f'<section class="overdue" data-table="{escape(table.key)}" data-rows="{len(table.rows)}" '
+        f'data-total="{table.total}"'
+        + (f' data-missing="{escape(" ".join(table.missing))}"' if table.missing else "")
+        + f'><h2>{escape(table.title)}</h2><p class="caption detail">{escape(table.caption)} '
+        f"From <code>{escape(source)}</code>.</p>"
+    )
+    if table.missing:
+        return (
+            head
+            + f'<p class="missing">Needs {escape(source)}, which is not built in this warehouse.</p>'
+            + "</section>"
+        )
+    if not table.rows:
+        return head + '<p class="empty">None: no open critical or high finding is past its SLA.</p></section>'
+
+    def cell(column: str, value: object) -> str:
+        if column in NUMERIC:
+            return f'<td class="number">{int(value or 0):,}</td>'  # type: ignore[call-overload]
+        return f"<td>{escape(str(value))}</td>"
+
+    header = "".join(
+        f'<th class="number">{escape(c)}</th>' if c in NUMERIC else f"<th>{escape(c)}</th>"
+        for c in table.columns
+    )
+    body = "".join(
+        f'<tr class="{escape(str(row.get("severity", "")))}">'
+        + "".join(cell(c, row[c]) for c in table.columns)
+        + "</tr>"
+        for row in table.rows
+    )
+    more = table.total - len(table.rows)
+    tail = f'<p class="note">and {more:,} more past their SLA.</p>' if more > 0 else ""
+    return head + f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>{tail}</section>"
 
 
 def chart_html(chart: Chart, svg: str | None, marts_schema: str) -> str:
@@ -164,6 +230,8 @@ def page_html(data: ReportData, svgs: Mapping[str, str | None], generated_at: dt
             "say so; rebuild the marts with a version that has them to fill them in.</section>"
         )
     tiles = "".join(tile_html(t, data.marts_schema) for t in data.tiles)
+    tables = "".join(table_html(t, data.marts_schema) for t in data.tables)
+    title = "Pixee remediation report" + (f": {data.organisation}" if data.organisation else "")
     charts = "".join(chart_html(c, svgs.get(c.key), data.marts_schema) for c in data.charts)
     definitions = "".join(
         f"<dt>{escape(t.label)}</dt><dd>{escape(t.definition)}; from "
@@ -175,10 +243,10 @@ def page_html(data: ReportData, svgs: Mapping[str, str | None], generated_at: dt
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Pixee remediation report, as of {data.as_of.isoformat()}</title>"
+        f"<title>{escape(title)}, as of {data.as_of.isoformat()}</title>"
         f"<style>{STYLE}</style></head><body>"
-        f'<header><h1>Pixee remediation report</h1><p class="meta">{meta}</p></header>'
-        f'{notice}<section class="tiles">{tiles}</section>'
+        f'<header><h1>{escape(title)}</h1><p class="meta">{meta}</p></header>'
+        f'{notice}<section class="tiles">{tiles}</section>{tables}'
         f'<section class="charts">{charts}</section>'
         f"<footer><dl>{definitions}</dl><p>Every number comes from the marts named beside it "
         "(warehouse-contract.md says what each column means); the charts were drawn when the report "

@@ -23,14 +23,18 @@ def progress(report: SyncReport, client: PixeeClient, live: bool) -> Iterator[No
     tty = live and sys.stderr.isatty()
     interval = PROGRESS_SECONDS if tty else LOG_PROGRESS_SECONDS
 
+    # The bucket is the token's, shared across runs in this process: this run's share from here.
+    waited_before = client.bucket.wall_wait_seconds()
+
     def tick() -> None:
         while not stop.wait(interval):
             report.absorb(client.stats)
+            line = report.progress_line(client.bucket.wall_wait_seconds() - waited_before)
             if tty:
-                sys.stderr.write("\r" + redact(report.progress_line()) + "\x1b[K")
+                sys.stderr.write("\r" + redact(line) + "\x1b[K")
                 sys.stderr.flush()
             else:
-                log.info("progress: %s", report.progress_line())
+                log.info("progress: %s", line)
 
     thread = threading.Thread(target=tick, name="pixee-progress", daemon=True)
     thread.start()

@@ -1,7 +1,8 @@
 """Which (repository, list) pairs a run reads: the lists the events since the last run imply, or all.
 
-Events are hints, never the record (api-contract "Subscriptions"): a run polls every list (a
-*reconciliation*) when none ran for `reconcile_hours`, when the previous run did not finish, and
+Events are hints, never the record (api-contract "Subscriptions"): a run polls every list (mode
+`poll`: each list from its cursor, as a run without events does) when none did for
+`reconcile_hours`, when the previous run did not finish, and
 whenever the receiver may have missed events: it was down, or nothing (no event, no ping)
 arrived, for longer than Pixee's retry schedule. Otherwise it reads only what the events name.
 """
@@ -30,7 +31,11 @@ ALL_LISTS = ("fixes", "scans", "findings")
 
 @dataclass
 class EventPlan:
-    """The mode of a run (`events` or `reconcile`), why, and in `events` mode what to read."""
+    """The mode of a run (`events` or `reconcile`), why, and in `events` mode what to read.
+
+    The summary calls the `reconcile` mode "poll": it reads each list from its cursor, while
+    `run --reconcile` reads every list from the start; one word per meaning for the reader.
+    """
 
     mode: str
     reason: str
@@ -40,7 +45,7 @@ class EventPlan:
 
     def summary(self) -> str:
         if self.mode == "reconcile":
-            return f"mode: reconcile (every list of every repository) because {self.reason}"
+            return f"mode: poll (every list of every repository, each from its cursor) because {self.reason}"
         pairs = sum(len(v) for v in self.lists.values())
         return (
             f"mode: events ({self.events} events since the last run -> {pairs} lists in "
@@ -119,20 +124,20 @@ def plan(
     last_run = state.get("last_run")
     reason = force_reason
     if reason is None and not last_reconcile:
-        reason = "no reconciliation has run yet"
+        reason = "no run has polled every list yet"
     if reason is None and state.get("inflight") == "reconcile":
-        reason = "the previous reconciliation did not finish"
+        reason = "the previous poll of every list did not finish"
     if reason is None:
         age = now - parse_stamp(last_reconcile)
         if age >= timedelta(hours=reconcile_hours):
-            reason = f"the last reconciliation was {_hours(age)} ago (reconcile_hours = {reconcile_hours:g})"
+            reason = f"every list was last polled {_hours(age)} ago (reconcile_hours = {reconcile_hours:g})"
     if reason is None:
         reason = missed_reason(
             sessions, last_received, parse_stamp(last_run or last_reconcile), now, missed_after
         )
     if reason is not None:
         return EventPlan("reconcile", reason, events=len(events))
-    out = EventPlan("events", "the receiver was up and the last reconciliation is recent", events=len(events))
+    out = EventPlan("events", "the receiver was up and every list was polled recently", events=len(events))
     # Lists a previous event-driven run planned but did not finish are read again.
     for repo, kinds in (
         (state.get("inflight") or {}).items() if isinstance(state.get("inflight"), dict) else ()

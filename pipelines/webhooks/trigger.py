@@ -6,18 +6,106 @@ the next cron tick. Debounced on both edges: the first event of a quiet spell em
 later ones within `debounce_seconds` are folded into one trailing emission, so a burst of
 hundreds of deliveries makes one or two runs. Emitted from a timer thread, never on the
 request's path: the acknowledgement does not wait for Prefect.
+
+The events go to the configured PREFECT_API_URL or, without one, to the server `pixee-etl serve`
+started for itself (it leaves its URL in PREFECT_HOME while it runs). Never to a throwaway server
+of Prefect's own making: no deployment listens there, so the events would trigger nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("pipelines.webhooks")
 
 EVENT = "pixee.webhook.received"
+# Where `pixee-etl serve` says which local server it runs, inside PREFECT_HOME.
+SERVE_MARKER = "pixee-etl-serve.json"
+NO_SERVER = (
+    "--trigger: no Prefect server to send events to (PREFECT_API_URL is not set and no `pixee-etl serve` "
+    "runs one under {home}); events are journaled and the next scheduled run reads them"
+)
+
+
+def prefect_home() -> Path:
+    from prefect.settings import PREFECT_HOME
+
+    return Path(str(PREFECT_HOME.value())).expanduser()
+
+
+def write_serve_marker(home: Path, url: str) -> Path:
+    """Called by serve once its local server answers: the receiver finds it here."""
+    marker = home / SERVE_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    os.replace(tmp, marker)
+    return marker
+
+
+def remove_serve_marker(home: Path) -> None:
+    """Called by serve on its way out; a marker another serve wrote since is left alone."""
+    marker = home / SERVE_MARKER
+    try:
+        if json.loads(marker.read_text()).get("pid") == os.getpid():
+            marker.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def serve_api_url(home: Path) -> str | None:
+    """The API URL of the server a running `pixee-etl serve` started, or None (none, or it died)."""
+    try:
+        marker = json.loads((home / SERVE_MARKER).read_text())
+        pid, url = int(marker["pid"]), str(marker["url"])
+        os.kill(pid, 0)  # a serve killed with -9 leaves its marker: it must still be alive
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url
+
+
+def prefect_api_url() -> tuple[str | None, str]:
+    """(API URL, where it came from) for the events; (None, PREFECT_HOME) when there is none."""
+    from prefect.settings import PREFECT_API_URL
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        return str(configured), "PREFECT_API_URL"
+    home = prefect_home()
+    url = serve_api_url(home)
+    if url:
+        return url, f"the local server of `pixee-etl serve`, found in {home / SERVE_MARKER}"
+    return None, str(home)
+
+
+def send_event(url: str, profile: str, count: int) -> None:
+    """One event to the Prefect API at `url` (Prefect Cloud through its own configured client)."""
+    from prefect.events import Event
+    from prefect.events.clients import EventsClient, PrefectEventsClient, get_events_client
+    from prefect.settings import PREFECT_CLOUD_API_URL
+
+    event = Event(
+        event=EVENT, resource={"prefect.resource.id": resource_id(profile)}, payload={"events": count}
+    )
+
+    async def emit() -> None:
+        client: EventsClient = (
+            get_events_client()
+            if url.startswith(str(PREFECT_CLOUD_API_URL.value()))
+            else PrefectEventsClient(api_url=url, reconnection_attempts=1)
+        )
+        async with client:
+            await client.emit(event)
+
+    asyncio.run(emit())
 
 
 def resource_id(profile: str) -> str:
@@ -28,9 +116,15 @@ def resource_id(profile: str) -> str:
 class PrefectTrigger:
     """Callable per stored event (ReceiverApp's on_stored)."""
 
-    def __init__(self, profile: str, debounce_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        profile: str,
+        debounce_seconds: float = 5.0,
+        api_url: Callable[[], tuple[str | None, str]] = prefect_api_url,
+    ) -> None:
         self.profile = profile
         self.debounce = debounce_seconds
+        self.api_url = api_url  # looked up per emission: serve may start (or restart) after us
         self._lock = threading.Lock()
         self._last_emit = 0.0
         self._pending = 0
@@ -52,13 +146,11 @@ class PrefectTrigger:
             count, self._pending, self._timer = self._pending, 0, None
             self._last_emit = time.monotonic()
         try:
-            from prefect.events import emit_event
-
-            emit_event(
-                event=EVENT,
-                resource={"prefect.resource.id": resource_id(self.profile)},
-                payload={"events": count},
-            )
+            url, where = self.api_url()
+            if url is None:
+                log.debug(NO_SERVER.format(home=where))
+                return
+            send_event(url, self.profile, count)
             self.emitted += 1
         except Exception as exc:  # Prefect away: the cron schedule still picks the events up
             log.warning(
