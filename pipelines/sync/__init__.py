@@ -138,7 +138,8 @@ def sync(
             events = plan_events(settings, pipeline, full_refresh, report)
             extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
             load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
-            finish_events(pipeline, events, report)
+            if not report.failures:  # else the plan stays in flight: the next run reads its lists again
+                finish_events(pipeline, events, report)
             if details:
                 backfill_details(pipeline, client, settings, report)
             if not report.failures:
