@@ -8,6 +8,8 @@ before dlt records the job as done (a kill the random kill points hit only by lu
 PIXEE_TEST_KILL_SIGNAL=TERM|INT sends that signal there instead (inside dlt's load, which
 intercepts signals), once. PIXEE_TEST_KILL_BEFORE_HISTORY=<n>: SIGKILL this process as the n-th
 load's versions are about to go into the history tables (that load committed, its versions not).
+PIXEE_TEST_FILL_DISK_AT_NORMALIZE=<n>:<file>: as the n-th normalize starts, fill the disk holding
+<file> by writing it until no byte is left (the test frees it by deleting the file).
 Nothing else differs from `pixee-etl`.
 """
 
@@ -58,6 +60,9 @@ def main() -> int:
             return record_versions(*args, **kwargs)  # type: ignore[arg-type]
 
         record.record_versions = die_before  # type: ignore[assignment]
+    fill_at = os.environ.get("PIXEE_TEST_FILL_DISK_AT_NORMALIZE")
+    if fill_at:
+        fill_disk_at_normalize(int(fill_at.split(":", 1)[0]), fill_at.split(":", 1)[1])
     if os.environ.get("PIXEE_TEST_DEBUG"):
         from pipelines.commands import run
 
@@ -71,6 +76,42 @@ def main() -> int:
 
         run.configure_logging = configure_debug
     return cli.main()  # this process's command line, as the installed `pixee-etl` does
+
+
+def fill_disk_at_normalize(n: int, filler: str) -> None:
+    """As the n-th normalize starts, another writer takes every free byte of the disk holding
+    `filler` (the file it writes): the disk fills during normalize, for real."""
+    import functools
+
+    import dlt
+
+    normalize = dlt.Pipeline.normalize
+    calls: list[int] = []
+
+    @functools.wraps(normalize)
+    def fill_then_normalize(self: dlt.Pipeline, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == n:
+            fill(filler)
+        return normalize(self, *args, **kwargs)
+
+    dlt.Pipeline.normalize = fill_then_normalize  # type: ignore[method-assign,assignment]
+
+
+def fill(path: str) -> None:
+    """Write `path` until the disk holding it has no byte left."""
+    block = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(block)
+        except OSError:
+            pass
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

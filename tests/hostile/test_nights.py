@@ -1,0 +1,267 @@
+"""Hostile nights, through the real `pixee-etl run`: one list that fails never costs the rest of its
+batch, memory or a disk that runs out leaves no wedge, and whatever goes wrong, stderr says it in
+one line (dlt's own tracebacks kept quiet). Each case ends in one line with everything else
+committed, and the next run ends equal to what the server serves."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.conftest import diff_table
+from tests.faults_support import etl_env, run_etl
+from tests.hostile.support import HostileProxy, Reply, Upstream
+
+# Our own progress lines (retries, one per table): what a run says when nothing is wrong.
+PROGRESS = re.compile(r"^\d\d:\d\d:\d\d INFO ")
+ERROR_500 = {"error": {"code": "internal", "message": "boom", "request_id": "req_500"}}
+ERROR_400 = {"error": {"code": "bad_request", "message": "cursor rejected", "request_id": "req_400"}}
+LISTS = ["repositories", "scans", "fixes", "webhooks"]
+# Rows per case (stderr lines, rows before the next run, rows after): the closing note's numbers.
+MEASURED: dict[str, tuple[int, int, int]] = {}
+
+
+def said(stderr: str) -> list[str]:
+    """The lines of stderr an operator reads as something wrong: all but the progress lines."""
+    return [line for line in stderr.splitlines() if line.strip() and not PROGRESS.match(line)]
+
+
+def rows_loaded(db: Path) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'pixee'"
+            ).fetchall()
+        }
+        tables = [t for t in ("repositories", "scans", "findings", "fixes", "finding_details") if t in names]
+        return sum(int(con.execute(f"select count(*) from pixee.{t}").fetchone()[0]) for t in tables)  # type: ignore[index]
+
+
+def looping() -> Callable[[Upstream], Reply]:
+    """The first page again and again, always saying there is a next one under the same cursor."""
+    first: list[Any] = []
+
+    def answer(upstream: Upstream) -> Reply:
+        if not first:
+            first.append({**upstream.json(), "pagination": {"next_cursor": "again", "has_more": True}})
+        return Reply(body=first[0])
+
+    return answer
+
+
+def always(reply: Reply) -> Callable[[], Callable[[Upstream], Reply]]:
+    return lambda: lambda upstream: reply
+
+
+# One repository's findings list answers like this on every request of the first run.
+LIST_FAILURES: dict[str, tuple[Callable[[], Callable[[Upstream], Reply]], str]] = {
+    "a paging loop": (looping, "the server's pages go in a circle"),
+    "a 500 past the retries": (always(Reply(500, ERROR_500)), "gave up after 6 attempts (HTTP 500)"),
+    "a 400": (always(Reply(400, ERROR_400)), "cursor rejected"),
+    "a corrupt gzip body": (
+        always(Reply(200, b"\x1f\x8b\x08\x00 not gzip at all", {"Content-Encoding": "gzip"})),
+        "sent a body that does not decode",
+    ),
+    "a redirect to another host": (
+        always(Reply(307, b"", {"Location": "http://evil.example/api/v1/findings"})),
+        "307 redirect to 'http://evil.example/api/v1/findings', another host or scheme",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LIST_FAILURES))
+def test_one_list_failing_costs_only_itself_in_one_line_and_the_next_run_reads_it(
+    simulator: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    proxy: Callable[..., HostileProxy],
+    tmp_path: Path,
+    case: str,
+) -> None:
+    make, expected = LIST_FAILURES[case]
+    answer = make()
+    sim = simulator(repositories=3, days=10)
+    truth = sim.truth()
+    repos = sorted(r["id"] for r in truth["repositories"])
+    target = f"/repositories/{repos[1]}/findings"
+    server = proxy(sim)
+    server.tamper = lambda path, query, upstream: answer(upstream) if path == target else None
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, PIXEE_BASE_URL=server.base_url)  # type: ignore[attr-defined]
+
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    lines = said(failed.stderr)
+    assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
+    assert lines[-1].startswith("pixee-etl run: 1 list(s) not read this run: findings of "), lines
+    assert expected in lines[-1] and f"endpoint /api/v1{target}" in lines[-1], lines[-1]
+    assert f"failed: findings of {repos[1]}: " in failed.stdout  # the summary lists it too
+    # All three repositories were one batch: every other list is committed with its cursor.
+    assert_matches_truth(sim, db, LISTS)
+    others = [f for f in truth["findings"] if f["repository_id"] != repos[1]]
+    assert diff_table(db, "findings", others) == []
+    before = rows_loaded(db)
+
+    server.tamper = None
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0 and said(done.stderr) == [], done.stderr
+    assert_matches_truth(sim, db)
+    MEASURED[case] = (len(lines), before, rows_loaded(db))
+
+
+def test_a_detail_failing_for_one_object_costs_only_that_detail(
+    simulator: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    proxy: Callable[..., HostileProxy],
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=3, days=10)
+    finding = sorted(f["id"] for f in sim.truth()["findings"])[7]
+    server = proxy(sim)
+    server.tamper = lambda path, query, upstream: (
+        Reply(500, ERROR_500) if path == f"/findings/{finding}" else None
+    )
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, PIXEE_BASE_URL=server.base_url)  # type: ignore[attr-defined]
+    tables = [*LISTS, "findings", "fix_details"]
+
+    failed = run_etl(env, "run", "--no-marts", "--details", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    lines = said(failed.stderr)
+    assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
+    assert f"finding_details of {finding}: gave up after 6 attempts (HTTP 500)" in lines[-1], lines
+    assert_matches_truth(sim, db, tables)  # the finding itself is loaded, only its detail waits
+    before = rows_loaded(db)
+
+    server.tamper = None
+    done = run_etl(env, "run", "--no-marts", "--details", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0 and said(done.stderr) == [], done.stderr
+    assert_matches_truth(sim, db, [*tables, "finding_details"])  # the backfill asked again
+    MEASURED["a detail failing for one object"] = (len(lines), before, rows_loaded(db))
+
+
+def padded(path: str, query: str, upstream: Upstream) -> Reply | None:
+    """Findings pages of 25 MB (a 250 kB title on each of 100 findings): far past what the sync's
+    128 MB DuckDB memory cap merges and versions in one go."""
+    if not path.endswith("/findings"):
+        return None
+    body = upstream.json()
+    for row in body["data"]:
+        row["title"] = row["title"] + " " + "x" * 250_000
+    return Reply(body=body)
+
+
+def test_pages_past_the_memory_cap_load_and_two_normal_runs_after_load_everything(
+    simulator: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    proxy: Callable[..., HostileProxy],
+    tmp_path: Path,
+) -> None:
+    # Before: loads retried with more memory, history recording did not; every later run began
+    # by catching up on that history, failed in a second, and 0 of the later changes loaded.
+    sim = simulator(repositories=2, days=30, findings=600)
+    server = proxy(sim)
+    server.tamper = padded
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, PIXEE_BASE_URL=server.base_url)  # type: ignore[attr-defined]
+
+    first = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path, timeout=600)
+
+    assert first.returncode == 0, first.stderr
+    lines = said(first.stderr)
+    assert lines == [] and "Traceback" not in first.stderr, first.stderr
+    assert "recording history ran out of DuckDB's memory cap; retried with memory_limit" in first.stdout
+    assert "\nfailed: " not in first.stdout
+    before = rows_loaded(db)
+
+    server.tamper = None
+    for _ in range(2):  # normal nights: every change the server makes loads, history included
+        sim.advance(24)
+        done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+        assert done.returncode == 0 and said(done.stderr) == [], done.stderr
+        assert "history: new versions" in done.stdout
+        assert_matches_truth(sim, db, LISTS)
+        # Findings unchanged since the padded night keep the title they were served with.
+        unpadded = [{k: v for k, v in f.items() if k != "title"} for f in sim.truth()["findings"]]
+        assert diff_table(db, "findings", unpadded) == []
+    assert unrecorded_loads(db) == 0
+    MEASURED["25 MB pages past the memory cap"] = (len(lines), before, rows_loaded(db))
+
+
+def unrecorded_loads(db: Path) -> int:
+    """Completed loads whose versions are not in the history tables."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "select count(*) from pixee._dlt_loads l where l.status = 0 and not exists "
+            "(select 1 from pixee._history_loads r where r.load_id = l.load_id)"
+        ).fetchone()
+        return int(row[0])  # type: ignore[index]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A real 64 MB filesystem (tmpfs) at tmp_path/disk; skipped where it cannot be mounted."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small filesystem needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_frees_loads_all(
+    simulator: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    small_disk: Path,
+    tmp_path: Path,
+) -> None:
+    # Before: an uncaught PipelineStepFailed, a traceback of a hundred lines.
+    sim = simulator(repositories=3, days=10)
+    db = tmp_path / "warehouse.duckdb"
+    filler = small_disk / "someone-elses-file"
+    # dlt's working files on the small disk; the warehouse beside it, on the big one.
+    env = etl_env(sim, tmp_path, DLT_DATA_DIR=str(small_disk / "dlt"))
+    # The second normalize: the repositories are committed, the first batch of lists is not.
+    env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"] = f"2:{filler}"
+
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    lines = said(failed.stderr)
+    assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
+    assert lines[-1].startswith("pixee-etl run: the disk is full: dlt's normalize step could not write "), (
+        lines
+    )
+    assert str(small_disk) in lines[-1] and "it wanted about " in lines[-1] and " free there" in lines[-1]
+    assert "committed progress kept" in lines[-1]
+    assert_matches_truth(sim, db, ["repositories"])  # committed before the disk filled
+    before = rows_loaded(db)
+
+    filler.unlink()
+    del env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"]
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0 and said(done.stderr) == [], done.stderr
+    assert_matches_truth(sim, db)
+    MEASURED["a disk that fills during normalize"] = (len(lines), before, rows_loaded(db))
+
+
+def test_zz_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    """Prints what the cases above measured (run with -s): stderr lines, rows before and after."""
+    with capsys.disabled():
+        for case, (lines, before, after) in MEASURED.items():
+            print(f"\n{case}: {lines} line(s) of stderr; rows loaded {before} -> {after}")
