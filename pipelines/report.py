@@ -63,6 +63,7 @@ class SyncReport:
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
     failures: list[str] = field(default_factory=list)
+    step_failures: int = 0  # of the failures, those of bookkeeping after a load, not of a list
     # Records set aside in rejected_records, per table, and each table's first reason.
     rejected: dict[str, int] = field(default_factory=dict)
     rejected_reasons: dict[str, str] = field(default_factory=dict)
@@ -109,10 +110,18 @@ class SyncReport:
             "answer 404); its rows are kept, its cursors dropped"
         )
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, *, step: bool = False) -> None:
+        """A list not read to its end, or with `step`, bookkeeping after a load that did not
+        finish (history, deletions): the run ends exit 1 either way, but only a list keeps a
+        refresh's restore and an event plan waiting."""
         with self._lock:
             if message not in self.failures:
                 self.failures.append(message)
+                self.step_failures += step
+
+    @property
+    def lists_failed(self) -> bool:
+        return len(self.failures) > self.step_failures
 
     def add_rejected(self, table: str, reason: str, column: str | None = None) -> None:
         """A record set aside, or with `column`, one value stored as text in a row that loaded."""

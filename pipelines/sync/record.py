@@ -54,8 +54,7 @@ class RunRecord:
             "recording the versions of earlier loads", lambda: record_unrecorded_loads(pipeline)
         )
         if added is None:
-            self.history_waits = True
-            return
+            return  # this run's own loads are still recorded after each: the two never overlap
         self._count(added)
         if sum(added.values()):
             self.report.warn(
@@ -73,6 +72,7 @@ class RunRecord:
         marked = self._attempt(
             "restoring what a refresh no longer found",
             lambda: restore_disappeared(pipeline, self.report.observed_at),
+            "its copies are kept for the next run that reads every list",
         )
         for table, count in (marked or {}).items():
             self.report.add_deleted(table, count)
@@ -89,6 +89,7 @@ class RunRecord:
             added = self._attempt(
                 "recording history",
                 lambda: record_versions(pipeline, self.report.load_ids[self.versioned :], started),
+                "the next run records their versions first",
             )
             if added is None:
                 self.history_waits = True  # not tried again after each load: one failure line
@@ -101,20 +102,20 @@ class RunRecord:
             lambda: mark_disappeared(
                 pipeline, ReadLog.of(taken), self.report.load_ids[self.first_load :], started
             ),
+            "tried again after the next load, else a run with --reconcile marks them",
         )
         if marked is None:
             self.reads.put_back(taken)  # tried again after the next load
         for table, count in (marked or {}).items():
             self.report.add_deleted(table, count)
 
-    def _attempt(self, what: str, step: Callable[[], T]) -> T | None:
-        """`step`, or None once it failed even with more memory: reported as one failure line."""
+    def _attempt(self, what: str, step: Callable[[], T], later: str = "the next run tries again") -> T | None:
+        """`step`, or None once it failed even with more memory: reported as one failure line
+        saying when its work is done instead (`later`)."""
         try:
             return with_more_memory(self.report, what, step)
         except DestinationError as exc:
-            self.report.fail(
-                f"{what} failed ({exc}); the loaded rows are committed and the next run tries it again"
-            )
+            self.report.fail(f"{what} failed ({exc}); the loaded rows are committed; {later}", step=True)
             return None
 
 

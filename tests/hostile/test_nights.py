@@ -15,10 +15,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from dlt.destinations.exceptions import DatabaseTransientException
 
+from pipelines.errors import IncompleteSyncError
+from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.faults_support import etl_env, run_etl
-from tests.hostile.support import HostileProxy, Reply, Upstream
+from tests.hostile.support import HostileProxy, Reply, Upstream, one_line
 
 # Our own progress lines (retries, one per table): what a run says when nothing is wrong.
 PROGRESS = re.compile(r"^\d\d:\d\d:\d\d INFO ")
@@ -201,11 +204,71 @@ def test_pages_past_the_memory_cap_load_and_two_normal_runs_after_load_everythin
 def unrecorded_loads(db: Path) -> int:
     """Completed loads whose versions are not in the history tables."""
     with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("create temp table recorded (load_id varchar)")
+        if con.execute("select 1 from duckdb_tables() where table_name = '_history_loads'").fetchone():
+            con.execute("insert into recorded select load_id from pixee._history_loads")
         row = con.execute(
             "select count(*) from pixee._dlt_loads l where l.status = 0 and not exists "
-            "(select 1 from pixee._history_loads r where r.load_id = l.load_id)"
+            "(select 1 from recorded r where r.load_id = l.load_id)"
         ).fetchone()
         return int(row[0])  # type: ignore[index]
+
+
+def warehouse_refuses(monkeypatch: pytest.MonkeyPatch, *steps: str) -> None:
+    """Each named step of the bookkeeping after a load fails, even with more memory."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseTransientException(
+            Exception("Out of Memory Error: failed to pin block of size 256.0 KiB (121.9 MiB/122.0 MiB used)")
+        )
+
+    for step in steps:
+        monkeypatch.setattr(f"pipelines.sync.record.{step}", refuse)
+
+
+def test_bookkeeping_that_keeps_failing_never_blocks_the_next_runs_loads_nor_a_full_refresh(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=2, days=10)
+    settings = sim_settings(sim)
+    dlt_dir = str(tmp_path / "dlt")
+    db = settings.duckdb_path
+    with pytest.MonkeyPatch.context() as broken:
+        warehouse_refuses(broken, "record_versions", "record_unrecorded_loads", "mark_disappeared")
+        with pytest.raises(IncompleteSyncError) as failed:
+            sync(settings, pipelines_dir=dlt_dir)
+        message = str(failed.value)
+        assert one_line(message) and message.startswith("3 step(s) after the loads did not finish: "), message
+        report = failed.value.report  # type: ignore[attr-defined]
+        assert [f.split(" failed (")[0] for f in report.failures] == [
+            "recording the versions of earlier loads",
+            "recording history",
+            "marking what the API no longer lists",
+        ]
+        assert_matches_truth(sim, db)  # the data is committed; only its versions wait
+
+        # The next night: the catch-up fails again at once, and the night's changes still load.
+        sim.advance(24)
+        with pytest.raises(IncompleteSyncError) as again:
+            sync(settings, pipelines_dir=dlt_dir)
+        assert "recording the versions of earlier loads failed (" in str(again.value)
+        assert_matches_truth(sim, db)
+        assert unrecorded_loads(db) > 0
+
+        # --full-refresh gets the warehouse going too, history still refusing.
+        sim.advance(24)
+        with pytest.raises(IncompleteSyncError):
+            sync(settings, pipelines_dir=dlt_dir, full_refresh=True)
+        assert_matches_truth(sim, db)
+
+    # The warehouse is well again: the next run records every version that waited.
+    sim.advance(24)
+    done = sync(settings, pipelines_dir=dlt_dir)
+    assert done.failures == [] and unrecorded_loads(db) == 0
+    assert_matches_truth(sim, db)
 
 
 @pytest.fixture
