@@ -287,18 +287,23 @@ def small_disk(tmp_path: Path) -> Any:
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.parametrize("on_it", ["dlt's working files", "the warehouse"])
 def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_frees_loads_all(
     simulator: Callable[..., Any],
     assert_matches_truth: Callable[..., None],
     small_disk: Path,
     tmp_path: Path,
+    on_it: str,
 ) -> None:
     # Before: an uncaught PipelineStepFailed, a traceback of a hundred lines.
     sim = simulator(repositories=3, days=10)
-    db = tmp_path / "warehouse.duckdb"
     filler = small_disk / "someone-elses-file"
-    # dlt's working files on the small disk; the warehouse beside it, on the big one.
-    env = etl_env(sim, tmp_path, DLT_DATA_DIR=str(small_disk / "dlt"))
+    if on_it == "the warehouse":  # normalize gets by on the big disk; the load cannot write
+        db, env = small_disk / "warehouse.duckdb", etl_env(sim, tmp_path)
+        step = "dlt's load step"
+    else:
+        db, env = tmp_path / "warehouse.duckdb", etl_env(sim, tmp_path, DLT_DATA_DIR=str(small_disk / "dlt"))
+        step = "dlt's normalize step"
     # The second normalize: the repositories are committed, the first batch of lists is not.
     env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"] = f"2:{filler}"
 
@@ -307,20 +312,18 @@ def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_fre
     assert failed.returncode == 1, failed.stderr
     lines = said(failed.stderr)
     assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
-    assert lines[-1].startswith("pixee-etl run: the disk is full: dlt's normalize step could not write "), (
-        lines
-    )
+    assert lines[-1].startswith(f"pixee-etl run: the disk is full: {step} could not write "), lines
     assert str(small_disk) in lines[-1] and "it wanted about " in lines[-1] and " free there" in lines[-1]
     assert "committed progress kept" in lines[-1]
+    filler.unlink()
     assert_matches_truth(sim, db, ["repositories"])  # committed before the disk filled
     before = rows_loaded(db)
 
-    filler.unlink()
     del env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"]
     done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db)
-    MEASURED["a disk that fills during normalize"] = (len(lines), before, rows_loaded(db))
+    MEASURED[f"a disk that fills during normalize ({on_it} on it)"] = (len(lines), before, rows_loaded(db))
 
 
 def test_zz_measured(capsys: pytest.CaptureFixture[str]) -> None:
