@@ -10,6 +10,8 @@ intercepts signals), once. PIXEE_TEST_KILL_BEFORE_HISTORY=<n>: SIGKILL this proc
 load's versions are about to go into the history tables (that load committed, its versions not).
 PIXEE_TEST_FILL_DISK_AT_NORMALIZE=<n>:<file>: as the n-th normalize starts, fill the disk holding
 <file> by writing it until no byte is left (the test frees it by deleting the file).
+PIXEE_TEST_REFUSE_BOOKKEEPING=1: history recording and deletions fail after every load, as DuckDB
+out of memory does, also with more memory.
 Nothing else differs from `pixee-etl`.
 """
 
@@ -60,6 +62,8 @@ def main() -> int:
             return record_versions(*args, **kwargs)  # type: ignore[arg-type]
 
         record.record_versions = die_before  # type: ignore[assignment]
+    if os.environ.get("PIXEE_TEST_REFUSE_BOOKKEEPING"):
+        refuse_bookkeeping()
     fill_at = os.environ.get("PIXEE_TEST_FILL_DISK_AT_NORMALIZE")
     if fill_at:
         fill_disk_at_normalize(int(fill_at.split(":", 1)[0]), fill_at.split(":", 1)[1])
@@ -76,6 +80,23 @@ def main() -> int:
 
         run.configure_logging = configure_debug
     return cli.main()  # this process's command line, as the installed `pixee-etl` does
+
+
+def refuse_bookkeeping() -> None:
+    """History recording, its catch-up and deletions fail as DuckDB out of memory does, also
+    with more memory: the bookkeeping after each load never succeeds."""
+    from dlt.destinations.exceptions import DatabaseTransientException
+
+    from pipelines.sync import record
+
+    def refuse(*args: object, **kwargs: object) -> dict[str, int]:
+        raise DatabaseTransientException(
+            Exception("Out of Memory Error: failed to pin block of size 256.0 KiB")
+        )
+
+    record.record_versions = refuse  # type: ignore[assignment]
+    record.record_unrecorded_loads = refuse  # type: ignore[assignment]
+    record.mark_disappeared = refuse  # type: ignore[assignment]
 
 
 def fill_disk_at_normalize(n: int, filler: str) -> None:

@@ -271,6 +271,32 @@ def test_bookkeeping_that_keeps_failing_never_blocks_the_next_runs_loads_nor_a_f
     assert_matches_truth(sim, db)
 
 
+def test_bookkeeping_that_keeps_failing_is_one_line_through_the_cli(
+    simulator: Callable[..., Any], assert_matches_truth: Callable[..., None], tmp_path: Path
+) -> None:
+    sim = simulator(repositories=3, days=10)
+    db = tmp_path / "warehouse.duckdb"
+    env = etl_env(sim, tmp_path, PIXEE_TEST_REFUSE_BOOKKEEPING="1")
+
+    failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    lines = said(failed.stderr)
+    assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
+    assert lines[-1].startswith("pixee-etl run: 3 step(s) after the loads did not finish: "), lines
+    assert_matches_truth(sim, db)  # every row loaded; only the versions wait
+    before = rows_loaded(db)
+
+    del env["PIXEE_TEST_REFUSE_BOOKKEEPING"]
+    sim.advance(24)
+    done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
+    assert done.returncode == 0 and said(done.stderr) == [], done.stderr
+    assert "versions an interrupted run loaded were added to the history now" in done.stdout
+    assert_matches_truth(sim, db)
+    assert unrecorded_loads(db) == 0
+    MEASURED["history and deletions failing after every load"] = (len(lines), before, rows_loaded(db))
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Any:
     """A real 64 MB filesystem (tmpfs) at tmp_path/disk; skipped where it cannot be mounted."""
