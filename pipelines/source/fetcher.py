@@ -14,7 +14,6 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, segment
-from pipelines.errors import RateLimitCeilingError
 from pipelines.paging import iter_pages
 from pipelines.records import mend, shape_problem
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
@@ -87,10 +86,11 @@ class _Cancelled(Exception):
     """The batch was abandoned (the run is being stopped, or the sync ended); stop quietly."""
 
 
-def fails_alone(exc: BaseException) -> bool:
+def fails_alone(exc: ApiError) -> bool:
     """Whether `exc` is one list's or one object's failure, not the run's: an API error that
-    outlived the retries. A refused token or the run's rate-limit budget ends every list."""
-    return isinstance(exc, ApiError) and not isinstance(exc, AuthError | RateLimitCeilingError)
+    outlived the retries. A refused token ends every list (as the rate-limit ceiling does,
+    which is no ApiError)."""
+    return not isinstance(exc, AuthError)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pipelines.errors import IncompleteSyncError
 from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.faults_support import etl_env, run_etl
-from tests.hostile.support import HostileProxy, Reply, Upstream, one_line
+from tests.hostile.support import HostileProxy, Reply, Upstream, busiest, one_line
 
 # Our own progress lines (retries, one per table): what a run says when nothing is wrong.
 PROGRESS = re.compile(r"^\d\d:\d\d:\d\d INFO ")
@@ -93,8 +93,8 @@ def test_one_list_failing_costs_only_itself_in_one_line_and_the_next_run_reads_i
     answer = make()
     sim = simulator(repositories=3, days=10)
     truth = sim.truth()
-    repos = sorted(r["id"] for r in truth["repositories"])
-    target = f"/repositories/{repos[1]}/findings"
+    bad = busiest(truth)
+    target = f"/repositories/{bad}/findings"
     server = proxy(sim)
     server.tamper = lambda path, query, upstream: answer(upstream) if path == target else None
     db = tmp_path / "warehouse.duckdb"
@@ -107,12 +107,13 @@ def test_one_list_failing_costs_only_itself_in_one_line_and_the_next_run_reads_i
     assert len(lines) <= 3 and "Traceback" not in failed.stderr, failed.stderr
     assert lines[-1].startswith("pixee-etl run: 1 list(s) not read this run: findings of "), lines
     assert expected in lines[-1] and f"endpoint /api/v1{target}" in lines[-1], lines[-1]
-    assert f"failed: findings of {repos[1]}: " in failed.stdout  # the summary lists it too
+    assert f"failed: findings of {bad}: " in failed.stdout  # the summary lists it too
     # All three repositories were one batch: every other list is committed with its cursor.
     assert_matches_truth(sim, db, LISTS)
-    others = [f for f in truth["findings"] if f["repository_id"] != repos[1]]
+    others = [f for f in truth["findings"] if f["repository_id"] != bad]
     assert diff_table(db, "findings", others) == []
     before = rows_loaded(db)
+    assert before < sum(len(truth[t]) for t in ("repositories", "scans", "findings", "fixes"))
 
     server.tamper = None
     done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)

@@ -130,9 +130,10 @@ def test_a_value_no_column_can_hold_keeps_its_row_and_nan_is_the_same_on_both_pa
     fast_retries: None,
     tmp_path: Path,
 ) -> None:
-    sim = simulator(repositories=2, days=10)
+    sim = simulator(repositories=4, days=10)
     truth = sim.truth()
-    arrow_repo, dict_repo = sorted(r["id"] for r in truth["repositories"])
+    # Three repositories with findings (a simulated one may have none): one page path each.
+    arrow_repo, dict_repo, third_repo = sorted({f["repository_id"] for f in truth["findings"]})[:3]
     # Before: the bigint and the deep value each cost their whole finding (set aside), and NaN
     # became NULL on the dict path while the Arrow path kept it.
     arrow_page = {0: ("confidence", float("nan")), 1: ("confidence", "1e400"), 2: ("confidence", "-1e400")}
@@ -144,12 +145,15 @@ def test_a_value_no_column_can_hold_keeps_its_row_and_nan_is_the_same_on_both_pa
         4: ("confidence", "1e400"),
         5: ("start_line", float("nan")),
     }
+    # pyarrow would truncate it to 1 in the integer column; dlt keeps it, in a variant column.
+    fraction_page = {0: ("start_line", 1.5)}
     changed: dict[str, tuple[str, Any]] = {}
 
     def tamper(path: str, query: str, upstream: Upstream) -> Reply | None:
         pages = {
             f"/repositories/{arrow_repo}/findings": arrow_page,
             f"/repositories/{dict_repo}/findings": dict_page,
+            f"/repositories/{third_repo}/findings": fraction_page,
         }
         if path not in pages or "cursor=" in query:
             return None
@@ -198,6 +202,7 @@ def test_a_value_no_column_can_hold_keeps_its_row_and_nan_is_the_same_on_both_pa
     assert json.loads(put_in(dict_page[1])["cwe"]) == deep(500)
     assert put_in(dict_page[2])["title"] == "half a pair: \\ud800"
     assert put_in(dict_page[5])["start_line__v_text"] == "NaN"  # no float column to keep it
+    assert put_in(fraction_page[0])["start_line__v_double"] == 1.5
     # Every other value of every finding is what the server sent.
     others = [{k: v for k, v in f.items() if k != changed.get(f["id"], ("",))[0]} for f in truth["findings"]]
     assert diff_table(db, "findings", others) == []
