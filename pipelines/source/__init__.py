@@ -11,7 +11,7 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
 | `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
-| `rejected_records` | any of the above | append: records no table can hold (pipelines.records) |
+| `rejected_records` | any of the above | append: records set aside, values kept as text (pipelines.records) |
 
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list

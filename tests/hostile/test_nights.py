@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,12 @@ import duckdb
 import pytest
 from dlt.destinations.exceptions import DatabaseTransientException
 
+from pipelines.disk import DiskFullError
 from pipelines.errors import IncompleteSyncError
+from pipelines.serving import publish
 from pipelines.sync import sync
 from tests.conftest import diff_table
+from tests.etl_driver import fill
 from tests.faults_support import etl_env, run_etl
 from tests.hostile.support import HostileProxy, Reply, Upstream, busiest, one_line
 
@@ -351,6 +355,34 @@ def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_fre
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db)
     MEASURED[f"a disk that fills during normalize ({on_it} on it)"] = (len(lines), before, rows_loaded(db))
+
+
+def test_a_full_disk_while_publishing_is_one_line_and_keeps_the_serving_file_readers_have(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    small_disk: Path,
+    tmp_path: Path,
+) -> None:
+    sim = simulator(repositories=2, days=10)
+    settings = sim_settings(sim)
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    settings = replace(settings, serving_path=small_disk / "serving.duckdb")
+    published = publish(report.pipeline, settings)
+    assert published is not None
+    served = rows_loaded(published.path)
+    filler = small_disk / "someone-elses-file"
+    fill(str(filler))
+
+    with pytest.raises(DiskFullError) as full:
+        publish(report.pipeline, settings)
+
+    message = str(full.value)
+    assert message.startswith("the disk is full: publishing the serving file could not write "), message
+    assert str(small_disk) in message and "it wanted about " in message and one_line(message)
+    assert rows_loaded(published.path) == served  # readers keep the file they had
+    assert [p.name for p in small_disk.iterdir() if p.name.startswith(".")] == []  # no partial left
+    filler.unlink()
+    assert publish(report.pipeline, settings) is not None
 
 
 def test_zz_measured(capsys: pytest.CaptureFixture[str]) -> None:
