@@ -47,15 +47,9 @@ def shape_problem(record: Any) -> str | None:
 
 
 def value_problem(record: dict[str, Any]) -> str | None:
-    """Why a record's values cannot be stored (an integer beyond 64 bits, nesting past
-    MAX_DEPTH), or None. A few microseconds a row: asked only of rows that go to dlt as dicts
-    (rows typed to Arrow have already proved they fit)."""
+    """Why some value of a record cannot be stored as it is (an integer beyond 64 bits, nesting
+    past MAX_DEPTH, a lone surrogate), or None: what a webhook event may not hold at all."""
     return _value_problem(record, 1)
-
-
-def problem(record: Any) -> str | None:
-    """Why `record` cannot be loaded as a row merged on `id`, or None when it can."""
-    return shape_problem(record) or value_problem(record)
 
 
 @dataclass
