@@ -8,8 +8,9 @@ before dlt records the job as done (a kill the random kill points hit only by lu
 PIXEE_TEST_KILL_SIGNAL=TERM|INT sends that signal there instead (inside dlt's load, which
 intercepts signals), once. PIXEE_TEST_KILL_BEFORE_HISTORY=<n>: SIGKILL this process as the n-th
 load's versions are about to go into the history tables (that load committed, its versions not).
-PIXEE_TEST_FILL_DISK_AT_NORMALIZE=<n>:<file>: as the n-th normalize starts, fill the disk holding
-<file> by writing it until no byte is left (the test frees it by deleting the file).
+PIXEE_TEST_FILL_DISK_AT=<step>:<n>:<file>: as dlt's n-th <step> (extract, normalize, load)
+starts, fill the disk holding <file> by writing it until no byte is left (the test frees it by
+deleting the file).
 PIXEE_TEST_REFUSE_BOOKKEEPING=1: history recording and deletions fail after every load, as DuckDB
 out of memory does, also with more memory.
 Nothing else differs from `pixee-etl`.
@@ -64,9 +65,10 @@ def main() -> int:
         record.record_versions = die_before  # type: ignore[assignment]
     if os.environ.get("PIXEE_TEST_REFUSE_BOOKKEEPING"):
         refuse_bookkeeping()
-    fill_at = os.environ.get("PIXEE_TEST_FILL_DISK_AT_NORMALIZE")
+    fill_at = os.environ.get("PIXEE_TEST_FILL_DISK_AT")
     if fill_at:
-        fill_disk_at_normalize(int(fill_at.split(":", 1)[0]), fill_at.split(":", 1)[1])
+        step, n, filler = fill_at.split(":", 2)
+        fill_disk_at(step, int(n), filler)
     if os.environ.get("PIXEE_TEST_DEBUG"):
         from pipelines.commands import run
 
@@ -99,24 +101,24 @@ def refuse_bookkeeping() -> None:
     record.mark_disappeared = refuse  # type: ignore[assignment]
 
 
-def fill_disk_at_normalize(n: int, filler: str) -> None:
-    """As the n-th normalize starts, another writer takes every free byte of the disk holding
-    `filler` (the file it writes): the disk fills during normalize, for real."""
+def fill_disk_at(step: str, n: int, filler: str) -> None:
+    """As dlt's n-th `step` starts, another writer takes every free byte of the disk holding
+    `filler` (the file it writes): the disk fills during that step, for real."""
     import functools
 
     import dlt
 
-    normalize = dlt.Pipeline.normalize
+    original = getattr(dlt.Pipeline, step)
     calls: list[int] = []
 
-    @functools.wraps(normalize)
-    def fill_then_normalize(self: dlt.Pipeline, *args: object, **kwargs: object) -> object:
+    @functools.wraps(original)
+    def fill_then_step(self: dlt.Pipeline, *args: object, **kwargs: object) -> object:
         calls.append(1)
         if len(calls) == n:
             fill(filler)
-        return normalize(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    dlt.Pipeline.normalize = fill_then_normalize  # type: ignore[method-assign,assignment]
+    setattr(dlt.Pipeline, step, fill_then_step)
 
 
 def fill(path: str) -> None:

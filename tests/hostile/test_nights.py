@@ -318,25 +318,33 @@ def small_disk(tmp_path: Path) -> Any:
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-@pytest.mark.parametrize("on_it", ["dlt's working files", "the warehouse"])
-def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_frees_loads_all(
+@pytest.mark.parametrize(
+    ("fills", "on_it"),
+    [
+        ("extract", "dlt's working files"),
+        ("normalize", "dlt's working files"),
+        ("normalize", "the warehouse"),
+    ],
+)
+def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_after_it_frees_loads_all(
     simulator: Callable[..., Any],
     assert_matches_truth: Callable[..., None],
     small_disk: Path,
     tmp_path: Path,
+    fills: str,
     on_it: str,
 ) -> None:
     # Before: an uncaught PipelineStepFailed, a traceback of a hundred lines.
     sim = simulator(repositories=3, days=10)
     filler = small_disk / "someone-elses-file"
-    if on_it == "the warehouse":  # normalize gets by on the big disk; the load cannot write
+    if on_it == "the warehouse":  # dlt's files get by on the big disk; the load cannot write
         db, env = small_disk / "warehouse.duckdb", etl_env(sim, tmp_path)
         step = "dlt's load step"
     else:
         db, env = tmp_path / "warehouse.duckdb", etl_env(sim, tmp_path, DLT_DATA_DIR=str(small_disk / "dlt"))
-        step = "dlt's normalize step"
-    # The second normalize: the repositories are committed, the first batch of lists is not.
-    env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"] = f"2:{filler}"
+        step = f"dlt's {fills} step"
+    # The second of the step: the repositories are committed, the first batch of lists is not.
+    env["PIXEE_TEST_FILL_DISK_AT"] = f"{fills}:2:{filler}"
 
     failed = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
 
@@ -350,11 +358,11 @@ def test_a_disk_that_fills_during_normalize_is_one_line_and_the_run_after_it_fre
     assert_matches_truth(sim, db, ["repositories"])  # committed before the disk filled
     before = rows_loaded(db)
 
-    del env["PIXEE_TEST_FILL_DISK_AT_NORMALIZE"]
+    del env["PIXEE_TEST_FILL_DISK_AT"]
     done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db)
-    MEASURED[f"a disk that fills during normalize ({on_it} on it)"] = (len(lines), before, rows_loaded(db))
+    MEASURED[f"a disk that fills during {fills} ({on_it} on it)"] = (len(lines), before, rows_loaded(db))
 
 
 def test_a_full_disk_while_publishing_is_one_line_and_keeps_the_serving_file_readers_have(
