@@ -38,7 +38,8 @@ def disk_full(
         if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
             found = True
             path = path or (str(current.filename) if current.filename else None)
-        elif _FULL_TEXT.search(text):
+        elif not isinstance(current, PixeeEtlError) and _FULL_TEXT.search(text):
+            # (Our own errors may quote a server, whose disk being full is not ours.)
             found = True
             named = _FILE.search(text)
             path = path or (named.group("path") if named else None)

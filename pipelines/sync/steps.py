@@ -61,6 +61,9 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return step(*args, **kwargs)
     except (PipelineStepFailed, OSError) as exc:
+        cause = in_chain(exc, PixeeEtlError) if isinstance(exc, PipelineStepFailed) else None
+        if cause is not None:  # ours first: its text may quote a server's own "disk full"
+            raise cause from None
         pipeline = getattr(step, "__self__", None)
         working = getattr(pipeline, "working_dir", None)
         name = exc.step if isinstance(exc, PipelineStepFailed) else getattr(step, "__name__", "")
@@ -71,9 +74,6 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise full from None
         if isinstance(exc, OSError):
             raise
-        cause = in_chain(exc, PixeeEtlError)
-        if cause is not None:
-            raise cause from None
         destination = in_chain(exc, DestinationException)
         if destination is not None:
             log.debug("the destination failed during %s", exc.step, exc_info=exc.exception)
