@@ -5,6 +5,7 @@ committed, and the next run ends equal to what the server serves."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -18,8 +19,8 @@ import duckdb
 import pytest
 from dlt.destinations.exceptions import DatabaseTransientException
 
-from pipelines.disk import DiskFullError
-from pipelines.errors import IncompleteSyncError
+from pipelines.disk import DiskFullError, disk_full
+from pipelines.errors import ApiError, IncompleteSyncError
 from pipelines.serving import publish
 from pipelines.sync import sync
 from tests.conftest import diff_table
@@ -391,6 +392,29 @@ def test_a_full_disk_while_publishing_is_one_line_and_keeps_the_serving_file_rea
     assert [p.name for p in small_disk.iterdir() if p.name.startswith(".")] == []  # no partial left
     filler.unlink()
     assert publish(report.pipeline, settings) is not None
+
+
+def test_a_full_disk_is_told_by_errno_or_by_the_warehouses_words_never_by_a_servers(tmp_path: Path) -> None:
+    nospace = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.parquet"))
+    told = disk_full(nospace, "dlt's normalize step", wanted=3 << 20)
+    assert told is not None and one_line(str(told))
+    assert (
+        f"dlt's normalize step could not write {tmp_path / 'x.parquet'} (it wanted about 3.0 MB more, "
+        in str(told)
+    )
+
+    duck = RuntimeError(
+        f'IO Error: Could not write all bytes to file "{tmp_path}/w.duckdb.wal": wanted=4096 wrote=0'
+    )
+    told = disk_full(duck, "dlt's load step")
+    assert (
+        told is not None
+        and f"could not write {tmp_path}/w.duckdb.wal (it wanted about 4.0 kB more" in str(told)
+    )
+
+    theirs = ApiError("HTTP 507: No space left on device", status=507, endpoint="/api/v1/repositories")
+    assert disk_full(theirs, "the sync") is None
+    assert disk_full(ValueError("bad value"), "the sync") is None
 
 
 def test_zz_measured(capsys: pytest.CaptureFixture[str]) -> None:
