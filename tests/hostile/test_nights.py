@@ -33,8 +33,11 @@ PROGRESS = re.compile(r"^\d\d:\d\d:\d\d INFO ")
 ERROR_500 = {"error": {"code": "internal", "message": "boom", "request_id": "req_500"}}
 ERROR_400 = {"error": {"code": "bad_request", "message": "cursor rejected", "request_id": "req_400"}}
 LISTS = ["repositories", "scans", "fixes", "webhooks"]
-# Rows per case (stderr lines, rows before the next run, rows after): the closing note's numbers.
-MEASURED: dict[str, tuple[int, int, int]] = {}
+
+
+def measured(case: str, lines: int, before: int, after: int) -> None:
+    """What a case measured, shown with `pytest -s`: stderr lines, rows loaded before and after."""
+    print(f"\n{case}: {lines} line(s) of stderr; rows loaded {before} -> {after}")
 
 
 def said(stderr: str) -> list[str]:
@@ -124,7 +127,7 @@ def test_one_list_failing_costs_only_itself_in_one_line_and_the_next_run_reads_i
     done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db)
-    MEASURED[case] = (len(lines), before, rows_loaded(db))
+    measured(case, len(lines), before, rows_loaded(db))
 
 
 def test_a_detail_failing_for_one_object_costs_only_that_detail(
@@ -156,7 +159,7 @@ def test_a_detail_failing_for_one_object_costs_only_that_detail(
     done = run_etl(env, "run", "--no-marts", "--details", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db, [*tables, "finding_details"])  # the backfill asked again
-    MEASURED["a detail failing for one object"] = (len(lines), before, rows_loaded(db))
+    measured("a detail failing for one object", len(lines), before, rows_loaded(db))
 
 
 def padded(path: str, query: str, upstream: Upstream) -> Reply | None:
@@ -204,7 +207,7 @@ def test_pages_past_the_memory_cap_load_and_two_normal_runs_after_load_everythin
         unpadded = [{k: v for k, v in f.items() if k != "title"} for f in sim.truth()["findings"]]
         assert diff_table(db, "findings", unpadded) == []
     assert unrecorded_loads(db) == 0
-    MEASURED["25 MB pages past the memory cap"] = (len(lines), before, rows_loaded(db))
+    measured("25 MB pages past the memory cap", len(lines), before, rows_loaded(db))
 
 
 def unrecorded_loads(db: Path) -> int:
@@ -300,7 +303,7 @@ def test_bookkeeping_that_keeps_failing_is_one_line_through_the_cli(
     assert "versions an interrupted run loaded were added to the history now" in done.stdout
     assert_matches_truth(sim, db)
     assert unrecorded_loads(db) == 0
-    MEASURED["history and deletions failing after every load"] = (len(lines), before, rows_loaded(db))
+    measured("history and deletions failing after every load", len(lines), before, rows_loaded(db))
 
 
 @pytest.fixture
@@ -363,7 +366,7 @@ def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_after_it_frees_loads_
     done = run_etl(env, "run", "--no-marts", "--duckdb-path", str(db), cwd=tmp_path)
     assert done.returncode == 0 and said(done.stderr) == [], done.stderr
     assert_matches_truth(sim, db)
-    MEASURED[f"a disk that fills during {fills} ({on_it} on it)"] = (len(lines), before, rows_loaded(db))
+    measured(f"a disk that fills during {fills} ({on_it} on it)", len(lines), before, rows_loaded(db))
 
 
 def test_a_full_disk_while_publishing_is_one_line_and_keeps_the_serving_file_readers_have(
@@ -415,10 +418,3 @@ def test_a_full_disk_is_told_by_errno_or_by_the_warehouses_words_never_by_a_serv
     theirs = ApiError("HTTP 507: No space left on device", status=507, endpoint="/api/v1/repositories")
     assert disk_full(theirs, "the sync") is None
     assert disk_full(ValueError("bad value"), "the sync") is None
-
-
-def test_zz_measured(capsys: pytest.CaptureFixture[str]) -> None:
-    """Prints what the cases above measured (run with -s): stderr lines, rows before and after."""
-    with capsys.disabled():
-        for case, (lines, before, after) in MEASURED.items():
-            print(f"\n{case}: {lines} line(s) of stderr; rows loaded {before} -> {after}")
