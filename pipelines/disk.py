@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from pipelines.errors import PixeeEtlError
@@ -23,11 +24,14 @@ class DiskFullError(PixeeEtlError):
 
 
 def disk_full(
-    exc: BaseException, doing: str, near: str | Path | None = None, wanted: int | None = None
+    exc: BaseException,
+    doing: str,
+    near: str | Path | None = None,
+    wanted: int | Callable[[], int] | None = None,
 ) -> DiskFullError | None:
     """The one-line error for `exc` when a full disk caused it (anywhere in its chain), else None.
     `near` is the path to name when the error does not (the directory being written), `wanted`
-    the bytes the step was writing when the error does not say."""
+    the bytes the step was writing (or how to count them, only once the disk proved full)."""
     path: str | None = None
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -48,6 +52,8 @@ def disk_full(
         current = current.__cause__ or current.__context__
     if not found:
         return None
+    if callable(wanted):
+        wanted = wanted()
     where = Path(path or near or ".")
     free = free_bytes(where)
     wants = f"it wanted about {size(wanted)} more" if wanted else "it wanted more"

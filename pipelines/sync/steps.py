@@ -69,7 +69,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         name = exc.step if isinstance(exc, PipelineStepFailed) else getattr(step, "__name__", "")
         doing = f"dlt's {name} step" if name else "the sync"
         # What the step rewrites is about the package in hand: the pipeline's working files.
-        full = disk_full(exc, doing, working, tree_bytes(working) if working else None)
+        full = disk_full(exc, doing, working, (lambda: tree_bytes(working)) if working else None)
         if full is not None:
             raise full from None
         if isinstance(exc, OSError):
