@@ -10,6 +10,7 @@ import signal
 import sys
 from types import FrameType
 
+from pipelines.disk import disk_full
 from pipelines.errors import Interrupted, PixeeEtlError, in_chain
 from pipelines.redaction import redact
 
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"pixee-etl {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    # dlt sets its own logger's level (and handler, on stderr) each time it initialises, undoing
+    # any level set before: a failed job then printed hundreds of lines of tracebacks that the
+    # command reports as one line. Its own setting keeps it quiet; RUNTIME__LOG_LEVEL still wins.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     if name != "serve":  # serve stops through Prefect's runner, which pauses its schedules first
         signal.signal(signal.SIGTERM, _terminate)
         signal.signal(signal.SIGINT, _terminate)
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             # One line, whatever the message quotes (a server's text); never a secret.
             print(f"pixee-etl {name}: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
             return exc.exit_code
+        full = disk_full(exc, f"pixee-etl {name}")  # a full disk anywhere is still one line
+        if full is not None:
+            print(f"pixee-etl {name}: {redact(' '.join(str(full).split()))}", file=sys.stderr)
+            return full.exit_code
         raise
 
 

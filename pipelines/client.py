@@ -33,6 +33,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
 # A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
 MAX_BODY_BYTES = 64 << 20
+# 307/308 hops followed for one request: a moved endpoint takes one, a loop is cut short.
+MAX_REDIRECTS = 5
 
 
 class ForbiddenError(ApiError):
@@ -612,19 +614,7 @@ class PixeeClient:
         try:
             self.stats.update(resource, requests=1)
             with deadlines.within(self.request_deadline) as deadline:
-                response = self._http.send(
-                    self._http.build_request(
-                        "GET" if json_body is None else "POST",
-                        url,
-                        params=params,
-                        json=None if json_body is None else dict(json_body),
-                    ),
-                    stream=True,
-                )
-                try:
-                    content = self._read_body(response, deadline)
-                finally:
-                    response.close()
+                response, content = self._send(url, params, json_body, endpoint, deadline)
         except httpx.TimeoutException as exc:
             if time.monotonic() - started >= self.request_deadline:
                 raise _Transient(
@@ -685,6 +675,63 @@ class PixeeClient:
             endpoint=endpoint,
             request_id=request_id,
         )
+
+    def _send(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Mapping[str, Any] | None,
+        endpoint: str,
+        deadline: float,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request and its body, following a 307/308 (the method and body kept) within this
+        origin, MAX_REDIRECTS at most: httpx's own following would take the token anywhere."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._http.send(
+                self._http.build_request(
+                    "GET" if json_body is None else "POST",
+                    url,
+                    params=params,
+                    json=None if json_body is None else dict(json_body),
+                ),
+                stream=True,
+            )
+            try:
+                content = self._read_body(response, deadline)
+            finally:
+                response.close()
+            if response.status_code not in (307, 308):
+                return response, content
+            url = self._redirect_target(url, response, endpoint)
+            params = None  # the Location carries the query it wants
+        raise ApiError(
+            f"more than {MAX_REDIRECTS} redirects in a row; not following further",
+            status=response.status_code,
+            endpoint=endpoint,
+        )
+
+    def _redirect_target(self, url: str, response: httpx.Response, endpoint: str) -> str:
+        status = response.status_code
+        location = response.headers.get("location", "")
+        try:
+            target = urljoin(url, location)
+            parts = urlsplit(target)
+            _ = parts.port  # ValueError for a port beyond 65535
+            httpx.URL(target)
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise ApiError(
+                f"{status} redirect to {shown(location, 80)!r}, which is not a URL ({shown(exc, 80)})",
+                status=status,
+                endpoint=endpoint,
+            ) from None
+        if not location or f"{parts.scheme}://{parts.netloc}" != self._origin:
+            raise ApiError(
+                f"{status} redirect to {shown(location, 80)!r}, another host or scheme (or none); "
+                "refusing to send the token there",
+                status=status,
+                endpoint=endpoint,
+            )
+        return target
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         """The decoded body, or a transient fault past the deadline or MAX_BODY_BYTES."""

@@ -48,6 +48,17 @@ class ReadLog:
             self.repositories_complete, self.complete, self.vanished = False, [], []
             return out
 
+    def put_back(self, taken: tuple[bool, list[tuple[str, str]], list[str]]) -> None:
+        """What `take` returned, back for the next marking (this one failed)."""
+        with self._lock:
+            self.repositories_complete = self.repositories_complete or taken[0]
+            self.complete = taken[1] + self.complete
+            self.vanished = taken[2] + self.vanished
+
+    @classmethod
+    def of(cls, taken: tuple[bool, list[tuple[str, str]], list[str]]) -> ReadLog:
+        return cls(taken[0], list(taken[1]), list(taken[2]))
+
 
 def mark_disappeared(
     pipeline: Any, log: ReadLog, run_loads: Sequence[str], observed_at: datetime

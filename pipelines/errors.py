@@ -69,13 +69,15 @@ class LockHeldError(PixeeEtlError):
 
 
 class IncompleteSyncError(PixeeEtlError):
-    """Some lists could not be read to their end; everything else is committed, their cursors
-    are kept, and the next run reads them again. `report` is the sync's SyncReport."""
+    """Some lists could not be read to their end (or bookkeeping after a load did not finish);
+    everything else is committed, their cursors are kept, and the next run reads them again (or
+    finishes the bookkeeping). `report` is the sync's SyncReport."""
 
-    def __init__(self, failures: list[str], report: object) -> None:
+    def __init__(self, failures: list[str], report: object, *, lists: bool = True) -> None:
         first = failures[0]
         more = f" (and {len(failures) - 1} more, listed in the summary)" if len(failures) > 1 else ""
-        super().__init__(f"{len(failures)} list(s) not read this run: {first}{more}")
+        what = "list(s) not read this run" if lists else "step(s) after the loads did not finish"
+        super().__init__(f"{len(failures)} {what}: {first}{more}")
         self.report = report
 
 

@@ -63,9 +63,12 @@ class SyncReport:
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
     failures: list[str] = field(default_factory=list)
+    step_failures: int = 0  # of the failures, those of bookkeeping after a load, not of a list
     # Records set aside in rejected_records, per table, and each table's first reason.
     rejected: dict[str, int] = field(default_factory=dict)
     rejected_reasons: dict[str, str] = field(default_factory=dict)
+    # Values stored as text in rows that loaded, per "table.column" (also in rejected_records).
+    text_values: dict[str, int] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
     deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
@@ -107,13 +110,26 @@ class SyncReport:
             "answer 404); its rows are kept, its cursors dropped"
         )
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, *, step: bool = False) -> None:
+        """A list not read to its end, or with `step`, bookkeeping after a load that did not
+        finish (history, deletions): the run ends exit 1 either way, but only a list keeps a
+        refresh's restore and an event plan waiting."""
         with self._lock:
             if message not in self.failures:
                 self.failures.append(message)
+                self.step_failures += step
 
-    def add_rejected(self, table: str, reason: str) -> None:
+    @property
+    def lists_failed(self) -> bool:
+        return len(self.failures) > self.step_failures
+
+    def add_rejected(self, table: str, reason: str, column: str | None = None) -> None:
+        """A record set aside, or with `column`, one value stored as text in a row that loaded."""
         with self._lock:
+            if column is not None:
+                key = f"{table}.{column}"
+                self.text_values[key] = self.text_values.get(key, 0) + 1
+                return
             self.rejected[table] = self.rejected.get(table, 0) + 1
             self.rejected_reasons.setdefault(table, reason)
 
@@ -274,6 +290,14 @@ class SyncReport:
                 f"rejected: {count} record{'' if count == 1 else 's'} could not be loaded and "
                 f"{'was' if count == 1 else 'were'} set aside in {REJECTED_TABLE} "
                 f"(run_id {self.run_id}): {parts}"
+            )
+        if self.text_values:
+            count = sum(self.text_values.values())
+            parts = ", ".join(f"{column} {n}" for column, n in sorted(self.text_values.items()))
+            out.append(
+                f"stored as text: {count} value{'' if count == 1 else 's'} no column could hold, "
+                f"{'its row' if count == 1 else 'their rows'} kept (listed in {REJECTED_TABLE}, "
+                f"run_id {self.run_id}): {parts}"
             )
         return redact("\n".join(out))
 

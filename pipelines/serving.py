@@ -21,6 +21,7 @@ from typing import Any
 import dlt
 import duckdb
 
+from pipelines.disk import disk_full
 from pipelines.errors import ConfigError, PixeeEtlError
 from pipelines.settings import Settings
 
@@ -144,9 +145,16 @@ def publish(pipeline: dlt.Pipeline, settings: Settings) -> PublishReport | None:
         stale.unlink(missing_ok=True)  # a publish killed mid-way; the lock says none is running
     partial = serving.with_name(f".{serving.name}.{os.getpid()}.publishing")
     try:
-        with pipeline.sql_client() as client:
-            tables = _copy(client.execute_sql, partial, settings)
-        _fsync(partial)
+        try:
+            with pipeline.sql_client() as client:
+                tables = _copy(client.execute_sql, partial, settings)
+            _fsync(partial)
+        except Exception as exc:
+            # The copy is about the working file's size; the previous serving file stays in place.
+            full = disk_full(exc, "publishing the serving file", partial, _size(settings.duckdb_path))
+            if full is not None:
+                raise full from None
+            raise
         partial.chmod(0o444)
         # A WAL beside the serving path can only be a leftover of someone who opened an earlier
         # serving file for writing; next to the new file it would be replayed into the wrong data.
@@ -237,3 +245,10 @@ def _ident(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _size(path: Path | str | None) -> int | None:
+    try:
+        return Path(path).stat().st_size if path else None
+    except OSError:
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from pipelines.webhooks.journal import Journal
+from pipelines.webhooks.receiver import ReceiverApp
 from tests.webhook_support import SECRET, ReceiverProcess, wait_for
 
 OLD_SECRET = "whsec_old_" + "7" * 24
@@ -201,3 +203,59 @@ def test_trigger_fires_into_no_throwaway_server(monkeypatch: pytest.MonkeyPatch,
     assert trigger.prefect_api_url()[0] == "http://127.0.0.1:4321/api"
     (tmp_path / trigger.SERVE_MARKER).write_text(json.dumps({"url": "http://x/api", "pid": 2**22 + 7}))
     assert trigger.prefect_api_url()[0] is None
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"id": "evt_deep", "type": "pr.merged", "data": {"x": ' + b"[" * levels + b"]" * levels + b"}}"
+
+
+HOSTILE_SIGNED = {
+    # Before: a RecursionError, answered 500, which Pixee retries on its schedule forever.
+    "nested 200,000 deep": _deep(200_000),
+    "nested past what a warehouse column holds": _deep(100),
+    "an integer beyond 64 bits": json.dumps(_event(4, pr_number=2**70)).encode(),
+    # SQLite refuses to store a lone surrogate: it was a 503 on every redelivery.
+    "a lone surrogate in the type": b'{"id": "evt_sur", "type": "pr.\\ud800", "data": {}}',
+    "a lone surrogate in a field name": b'{"id": "evt_key", "type": "pr.merged", "data": {"\\udc00": 1}}',
+}
+
+
+def test_a_signed_body_no_journal_or_warehouse_can_hold_is_a_400_counted_as_bad(receiver: Any) -> None:
+    rx = receiver()
+    for name, body in HOSTILE_SIGNED.items():
+        answer = _post(rx.url, body)
+        assert answer.status_code == 400, (name, answer.status_code, answer.text)
+    assert _post(rx.url, json.dumps(_event(5)).encode()).status_code == 200  # still serving
+    assert _stored(rx.journal) == {"evt_test000005": 1}
+    log = rx.log.read_text()
+    assert "Traceback" not in log and log.count("webhook delivery refused: 400") == len(HOSTILE_SIGNED)
+
+
+def test_the_receiver_counts_each_hostile_signed_body_like_any_bad_body(tmp_path: Path) -> None:
+    app = ReceiverApp(Journal(tmp_path / "events.sqlite"), [SECRET])
+    for body in HOSTILE_SIGNED.values():
+        assert _call(app, body) == 400
+    assert app.counts["bad_request"] == len(HOSTILE_SIGNED) and app.counts["stored"] == 0
+
+
+def _call(app: Any, body: bytes) -> int:
+    """One signed POST through the ASGI app in-process; the status it answered."""
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "path": "/webhooks/pixee",
+        "method": "POST",
+        "headers": [
+            (b"x-pixee-signature", _sig(body).encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"])

@@ -11,7 +11,7 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
 | `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
-| `rejected_records` | any of the above | append: records no table can hold (pipelines.records) |
+| `rejected_records` | any of the above | append: records set aside, values kept as text (pipelines.records) |
 
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
@@ -92,7 +92,8 @@ class Tally(Protocol):
     def vanish(self, repository_id: str) -> None: ...
 
     def fail(self, message: str) -> None: ...
-    def add_rejected(self, table: str, reason: str) -> None: ...
+
+    def add_rejected(self, table: str, reason: str, column: str | None = None) -> None: ...
 
 
 class _LogTally:
@@ -110,8 +111,8 @@ class _LogTally:
     def fail(self, message: str) -> None:
         log.error(message)
 
-    def add_rejected(self, table: str, reason: str) -> None:
-        log.warning("a %s record was rejected (set aside in %s): %s", table, records.TABLE, reason)
+    def add_rejected(self, table: str, reason: str, column: str | None = None) -> None:
+        log.warning("a %s record or value was set aside in %s: %s", table, records.TABLE, reason)
 
 
 def webhooks_skipped(exc: ForbiddenError) -> str:
@@ -130,8 +131,8 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[Any]] | None:
     try:
         pages: list[list[Any]] = []
         for page in iter_pages(client, "/webhooks", resource="webhooks", reject=reject):
-            good, bad = records.split(page)
-            found += [Rejected("webhooks", reason, row) for row, reason in bad]
+            good, mended = records.mend(page, columns.declared("webhooks"))
+            found += [Rejected("webhooks", fix.reason(), fix.row, fix.column) for fix in mended]
             pages.append(good)
     except ForbiddenError as exc:
         tally.warn(webhooks_skipped(exc))
@@ -143,8 +144,8 @@ def set_aside(tally: Tally, rejected: Sequence[Rejected]) -> Any:
     """Rows for rejected_records (an append table of its own, whatever resource yields them)."""
     rows = []
     for item in rejected:
-        tally.add_rejected(item.table, item.reason)
-        rows.append(records.rejected_row(item.table, item.reason, item.value, tally.run_id))
+        tally.add_rejected(item.table, item.reason, item.column)
+        rows.append(records.rejected_row(item.table, item.reason, item.value, tally.run_id, item.column))
     return dlt.mark.with_table_name(rows, records.TABLE)
 
 
@@ -246,9 +247,8 @@ def pixee_source(
 
         for page in iter_pages(client, "/repositories", params, resource="repositories", reject=reject):
             rows = []
-            page, bad = records.split(page)
-            for row, reason in bad:
-                reject(row, reason)
+            page, mended = records.mend(page, columns.declared("repositories"))
+            rejected += [Rejected("repositories", fix.reason(), fix.row, fix.column) for fix in mended]
             for row in page:
                 known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
                 row.pop(columns.DELETED_AT, None)  # ours: a server cannot mark its own rows deleted

@@ -30,6 +30,12 @@ def _schema(cols: TColumns) -> tuple[pa.Schema, list[str]]:
 
 
 _SCHEMAS = {kind: _schema(cols) for kind, cols in ARROW_LISTS.items()}
+# pyarrow casts a float into an integer column by truncating it (1.5 -> 1), where dlt's
+# normalizer keeps it in a variant column: such rows go the dict path, so both paths agree.
+_INTEGERS = {
+    kind: tuple(name for name, col in cols.items() if col["data_type"] == "bigint")
+    for kind, cols in ARROW_LISTS.items()
+}
 
 
 def page_to_arrow(kind: str, rows: list[dict[str, Any]]) -> pa.Table | None:
@@ -41,6 +47,9 @@ def page_to_arrow(kind: str, rows: list[dict[str, Any]]) -> pa.Table | None:
     schema, stamps = _SCHEMAS[kind]
     known = set(schema.names)
     if any(not known.issuperset(row) for row in rows):
+        return None
+    integers = _INTEGERS[kind]
+    if any(type(row.get(name)) is float for row in rows for name in integers):
         return None
     try:
         table = pa.Table.from_pylist(rows, schema=schema)

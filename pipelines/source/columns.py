@@ -90,3 +90,18 @@ FINDING_DETAILS: TColumns = {**_ID, **_cols("text", "justification")}
 # Which fields of a detail response land in its table (the rest repeat the list row).
 FIX_DETAIL_FIELDS = ("id", "diff", "rationale", "quality")
 FINDING_DETAIL_FIELDS = ("id", "justification")
+
+BY_TABLE: dict[str, TColumns] = {
+    "repositories": REPOSITORIES,
+    "scans": SCANS,
+    "findings": FINDINGS,
+    "fixes": FIXES,
+    "webhooks": WEBHOOKS,
+    "fix_details": FIX_DETAILS,
+    "finding_details": FINDING_DETAILS,
+}
+
+
+def declared(table: str) -> dict[str, str]:
+    """The table's declared column types, by flattened name (pipelines.records.mend)."""
+    return {name: col["data_type"] for name, col in BY_TABLE.get(table, {}).items()}

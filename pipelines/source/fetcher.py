@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, segment
 from pipelines.paging import iter_pages
-from pipelines.records import problem, split
+from pipelines.records import mend, shape_problem
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
-from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
+from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS, declared
 from pipelines.source.cursors import Cursor
 
 log = logging.getLogger("pipelines.source")
@@ -83,7 +83,14 @@ class PageQueue:
 
 
 class _Cancelled(Exception):
-    """The batch was abandoned (an error elsewhere, or the sync ended); stop quietly."""
+    """The batch was abandoned (the run is being stopped, or the sync ended); stop quietly."""
+
+
+def fails_alone(exc: ApiError) -> bool:
+    """Whether `exc` is one list's or one object's failure, not the run's: an API error that
+    outlived the retries. A refused token ends every list (as the rate-limit ceiling does,
+    which is no ApiError)."""
+    return not isinstance(exc, AuthError)
 
 
 @dataclass
@@ -108,8 +115,9 @@ class Vanished:
 
 @dataclass
 class ListFailed:
-    """A list could not be read to its end this run (e.g. a 404 the repository itself does not
-    confirm): its cursor stays where it was, and the sync ends saying so."""
+    """A list (or a detail) could not be read this run (an error that outlived the retries, a
+    paging loop, a 404 the repository itself does not confirm): its cursor stays where it was,
+    every other list of the batch commits, and the sync ends saying so."""
 
     repository_id: str
     kind: str
@@ -126,11 +134,13 @@ class Warn:
 
 @dataclass
 class Rejected:
-    """A record that cannot be loaded (pipelines.records): it goes to rejected_records instead."""
+    """A record that cannot be loaded (pipelines.records): it goes to rejected_records instead;
+    with `column`, one value stored as text in a row that loads."""
 
     table: str
     reason: str
     value: Any
+    column: str | None = None
 
 
 def project(row: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
@@ -370,6 +380,21 @@ class Batch:
                     ),
                 )
             return
+        except ApiError as exc:
+            if not fails_alone(exc):
+                raise
+            # Rows read since the last checkpoint are dropped: the list is read again from its
+            # cursor next run, and half a list that loops or breaks is not what the server holds.
+            self.put(
+                kind,
+                ListFailed(
+                    repository_id,
+                    kind,
+                    f"{kind} of {repository_id}: {exc}; its cursor is kept and the next run reads it again",
+                    made,
+                ),
+            )
+            return
         self._put_rows(kind, pending)
         if cursor.ahead:
             self.put(kind, Warn(cursor.skew_warning(f"{kind} of {repository_id}")))
@@ -405,11 +430,11 @@ class Batch:
         # Typed here, on the reading thread, so the loader only writes parquet.
         table = page_to_arrow(kind, rows)
         if table is None:
-            # Rows that go to dlt as dicts: one that cannot be stored is set aside, not loaded.
-            rows, bad = split(rows)
-            for row, reason in bad:
-                self.put(kind, Rejected(kind, reason, row))
-            table = page_to_arrow(kind, rows) if bad else None
+            # Rows that go to dlt as dicts: a value no column can hold is stored as text.
+            rows, mended = mend(rows, declared(kind))
+            for fix in mended:
+                self.put(kind, Rejected(kind, fix.reason(), fix.row, fix.column))
+            table = page_to_arrow(kind, rows) if mended else None
         if rows:
             self.put(kind, rows if table is None else table)
 
@@ -422,16 +447,28 @@ class Batch:
         except NotFoundError:
             self.put(table, Warn(f"{path.format(id=object_id)} answered 404; detail skipped"))
             return
+        except ApiError as exc:
+            if not fails_alone(exc):
+                raise
+            # The row it belongs to loads without it; the next run's backfill asks again.
+            self.put(
+                table,
+                ListFailed("", table, f"{table} of {object_id}: {exc}; the next run asks for it again", 1),
+            )
+            return
         if isinstance(body, dict) and isinstance(body.get("data"), dict):
             body = body["data"]  # tolerate a detail wrapped like a page
-        reason = problem(body)
+        reason = shape_problem(body)
         if reason is None and body["id"] != object_id:
             # Merged on id: another object's id would overwrite that object's detail.
             reason = f"the detail of {object_id} came back with another id"
         if reason is not None:
             self.put(table, Rejected(table, reason, body))
             return
-        self.put(table, [project(body, fields)])
+        rows, mended = mend([project(body, fields)], declared(table))
+        for fix in mended:
+            self.put(table, Rejected(table, fix.reason(), fix.row, fix.column))
+        self.put(table, rows)
 
     # -- consumer side ------------------------------------------------------------------------
 

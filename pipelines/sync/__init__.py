@@ -142,15 +142,16 @@ def sync(
             events = plan_events(settings, pipeline, full_refresh, report)
             extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
             load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
-            finish_events(pipeline, events, report)
+            if not report.lists_failed:  # else the plan stays in flight: the next run reads its lists again
+                finish_events(pipeline, events, report)
             if details:
                 backfill_details(pipeline, client, settings, report)
-            if not report.failures:
+            if not report.lists_failed:
                 record.restore_gone(pipeline)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)
     log_tables(report)
     if report.failures:
-        raise IncompleteSyncError(report.failures, report)
+        raise IncompleteSyncError(report.failures, report, lists=report.lists_failed)
     return report

@@ -21,12 +21,15 @@ def columns_of(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
 
 
 def schema_changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[str]:
-    """New columns and type variants in tables that existed before this sync (drift, not creation)."""
+    """New columns in tables that existed before this sync (drift, not creation), and type
+    variants anywhere: a field that changed type within the load that created its table is
+    as much a change as one between loads."""
     changes = []
     for table, cols in sorted(after.items()):
-        if table not in before:
-            continue
-        for col in sorted(cols - before[table]):
+        known = before.get(table)
+        for col in sorted(cols - (known or set())):
+            if known is None and "__v_" not in col:
+                continue
             if "__v_" in col:
                 changes.append(f"{table}.{col.split('__v_')[0]} changed type: new values land in {col}")
             else:

@@ -14,6 +14,7 @@ from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.client import redact
+from pipelines.disk import disk_full, tree_bytes
 from pipelines.errors import PixeeEtlError, in_chain
 from pipelines.report import SyncReport
 
@@ -56,13 +57,23 @@ def cause_line(text: str) -> str:
 
 
 def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One dlt step; our own errors and the destination's come out as one line each."""
+    """One dlt step; our own errors, the destination's and a full disk come out as one line each."""
     try:
         return step(*args, **kwargs)
-    except PipelineStepFailed as exc:
-        cause = in_chain(exc, PixeeEtlError)
-        if cause is not None:
+    except (PipelineStepFailed, OSError) as exc:
+        cause = in_chain(exc, PixeeEtlError) if isinstance(exc, PipelineStepFailed) else None
+        if cause is not None:  # ours first: its text may quote a server's own "disk full"
             raise cause from None
+        pipeline = getattr(step, "__self__", None)
+        working = getattr(pipeline, "working_dir", None)
+        name = exc.step if isinstance(exc, PipelineStepFailed) else getattr(step, "__name__", "")
+        doing = f"dlt's {name} step" if name else "the sync"
+        # What the step rewrites is about the package in hand: the pipeline's working files.
+        full = disk_full(exc, doing, working, (lambda: tree_bytes(working)) if working else None)
+        if full is not None:
+            raise full from None
+        if isinstance(exc, OSError):
+            raise
         destination = in_chain(exc, DestinationException)
         if destination is not None:
             log.debug("the destination failed during %s", exc.step, exc_info=exc.exception)

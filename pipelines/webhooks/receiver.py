@@ -2,7 +2,8 @@
 
 POST /webhooks/pixee: 401 for a missing or wrong signature (nothing stored), 413 for a body over
 1 MB (refused while reading, never buffered beyond the limit), 400 for a body that is not a JSON
-event, 503 when the journal cannot store it (Pixee retries), 200 once the event is committed.
+event or holds what the journal or warehouse cannot (nesting past 64 levels, a 65-bit integer, a
+lone surrogate), 503 when the journal cannot store it (Pixee retries), 200 once it is committed.
 GET /healthz: 200 with the journal's counts. Plain ASGI rather than Starlette routing: the body
 limit must hold while the body streams in.
 """
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pipelines.records import value_problem
 from pipelines.webhooks.journal import Journal
 
 log = logging.getLogger("pipelines.webhooks")
@@ -134,8 +136,16 @@ def _parse(body: bytes) -> dict[str, Any]:
         event = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _Refused(400, "body is not valid JSON") from None
+    except RecursionError:  # a signed body can still be hostile: never a 500 Pixee retries forever
+        raise _Refused(400, "body is nested too deeply to decode") from None
     if not isinstance(event, dict):
         raise _Refused(400, "body is not a JSON object")
+    # What the journal (SQLite wants valid Unicode) and the warehouse (64-bit integers, a
+    # normalizer that recurses per level) cannot hold must be refused now: once acknowledged,
+    # it would fail every later run instead of this one delivery.
+    problem = value_problem(event)
+    if problem is not None:
+        raise _Refused(400, f"event cannot be stored: {problem}")
     for key in ("id", "type"):
         value = event.get(key)
         if not isinstance(value, str) or not value or len(value) > 200:

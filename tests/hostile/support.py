@@ -18,7 +18,15 @@ import duckdb
 
 from tests.test_faults import loaded_repositories
 
-__all__ = ["HostileProxy", "Reply", "Upstream", "loaded_repositories", "one_line", "rejected_rows"]
+__all__ = [
+    "HostileProxy",
+    "Reply",
+    "Upstream",
+    "busiest",
+    "loaded_repositories",
+    "one_line",
+    "rejected_rows",
+]
 
 
 @dataclass
@@ -172,3 +180,12 @@ def rejected_rows(db: Any) -> list[dict[str, Any]]:
 
 def one_line(message: str) -> bool:
     return "\n" not in message.strip() and "Traceback" not in message and len(message) < 600
+
+
+def busiest(truth: dict[str, Any], kind: str = "findings") -> str:
+    """The repository with the most `kind` rows: a list failing there costs something to lose
+    (a simulated repository may have no findings at all)."""
+    counts: dict[str, int] = {}
+    for row in truth[kind]:
+        counts[row["repository_id"]] = counts.get(row["repository_id"], 0) + 1
+    return max(sorted(counts), key=lambda r: counts[r])

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import duckdb
 import pytest
 
 from pipelines.client import PixeeClient
-from pipelines.errors import ApiError
+from pipelines.errors import ApiError, IncompleteSyncError
 from pipelines.paging import MAX_EMPTY_PAGES, iter_pages
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
-from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
+from tests.conftest import diff_table
+from tests.hostile.support import HostileProxy, Reply, Upstream, busiest, loaded_repositories, one_line
 
 TOKEN = "pxo_hostile-pages-4b1c9e0d7a"
 PATH = "/repositories/repo_1/findings"
@@ -186,7 +188,7 @@ def test_a_page_walk_ends_as_served_or_in_one_line_naming_the_endpoint(
     assert all(path.startswith("/repositories/repo_1/") for path, _ in server.seen)
 
 
-def test_a_looping_child_list_fails_the_run_in_one_line_and_keeps_committed_batches(
+def test_a_looping_list_fails_alone_and_every_other_list_of_its_batch_commits(
     simulator: Callable[..., Any],
     sim_settings: Callable[..., Any],
     assert_matches_truth: Callable[..., None],
@@ -194,9 +196,11 @@ def test_a_looping_child_list_fails_the_run_in_one_line_and_keeps_committed_batc
     fast_retries: None,
     tmp_path: Path,
 ) -> None:
+    # Before: the loop cancelled the batch, and findings, scans and fixes of all three
+    # repositories read together were lost with it, on every run.
     sim = simulator(repositories=3, days=10)
-    repos = sorted(r["id"] for r in sim.truth()["repositories"])
-    target = f"/repositories/{repos[1]}/findings"
+    bad = busiest(sim.truth())
+    target = f"/repositories/{bad}/findings"
     server = proxy(sim)
 
     def loop(path: str, query: str, upstream: Upstream) -> Reply | None:
@@ -208,18 +212,31 @@ def test_a_looping_child_list_fails_the_run_in_one_line_and_keeps_committed_batc
         return Reply(body=loop.first)  # type: ignore[attr-defined]
 
     server.tamper = loop
-    settings = sim_settings(sim, base_url=server.base_url, concurrency=1)  # type: ignore[attr-defined]
-    with pytest.raises(ApiError) as failed:
-        sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=1)
+    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    with pytest.raises(IncompleteSyncError) as failed:
+        sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=3)
     message = str(failed.value)
     assert "the server's pages go in a circle" in message and f"endpoint /api/v1{target}" in message
-    assert one_line(message)
+    assert "its cursor is kept" in message and one_line(message)
+    assert failed.value.report.failures == [failed.value.report.failures[0]]  # type: ignore[attr-defined]
     assert server.requests_to(target) == 2  # the second page gave the loop away
-    assert repos[0] in loaded_repositories(settings.duckdb_path)  # the batch before it stays
+    db = settings.duckdb_path
+    # Read in the same batch: every other list committed, the looping one not even in part.
+    assert_matches_truth(sim, db, ["repositories", "scans", "fixes", "webhooks"])
+    others = [f for f in sim.truth()["findings"] if f["repository_id"] != bad]
+    assert diff_table(db, "findings", others) == []
+    assert finding_count(db, bad) == 0
 
     server.tamper = None
-    sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=1)
-    assert_matches_truth(sim, settings.duckdb_path)
+    sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=3)
+    assert_matches_truth(sim, db)
+    assert finding_count(db, bad) > 100
+
+
+def finding_count(db: Path, repository_id: str) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute("select count(*) from pixee.findings where repository_id = ?", [repository_id])
+        return int(row.fetchone()[0])  # type: ignore[index]
 
 
 def test_a_protocol_relative_hal_next_fails_the_run_instead_of_ending_the_list(
@@ -246,13 +263,14 @@ def test_a_protocol_relative_hal_next_fails_the_run_instead_of_ending_the_list(
 
     server.tamper = relative
     settings = sim_settings(sim, base_url=server.base_url, concurrency=1)  # type: ignore[attr-defined]
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(IncompleteSyncError) as failed:
         sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=1)
     message = str(failed.value)
     assert (
         "leads to another host or scheme; refusing it" in message and f"endpoint /api/v1{target}" in message
     )
-    assert repos[1] not in loaded_repositories(settings.duckdb_path)  # nothing half-read committed
+    assert finding_count(settings.duckdb_path, repos[1]) == 0  # nothing half-read committed
+    assert repos[0] in loaded_repositories(settings.duckdb_path)
 
     server.tamper = None
     sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=1)

@@ -48,7 +48,7 @@ class Tally:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
-    def add_rejected(self, table: str, reason: str) -> None:
+    def add_rejected(self, table: str, reason: str, column: str | None = None) -> None:
         pass
 
 

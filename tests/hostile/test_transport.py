@@ -256,3 +256,72 @@ def test_429_forever_mid_sync_ends_the_run_keeping_committed_batches(
     # The batch before it stays; that the next run resumes from there is test_faults' ceiling case.
     assert repos[0] in loaded_repositories(settings.duckdb_path)
     assert repos[1] not in loaded_repositories(settings.duckdb_path)
+
+
+def moved(status: int) -> Callable[[str, str, Upstream], Reply]:
+    """Every request answered `status` to the same URL under /api/v1/moved, which serves the page."""
+
+    def tamper(path: str, query: str, upstream: Upstream) -> Reply:
+        if path.startswith("/moved/"):
+            return Reply(body=PAGE)
+        return Reply(status, b"", {"Location": f"/api/v1/moved{path}?{query}".rstrip("?")})
+
+    return tamper
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_307_or_308_within_the_origin_is_followed_with_the_token(
+    proxy: Callable[..., HostileProxy], status: int
+) -> None:
+    server = proxy()
+    server.tamper = moved(status)
+    with client_for(server) as client:
+        assert client.get_json("/repositories", {"limit": 100}, resource="repositories") == PAGE
+    assert server.seen == [("/repositories", "limit=100"), ("/moved/repositories", "limit=100")]
+
+
+def test_a_redirect_loop_or_to_another_origin_fails_in_one_line_and_never_carries_the_token(
+    proxy: Callable[..., HostileProxy],
+) -> None:
+    server, elsewhere = proxy(), proxy()  # another port: another origin
+    server.tamper = lambda p, q, u: Reply(307, b"", {"Location": "/api/v1/again"})
+    with client_for(server) as client, pytest.raises(ApiError) as looped:
+        client.get_json("/repositories", resource="repositories")
+    assert "more than 5 redirects in a row" in str(looped.value) and one_line(str(looped.value))
+    assert len(server.seen) == 6
+
+    server.tamper = lambda p, q, u: Reply(308, b"", {"Location": f"{elsewhere.base_url}/repositories"})  # type: ignore[attr-defined]
+    with client_for(server) as client, pytest.raises(ApiError) as away:
+        client.get_json("/repositories", resource="repositories")
+    message = str(away.value)
+    assert "another host or scheme (or none); refusing to send the token there" in message, message
+    assert "endpoint /api/v1/repositories" in message and one_line(message)
+    assert elsewhere.seen == []
+
+
+def test_a_list_moved_by_307_within_the_origin_loads_as_served(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Any],
+    assert_matches_truth: Callable[..., None],
+    proxy: Callable[..., HostileProxy],
+    fast_retries: None,
+    tmp_path: Path,
+) -> None:
+    # Before: a 307 was an error like any 4xx, and the repository's findings were not read.
+    sim = simulator(repositories=2, days=10)
+    repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
+    server = proxy(sim)
+
+    def tamper(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != f"/repositories/{repo}/findings" or "moved=1" in query:
+            return None
+        return Reply(307, b"", {"Location": f"/api/v1{path}?{query}&moved=1"})
+
+    server.tamper = tamper
+    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    assert report.failures == []
+    assert_matches_truth(sim, settings.duckdb_path)
+    asked = [q for p, q in server.seen if p == f"/repositories/{repo}/findings"]
+    moved_to = [q for q in asked if "moved=1" in q]
+    assert moved_to and len(moved_to) * 2 == len(asked)  # each page: a 307, then the page
