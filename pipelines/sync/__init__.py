@@ -50,10 +50,11 @@ import httpx
 
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
+from pipelines.endpoints import Flavour
 from pipelines.errors import IncompleteSyncError
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
-from pipelines.sync.batches import load_repositories
+from pipelines.sync.batches import load_repositories, segment_requests
 from pipelines.sync.details import backfill_details
 from pipelines.sync.events import finish_events, plan_events
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
@@ -84,6 +85,8 @@ def sync(
     transport: httpx.BaseTransport | None = None,
     reconcile: bool = False,
     history: bool = True,
+    flavour: Flavour | None = None,
+    links: dict[str, str] | None = None,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
@@ -95,6 +98,11 @@ def sync(
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
     but some lists were not read to their end (an unconfirmed 404), their cursors kept.
+
+    `flavour` says which API the server speaks (default: settings.api_flavour when it is "v1"
+    or "platform", else v1); for the platform API, `links` are the root's relations when
+    detection already read them (else the run reads the root itself). One path for both:
+    phases 1 and 4 are shared, the reading in between is the flavour's (pipelines.platform).
     """
     batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
@@ -116,6 +124,7 @@ def sync(
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
+    report.flavour = flavour = flavour or configured_flavour(settings)
     with (
         dlt.config.values(
             {
@@ -131,21 +140,48 @@ def sync(
         try:
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
-            record = RunRecord(report, len(report.load_ids), reconcile, history)
+            record = RunRecord(report, len(report.load_ids), reconcile, history, flavour)
             record.catch_up(pipeline)
-            if full_refresh:
-                record.keep_prior(pipeline)
-            events = plan_events(settings, pipeline, full_refresh, report)
-            extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
-            load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
-            finish_events(pipeline, events, report)
-            if details:
-                backfill_details(pipeline, client, settings, report)
-            if not report.failures:
-                record.restore_gone(pipeline)
+            if flavour == "platform":
+                from pipelines.platform.sync import sync_platform  # it uses this package's steps
+
+                sync_platform(
+                    pipeline,
+                    client,
+                    settings,
+                    report,
+                    record,
+                    links=links,
+                    full_refresh=full_refresh,
+                    reconcile=reconcile,
+                    segment_requests=segment_requests(settings),
+                )
+            else:
+                if full_refresh:
+                    record.keep_prior(pipeline)
+                events = plan_events(settings, pipeline, full_refresh, report)
+                extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
+                load_repositories(
+                    pipeline, client, settings, details, report, batch_repositories, events, record
+                )
+                finish_events(pipeline, events, report)
+                if details:
+                    backfill_details(pipeline, client, settings, report)
+                if not report.failures:
+                    record.restore_gone(pipeline)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)
+    return _finished(report)
+
+
+def configured_flavour(settings: Settings) -> Flavour:
+    """The flavour the settings name; "auto" (or none) is v1 until detection says otherwise."""
+    configured = getattr(settings, "api_flavour", None)
+    return "platform" if configured == "platform" else "v1"
+
+
+def _finished(report: SyncReport) -> SyncReport:
     log_tables(report)
     if report.failures:
         raise IncompleteSyncError(report.failures, report)
