@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pipelines.source import columns as v1_columns
 
 TColumns = dict[str, dict[str, Any]]
-Flavour = Literal["v1", "platform"]
+FlavourName = Literal["v1", "platform"]
 
 VERSION = "_version"  # a hash of a row's content, for tables whose items carry no updated_at
 DELETED_AT = v1_columns.DELETED_AT
@@ -38,7 +38,7 @@ class Endpoint:
     """One raw table and the endpoint it is read from."""
 
     table: str
-    flavour: Flavour
+    flavour: FlavourName
     key: tuple[str, ...] = ("id",)
     columns: TColumns = field(default_factory=dict)
     path: str | None = None
@@ -278,23 +278,23 @@ NOT_LOADED = frozenset({"self", "curies", "users-me"})
 UNKNOWN_PREFIX = "collection_"
 
 
-def endpoints(flavour: Flavour) -> tuple[Endpoint, ...]:
+def endpoints(flavour: FlavourName) -> tuple[Endpoint, ...]:
     return V1 if flavour == "v1" else PLATFORM
 
 
-def endpoint(flavour: Flavour, table: str) -> Endpoint:
+def endpoint(flavour: FlavourName, table: str) -> Endpoint:
     for entry in endpoints(flavour):
         if entry.table == table:
             return entry
     raise KeyError(f"no {flavour} table {table!r}")
 
 
-def versioned(flavour: Flavour) -> Iterator[Endpoint]:
+def versioned(flavour: FlavourName) -> Iterator[Endpoint]:
     """The tables with a `<table>_history`."""
     return (e for e in endpoints(flavour) if e.versioned_by)
 
 
-def deletable(flavour: Flavour) -> tuple[str, ...]:
+def deletable(flavour: FlavourName) -> tuple[str, ...]:
     return tuple(e.table for e in endpoints(flavour) if e.deletable)
 
 

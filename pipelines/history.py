@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pipelines.endpoints import DELETED_AT, EXPIRED_AT, Flavour, versioned
+from pipelines.endpoints import DELETED_AT, EXPIRED_AT, FlavourName, versioned
 from pipelines.schemas import api_schema
 
 TABLES = tuple(e.table for e in versioned("v1"))
@@ -38,21 +38,21 @@ def history_table(table: str) -> str:
 
 
 def record_versions(
-    pipeline: Any, load_ids: Sequence[str], observed_at: datetime, flavour: Flavour = "v1"
+    pipeline: Any, load_ids: Sequence[str], observed_at: datetime, flavour: FlavourName = "v1"
 ) -> dict[str, int]:
     """Insert the new versions the loads `load_ids` wrote, stamped observed_at; rows added per
     history table. The loads are then listed as recorded (a repeat adds nothing)."""
     return _record(pipeline, list(load_ids), observed_at, flavour) if load_ids else {}
 
 
-def record_unrecorded_loads(pipeline: Any, flavour: Flavour = "v1") -> dict[str, int]:
+def record_unrecorded_loads(pipeline: Any, flavour: FlavourName = "v1") -> dict[str, int]:
     """Versions of every completed load not yet recorded (a run killed after a load committed and
     before its versions went in), stamped with their package's creation time; rows added per table."""
     return _record(pipeline, None, None, flavour)
 
 
 def _record(
-    pipeline: Any, load_ids: list[str] | None, observed_at: datetime | None, flavour: Flavour
+    pipeline: Any, load_ids: list[str] | None, observed_at: datetime | None, flavour: FlavourName
 ) -> dict[str, int]:
     """One INSERT ... SELECT per table and chunk of loads (None: the completed loads not recorded
     yet), then those loads listed in _history_loads."""

@@ -130,11 +130,6 @@ class PlatformRun:
 
     def run(self, links: dict[str, str] | None) -> None:
         links = links if links is not None else read_root(self.client)
-        self.report.cursor_cap = run_start(self.client.server_date)
-        self.report.server_started_at = server_clock(self.client.server_date)
-        warning = late_warning(_parsed(self.previous_run), self.report.observed_at)
-        if warning:
-            self.report.warn(warning)
         known = root_relations()
         for relation in ("repositories", "scans"):
             if relation not in links:
@@ -142,6 +137,13 @@ class PlatformRun:
                     f"the API root links no {relation!r}; it is not the platform API Pixee documents"
                 )
         repositories = self.read_repositories(links["repositories"])
+        # The run's start on the server's clock (its first answer to this client: detection may
+        # have read the root with another): no cursor moves past it; history and expiry stamp it.
+        self.report.cursor_cap = run_start(self.client.server_date)
+        self.report.server_started_at = server_clock(self.client.server_date)
+        warning = late_warning(_parsed(self.previous_run), self.report.observed_at)
+        if warning:
+            self.report.warn(warning)
         for relation in SMALL:
             if relation in links:
                 self.read_collection(known[relation], links[relation])

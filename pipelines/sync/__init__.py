@@ -50,8 +50,8 @@ import httpx
 
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
-from pipelines.endpoints import Flavour
 from pipelines.errors import IncompleteSyncError
+from pipelines.flavour import Flavour, FlavourName, resolve
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories, segment_requests
@@ -85,8 +85,7 @@ def sync(
     transport: httpx.BaseTransport | None = None,
     reconcile: bool = False,
     history: bool = True,
-    flavour: Flavour | None = None,
-    links: dict[str, str] | None = None,
+    flavour: Flavour | FlavourName | None = None,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
@@ -99,10 +98,11 @@ def sync(
     or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
     but some lists were not read to their end (an unconfirmed 404), their cursors kept.
 
-    `flavour` says which API the server speaks (default: settings.api_flavour when it is "v1"
-    or "platform", else v1); for the platform API, `links` are the root's relations when
-    detection already read them (else the run reads the root itself). One path for both:
-    phases 1 and 4 are shared, the reading in between is the flavour's (pipelines.platform).
+    `flavour` is the API's flavour when the caller has already resolved it (`run` prints it
+    first; a Flavour carries the root's links, so the root is read once), or its name; None
+    resolves settings.api_flavour here (pipelines.flavour: "auto" costs one request). One path
+    for both: phases 1 and 4 are shared, the reading in between is the flavour's
+    (pipelines.platform for the platform API).
     """
     batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
@@ -124,7 +124,6 @@ def sync(
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
     report.pipeline = pipeline
-    report.flavour = flavour = flavour or configured_flavour(settings)
     with (
         dlt.config.values(
             {
@@ -140,9 +139,14 @@ def sync(
         try:
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
-            record = RunRecord(report, len(report.load_ids), reconcile, history, flavour)
+            if flavour is None:
+                flavour = resolve(settings, client)
+            name: FlavourName = flavour if isinstance(flavour, str) else flavour.name
+            links = None if isinstance(flavour, str) or not flavour.links else flavour.links
+            report.flavour = name
+            record = RunRecord(report, len(report.load_ids), reconcile, history, name)
             record.catch_up(pipeline)
-            if flavour == "platform":
+            if name == "platform":
                 from pipelines.platform.sync import sync_platform  # it uses this package's steps
 
                 sync_platform(
@@ -173,12 +177,6 @@ def sync(
         finally:
             report.finish(client.stats)
     return _finished(report)
-
-
-def configured_flavour(settings: Settings) -> Flavour:
-    """The flavour the settings name; "auto" (or none) is v1 until detection says otherwise."""
-    configured = getattr(settings, "api_flavour", None)
-    return "platform" if configured == "platform" else "v1"
 
 
 def _finished(report: SyncReport) -> SyncReport:

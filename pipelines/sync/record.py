@@ -10,7 +10,7 @@ import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 
 from pipelines.deletions import ReadLog, mark_disappeared
-from pipelines.endpoints import Flavour
+from pipelines.endpoints import FlavourName
 from pipelines.history import record_unrecorded_loads, record_versions
 from pipelines.refresh import keep_prior_rows, restore_disappeared
 from pipelines.report import SyncReport
@@ -26,10 +26,10 @@ class RunRecord:
     """
 
     def __init__(
-        self, report: SyncReport, first_load: int, reconcile: bool, history: bool, flavour: Flavour = "v1"
+        self, report: SyncReport, first_load: int, reconcile: bool, history: bool, flavour: FlavourName = "v1"
     ) -> None:
         self.report = report
-        self.flavour: Flavour = flavour  # which tables are versioned (pipelines.endpoints)
+        self.flavour: FlavourName = flavour  # which tables are versioned (pipelines.endpoints)
         self.history = history
         self.reads = ReadLog()
         self.first_load = first_load  # report.load_ids before this are an earlier run's package
