@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=120, help="days of history before today")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours between the two syncs")
     parser.add_argument("--details", action="store_true", help="also load fix and finding details")
+    parser.add_argument(
+        "--api",
+        choices=("v1", "platform"),
+        default="v1",
+        help="which API the simulator speaks: v1 (the overview API) or platform (the HAL API of "
+        "self-hosted deployments)",
+    )
 
 
 def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
@@ -66,6 +73,10 @@ def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "api", "v1") == "platform":
+        from pipelines.commands.demo_platform import main as platform_main
+
+        return platform_main(args)
     from simulator import SimConfig, Simulator
 
     configure_logging()
