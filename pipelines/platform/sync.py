@@ -36,6 +36,7 @@ from pipelines.platform.expiry import late_warning, mark_expired
 from pipelines.platform.rows import clean, finding_row, versioned
 from pipelines.platform.source import platform_segment, saved_state
 from pipelines.report import SyncReport
+from pipelines.schemas import api_schema
 from pipelines.settings import Settings
 from pipelines.source.cursors import Cursor, parse_ts, run_start, server_clock
 from pipelines.sync.record import RunRecord
@@ -85,6 +86,7 @@ class PlatformRun:
         self.committed_requests = 0
         self.scans_complete = False  # the scans list was read to its end in the open segment
         self.gone_scans: list[str] = []  # 404 on their findings: expired since the list was read
+        self.scans_href = client.base_url  # what a scan's relative links resolve against
 
     # -- collecting -------------------------------------------------------------------------------
 
@@ -156,7 +158,7 @@ class PlatformRun:
             self.read_analyses(links["analyses"], scans)
             self.commit()
         if "patches" in links:
-            self.read_patches(links["patches"])
+            self.read_patches(links["patches"], scans)
             self.commit()
         self.read_workflows(repositories)
         self.read_findings(scans)
@@ -249,6 +251,7 @@ class PlatformRun:
                 rows.append(versioned(item))
         self.add("scans", rows)
         self.scans_complete = True
+        self.scans_href = href
         read = set(self.state.get("scans") or [])
         pending = dict(self.state.get("findings_pending") or {})
         for scan_id, item in served.items():
@@ -283,27 +286,33 @@ class PlatformRun:
         self.add("analyses", rows)
         pending = self.state.setdefault("findings_pending", {})
         for scan_id in sorted(changed & set(scans)):
-            self._pend(pending, scans[scan_id], self.client.base_url)
+            self._pend(pending, scans[scan_id], self.scans_href)
         self.state["analyses"] = cursor.saved()
         if cursor.ahead:
             self.report.warn(cursor.skew_warning("analyses"))
 
-    def read_patches(self, href: str) -> None:
+    def read_patches(self, href: str, scans: dict[str, dict[str, Any]]) -> None:
         """Patches created since the cursor (less the lag), then one GET of each patch the
-        warehouse holds as still open (merge_state neither merged nor closed)."""
+        warehouse holds as still open (merge_state neither merged nor closed). A finding shows
+        its newest patch and that patch's merge_state in every scan that lists it, so the scans
+        listing a finding whose patch is new or was decided get their findings read again."""
         saved = self.state.get("patches")
         cursor = Cursor(saved, self.settings.lag_seconds, self.report.cursor_cap)
         params = {"created-after": cursor.since} if cursor.since else None
         rows: dict[str, dict[str, Any]] = {}
         hrefs: dict[str, str] = {}
+        open_patches: dict[str, str] = dict(self.state.get("open_patches") or {})
+        changed: set[tuple[str, str]] = set()  # (repository_id, finding_id) whose patch moved
         for page in hal.walk(self.client, href, params, resource="patches", reject=self.reject("patches")):
             for item in page:
-                cursor.observe({"id": item["id"], "updated_at": item.get("created_at")})
+                new = cursor.observe({"id": item["id"], "updated_at": item.get("created_at")})
                 rows[item["id"]] = _plain(item)
+                known_open = item["id"] in open_patches
+                if (new and not known_open) or (known_open and item.get("merge_state") in DONE_STATES):
+                    changed.add((str(item.get("repository_id")), str(item.get("finding_id"))))
                 own = hal.link(item, "self")
                 if own:
                     hrefs[item["id"]] = hal.resolve(self.client, own, href, f"patch {item['id']}")
-        open_patches: dict[str, str] = dict(self.state.get("open_patches") or {})
         gone = 0
         for patch_id, own in sorted(open_patches.items()):
             if patch_id in rows:
@@ -316,6 +325,8 @@ class PlatformRun:
             if isinstance(body, dict) and records.shape_problem(body) is None:
                 rows[patch_id] = _plain(body)
                 hrefs.setdefault(patch_id, own)
+                if body.get("merge_state") in DONE_STATES:
+                    changed.add((str(body.get("repository_id")), str(body.get("finding_id"))))
             else:
                 self.reject("patches")(body, records.shape_problem(body) or "not a patch")
         if gone:
@@ -328,6 +339,10 @@ class PlatformRun:
         }
         self.state["open_patches"] = still_open
         self.state["patches"] = cursor.saved()
+        pending = self.state.setdefault("findings_pending", {})
+        for scan_id in scans_listing(self.pipeline, changed):
+            if scan_id in scans and scan_id not in pending:
+                self._pend(pending, scans[scan_id], self.scans_href)
 
     def read_workflows(self, repositories: dict[str, dict[str, Any]]) -> None:
         pending: dict[str, str] = self.state.setdefault("workflows_pending", {})
@@ -343,9 +358,6 @@ class PlatformRun:
                 pass  # deleted since the list: its _deleted_at comes with the next complete read
             self.add("workflows", rows)
             del pending[repo_id]
-            seen = set(self.state.get("repositories_read") or [])
-            seen.add(repo_id)
-            self.state["repositories_read"] = sorted(seen & set(repositories))
             self.commit()
 
     def read_findings(self, scans: dict[str, dict[str, Any]]) -> None:
@@ -369,6 +381,27 @@ class PlatformRun:
             del pending[scan_id]
             self.state["scans"] = sorted(read)
             self.commit()
+
+
+def scans_listing(pipeline: dlt.Pipeline, findings: set[tuple[str, str]]) -> list[str]:
+    """The scans the warehouse holds that list any of these (repository_id, finding_id)."""
+    if not findings:
+        return []
+    schema = api_schema(pipeline)
+    if schema is None or "findings" not in {t["name"] for t in schema.data_tables(seen_data_only=True)}:
+        return []
+    found: set[str] = set()
+    pairs = sorted(findings)
+    with pipeline.sql_client() as client:
+        col = client.escape_column_name
+        table = client.make_qualified_table_name("findings")
+        for start in range(0, len(pairs), 200):
+            chunk = pairs[start : start + 200]
+            where = " or ".join([f"({col('repository_id')} = %s and {col('id')} = %s)"] * len(chunk))
+            args = [value for pair in chunk for value in pair]
+            rows = client.execute_sql(f"select distinct {col('scan_id')} from {table} where {where}", *args)
+            found.update(str(row[0]) for row in rows or [])
+    return sorted(found)
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
