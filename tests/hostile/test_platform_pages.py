@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +16,11 @@ from pipelines.errors import ApiError
 from pipelines.platform import hal
 from pipelines.platform.rows import finding_row, version_of
 from pipelines.settings import Secret, Settings
-from tests.hostile.support import HostileProxy, Reply, Upstream, one_line
+from pipelines.sync import sync
+from tests.conftest import table_rows
+from tests.hostile.support import HostileProxy, Reply, Upstream, one_line, rejected_rows
+from tests.platform_support import Served
+from tests.secrets_scan import scan_duckdb
 
 TOKEN = "pxp_CANARY-7c1e0b93d2a45f68"
 PATH = "/scans"
@@ -229,3 +234,102 @@ def test_the_registry_declares_every_platform_table_once_with_its_key_and_versio
     assert set(root_relations()) >= {"repositories", "scans", "analyses", "patches", "system-status"}
     assert unknown_table("audit-log") == "collection_audit_log"
     assert unknown_table("Ünïcode/../x") == "collection_n_code____x"
+
+
+# -- the whole sync against the platform simulator, through the tampering proxy ----------------------
+
+
+def platform_settings(sim: Any, server: HostileProxy, tmp_path: Path) -> Settings:
+    return Settings(
+        base_url=server.base_url,  # type: ignore[attr-defined]
+        token=Secret(sim.org_token),
+        requests_per_minute=60000.0,
+        burst=100,
+        duckdb_path=tmp_path / "warehouse.duckdb",
+        concurrency=2,
+        checkpoint_requests=9,  # a commit every 3 requests: a failure keeps what came before
+    )
+
+
+def test_a_findings_list_that_loops_fails_the_run_in_one_line_and_the_next_run_catches_up(
+    simulator: Callable[..., Any], proxy: Callable[..., HostileProxy], fast_retries: None, tmp_path: Path
+) -> None:
+    sim = simulator(api="platform", repositories=2, days=8, relative_hrefs=True)
+    server = proxy(sim)
+    target = "/scans/" + sorted(s["id"] for s in sim.truth()["scans"])[-1] + "/findings"
+
+    def loop(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != target:
+            return None
+        body = upstream.json()
+        body["_links"]["next"] = {"href": f"/api/v1{target}?page-number=1&page-size=100"}
+        return Reply(body=body)
+
+    server.tamper = loop
+    settings = platform_settings(sim, server, tmp_path)
+    with pytest.raises(ApiError) as failed:
+        sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    message = str(failed.value)
+    assert "the server's pages go in a circle" in message and f"endpoint /api/v1{target}" in message
+    assert one_line(message)
+    assert table_rows(settings.duckdb_path, "scans")  # what was committed before it stays
+
+    server.tamper = None
+    sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    served = Served()
+    served.see(sim.truth())
+    assert not served.differences(settings.duckdb_path)
+
+
+def test_records_without_ids_are_set_aside_and_a_token_echoed_in_a_problem_detail_goes_nowhere(
+    simulator: Callable[..., Any],
+    proxy: Callable[..., HostileProxy],
+    fast_retries: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = simulator(api="platform", repositories=2, days=8, relative_hrefs=True)  # the proxy's origin
+    server = proxy(sim)
+    settings = platform_settings(sim, server, tmp_path)
+    key = sim.org_token
+
+    def no_ids(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != "/analyses":
+            return None
+        body = upstream.json()
+        items = body["_embedded"]["items"]
+        items[0] = {k: v for k, v in items[0].items() if k != "id"}
+        items[1]["id"] = 12
+        return Reply(body=body)
+
+    server.tamper = no_ids
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    assert report.rejected == {"analyses": 2}
+    rejected = rejected_rows(settings.duckdb_path)
+    assert [r["reason"] for r in rejected] == [
+        "the record has no id",
+        "the record's id is a JSON number, not a string",
+    ]
+    assert len(table_rows(settings.duckdb_path, "analyses")) == len(sim.truth()["analyses"]) - 2
+
+    def echo(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != "/scans":
+            return None
+        problem = {
+            "type": "https://docs.pixee.ai/problems/bad-request",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": f"the key {key} may not list scans",
+            "instance": f"/api/v1/scans?key={key}",
+        }
+        return Reply(400, problem, {"Content-Type": "application/problem+json"})
+
+    server.tamper = echo
+    with pytest.raises(ApiError) as failed:
+        sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    message = str(failed.value)
+    assert "Bad Request" in message and one_line(message)
+    out = capsys.readouterr()
+    for text in (message, out.out, out.err, report.summary_table()):
+        assert key not in text and key[:12] not in text
+    assert not scan_duckdb(settings.duckdb_path, [key])
