@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duckdb-path", default="pixee_demo.duckdb", help="where the demo warehouse goes")
     parser.add_argument("--seed", type=int, default=7, help="the simulated organisation's seed")
     parser.add_argument("--repositories", type=int, default=12, help="repositories in the organisation")
-    parser.add_argument("--days", type=int, default=120, help="days of history before today")
+    parser.add_argument(
+        "--days", type=int, default=None, help="days of history before today (v1: 120; platform: its default)"
+    )
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours between the two syncs")
     parser.add_argument("--details", action="store_true", help="also load fix and finding details")
     parser.add_argument(
@@ -83,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
     config = SimConfig(
         seed=args.seed,
         repositories=args.repositories,
-        days=args.days,
+        days=args.days or 120,
         requests_per_minute=DEMO_RPM,
         burst=DEMO_BURST,
     )
