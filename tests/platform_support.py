@@ -135,6 +135,9 @@ def floor(
     listed = [p for p in after["patches"] if patches_from is None or parse(p["created_at"]) >= patches_from]
     listed_ids = {p["id"] for p in listed}
     open_before = [p for p in before["patches"] if p["merge_state"] == "open" and p["id"] not in listed_ids]
+    open_now = [p for p in after["patches"] if p["merge_state"] == "open"]
+    open_ids = {p["id"] for p in open_now}
+    decided = [p for p in open_before if p["id"] not in open_ids]
 
     served = {s["id"] for s in after["scans"]}
     old_scans = {s["id"] for s in before["scans"]}
@@ -166,8 +169,8 @@ def floor(
         "scans": pages(len(after["scans"])),
         "analyses": pages(len(analyses)),
         "findings": sum(pages(by_scan.get(s, 0)) for s in changed),
-        "patches": pages(len(listed)),
-        "patch": len(open_before),
+        "patches": pages(len(listed)) + (pages(len(open_now)) if open_before else 0),
+        "patch": len(decided),
         "workflows": sum(pages(n) for n in workflows.values()),
         "integrations": pages(len(after["integrations"])),
         "scales": pages(len(after["scales"])),
