@@ -333,3 +333,29 @@ def test_records_without_ids_are_set_aside_and_a_token_echoed_in_a_problem_detai
     for text in (message, out.out, out.err, report.summary_table()):
         assert key not in text and key[:12] not in text
     assert not scan_duckdb(settings.duckdb_path, [key])
+
+
+def test_a_server_refusing_the_open_patches_filter_gets_one_read_per_open_patch(
+    simulator: Callable[..., Any], proxy: Callable[..., HostileProxy], fast_retries: None, tmp_path: Path
+) -> None:
+    sim = simulator(api="platform", repositories=2, days=8, relative_hrefs=True)
+    server = proxy(sim)
+    settings = platform_settings(sim, server, tmp_path)
+
+    def refuse(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != "/patches" or "state=open" not in query:
+            return None
+        problem = {"title": "Bad Request", "status": 400, "detail": "unknown filter state", "instance": path}
+        return Reply(400, problem, {"Content-Type": "application/problem+json"})
+
+    server.tamper = refuse
+    served = Served()
+    served.see(sim.truth())
+    sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    sim.advance(48)
+    server.seen.clear()
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    assert any("open-state filter was refused (400)" in w for w in report.warnings)
+    assert [p for p, _ in server.seen if p.startswith("/patches/")]  # open patches read one by one
+    served.see(sim.truth())
+    assert not served.differences(settings.duckdb_path)
