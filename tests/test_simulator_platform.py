@@ -194,6 +194,11 @@ def test_pixee_etl_simulate_api_platform_prints_url_and_key() -> None:
             info["base_url"] + "/_sim/now", headers={"Authorization": f"Bearer {info['api_key']}"}, timeout=10
         ).json()["now"]
         assert datetime.fromisoformat(now) - datetime.fromisoformat(moved.json()["now"]) == timedelta(0)
+        auth = {"Authorization": f"Bearer {info['api_key']}"}
+        truth = httpx.get(info["base_url"] + "/_sim/truth", headers=auth, timeout=10).json()
+        assert len(truth["repositories"]) == 3 and truth["preferences"][0]["org_id"] == "default-organization"
+        stats = httpx.get(info["base_url"] + "/_sim/stats", headers=auth, timeout=10).json()
+        assert stats["by_kind"]["root"] == 1
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
@@ -562,3 +567,88 @@ def test_triage_results_show_on_a_scans_findings_once_its_triage_completes() -> 
                 "completed" if triage["state"] == "completed" else "failed"
             )
             assert set(results["triage"]["outcome"]) == {"summary", "reason"}
+
+
+def test_a_repository_added_now_is_listed_at_once_and_scanned_from_the_next_day() -> None:
+    with Simulator(cfg(repositories=3)) as s, client(s) as c:
+        links = root(s, c)
+        added = httpx.post(
+            f"{s.base_url}/_sim/repositories",
+            headers={"Authorization": f"Bearer {s.api_key}"},  # type: ignore[attr-defined]
+        ).json()
+        repos = {r["id"]: r for r in walk(c, links["repositories"])[0]}
+        assert strip_links(repos[added["id"]]) == added and len(repos) == 4
+        assert walk(c, repos[added["id"]]["_links"]["workflows"]["href"])[0]
+        assert walk(c, links["scans"], repo=added["id"])[0] == []
+        s.advance(48)
+        scans = walk(c, links["scans"], repo=added["id"])[0]
+        assert scans and all(ts(x["imported_at"]) > ts(added["created_at"]) for x in scans)
+        assert walk(c, scans[0]["_links"]["findings"]["href"])[0]
+
+
+def test_the_preferences_document_is_edited_now_and_then() -> None:
+    with Simulator(cfg(repositories=2)) as s, client(s) as c:
+        href = root(s, c)["preferences"]
+        first = c.get(href).json()
+        s.advance(9 * 24)
+        second = c.get(href).json()
+    assert first["org_id"] == second["org_id"] == "default-organization"
+    assert second["updated_at"] > first["updated_at"] and second["content"] != first["content"]
+
+
+def test_the_error_rate_knob_answers_500_problem_json_or_a_gateway_503() -> None:
+    with Simulator(cfg(repositories=2, error_rate=1.0)) as s, client(s) as c:
+        answers = [c.get(s.base_url or "") for _ in range(12)]
+    assert {r.status_code for r in answers} == {500, 503}
+    assert all(
+        r.headers["content-type"] == "application/problem+json" for r in answers if r.status_code == 500
+    )
+    assert all(r.headers["content-type"].startswith("text/html") for r in answers if r.status_code == 503)
+
+
+def test_every_items_self_link_reads_that_item(sim: Simulator) -> None:
+    with client(sim) as c:
+        links = root(sim, c)
+        firsts = []
+        for rel in (
+            "repositories",
+            "scans",
+            "analyses",
+            "patches",
+            "integrations",
+            "scales",
+            "system-status",
+            "sbom-exports",
+        ):
+            firsts.append(c.get(links[rel]).json()["_embedded"]["items"][0])
+        for repo in walk(c, links["repositories"])[0]:
+            flows = c.get(repo["_links"]["workflows"]["href"]).json()["_embedded"]["items"]
+            if flows:
+                firsts.append(flows[0])
+                break
+        firsts.append(c.get(firsts[1]["_links"]["findings"]["href"]).json()["_embedded"]["items"][0])
+        for item in firsts:
+            one = c.get(item["_links"]["self"]["href"])
+            assert one.status_code == 200 and one.json() == item, item["_links"]["self"]["href"]
+        for doc in ("preferences", "users-me"):
+            body = c.get(links[doc]).json()
+            assert c.get(body["_links"]["self"]["href"]).json() == body
+
+
+def test_truth_still_equals_what_is_served_after_time_moves_and_a_patch_is_deleted() -> None:
+    with Simulator(cfg(repositories=4)) as s, client(s) as c:
+        s.advance(31.5)
+        gone = s.truth()["patches"][0]["id"]
+        s.delete("patches", gone)
+        truth = s.truth()
+        links = root(s, c)
+        for rel in ("repositories", "scans", "analyses", "patches"):
+            assert [strip_links(i) for i in walk(c, links[rel], **{"page-size": 100})[0]] == truth[rel], rel
+        findings = [
+            {**strip_links(f), "scan_id": x["id"]}
+            for x in walk(c, links["scans"], **{"page-size": 100})[0]
+            for f in walk(c, x["_links"]["findings"]["href"], **{"page-size": 100})[0]
+        ]
+        assert findings == truth["findings"]
+        assert c.get(f"{links['patches']}/{gone}").status_code == 404
+        assert gone not in {p["id"] for p in truth["patches"]}

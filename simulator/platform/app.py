@@ -6,6 +6,7 @@ It reuses the v1 app's machinery (auth, fault injection, rate limit, latency, er
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +54,6 @@ class PlatformApp(SimApp):
     # -- shape ------------------------------------------------------------------------------------
 
     async def _send_error(self, send: Send, exc: ApiError, rid: str, rel: str = "") -> None:
-        import json
-
         body = {
             "type": f"https://docs.pixee.ai/problems/{exc.code.replace('_', '-')}",
             "title": TITLES.get(exc.status, "Error"),
@@ -83,6 +82,7 @@ class PlatformApp(SimApp):
             ("repositories", 1): ("repositories", self.list_repositories),
             ("repositories", 2): ("repository", self.get_repository),
             ("repositories", 3): ("workflows", self.list_workflows),
+            ("repositories", 4): ("workflow", self.get_workflow),
             ("scans", 1): ("scans", self.list_scans),
             ("scans", 2): ("scan", self.get_scan),
             ("scans", 3): ("findings", self.list_findings),
@@ -102,11 +102,14 @@ class PlatformApp(SimApp):
         }
         if self.cfg.extra_relation:
             table[(self.cfg.extra_relation, 1)] = ("unknown", self.list_extra)
+            table[(self.cfg.extra_relation, 2)] = ("unknown-item", self.get_extra)
         route = table.get((head, n))
         if route is None:
             return None, {}
-        if head == "repositories" and n == 3 and parts[2] != "workflows":
+        if head == "repositories" and n >= 3 and parts[2] != "workflows":
             return None, {}
+        if head == "repositories" and n == 4:
+            params["workflow"] = parts[3]
         if head == "scans" and n >= 3 and parts[2] != "findings":
             return None, {}
         if head == "scans" and n == 4:
@@ -258,6 +261,15 @@ class PlatformApp(SimApp):
             return 200, self._page(
                 rel, query, org.workflows(repo), lambda w: self._linked(base)(views.workflow(w))
             )
+
+    def get_workflow(
+        self, scope: str | None, params: dict[str, str], query: dict[str, str], body: bytes, rel: str
+    ) -> tuple[int, Any]:
+        org = self.porg
+        with org.lock:
+            repo = self._repo(params["id"])
+            rows = [views.workflow(w) for w in org.workflows(repo)]
+            return self._one(rows, params["workflow"], f"/repositories/{repo.id}/workflows", "workflow")
 
     def list_scans(
         self, scope: str | None, params: dict[str, str], query: dict[str, str], body: bytes, rel: str
@@ -444,6 +456,13 @@ class PlatformApp(SimApp):
         with self.porg.lock:
             rows = views.extra(self.porg)
         return self._small(rel, query, rows, f"/{self.cfg.extra_relation}")
+
+    def get_extra(
+        self, scope: str | None, params: dict[str, str], query: dict[str, str], body: bytes, rel: str
+    ) -> tuple[int, Any]:
+        with self.porg.lock:
+            rows = views.extra(self.porg)
+        return self._one(rows, params["id"], f"/{self.cfg.extra_relation}", str(self.cfg.extra_relation))
 
 
 def _int_param(query: dict[str, str], name: str, default: int, high: int | None) -> int:

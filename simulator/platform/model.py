@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from random import Random
 
+from simulator.timeutil import iso
+
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -124,6 +126,10 @@ class Analysis:
     started_at: int
     done_at: int
     outcome: str  # completed | failed | skipped
+    done_iso: str = ""  # rendered once: every finding of the scan shows it as analyzed_at
+
+    def __post_init__(self) -> None:
+        self.done_iso = iso(self.done_at) or ""
 
     def state(self, t: int) -> str | None:
         if t < self.created_at:

@@ -82,6 +82,7 @@ REOPEN_SHARE = 0.2  # a fixed finding comes back 2-6 days later
 FEATURE_SCAN_PER_DAY = 0.12  # a scan of a feature branch beside the daily one
 BLANK_BRANCH_SHARE = 0.1  # streams whose imports carry no branch
 MERGED_SHARE, CLOSED_SHARE = 0.55, 0.3  # the rest of the patches stay open
+PREFERENCES_EVERY_MS = 9 * DAY_MS
 
 
 def pick(rng: Random, weighted: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
@@ -105,7 +106,7 @@ def poisson(rng: Random, lam: float) -> int:
 class Stream:
     """One (repository, detector): its findings and its daily scans, generated a day at a time."""
 
-    def __init__(self, org: PlatformOrg, repo: Repository, detector: str) -> None:
+    def __init__(self, org: PlatformOrg, repo: Repository, detector: str, first_scan_after: int) -> None:
         self.org, self.repo, self.detector = org, repo, detector
         self.rng = Random(f"{org.seed}/stream/{repo.idx}/{detector}")
         rng = self.rng
@@ -113,13 +114,13 @@ class Stream:
         self.rate = rng.uniform(*NEW_PER_DAY)
         self.blank_branch = rng.random() < BLANK_BRANCH_SHARE
         self.sca = detector in SCA_DETECTORS
-        self.lives: list[Life] = []  # every life ever (for tests and truth); `live` the current ones
+        self.lives: list[Life] = []  # every finding it ever had (tests look here); `live`: not yet done
         self.live: list[Life] = []
         self.prev_t: int | None = None
         self.serial = 0
-        born = org.day0 - rng.randint(1, 60) * DAY_MS
+        born = first_scan_after - rng.randint(1, 60) * DAY_MS  # what the first scan finds
         for _ in range(rng.randint(3, 22)):
-            self._new_life(rng.randint(born, org.day0 - HOUR_MS))
+            self._new_life(rng.randint(born, first_scan_after - HOUR_MS))
 
     def _new_life(self, start: int) -> Life:
         rng = self.rng
@@ -279,7 +280,6 @@ class PlatformOrg:
         self._cache: dict[str, Any] = {}
         self._cache_version = -1
         self._make_repositories()
-        self.preferences_at = self.day0 - 3 * DAY_MS
         self.extra_items = self._extra_items()
         self._generate()
 
@@ -289,46 +289,63 @@ class PlatformOrg:
         rng = Random(f"{self.seed}/platform/repositories")
         used: set[str] = set()
         for idx in range(self.cfg.repositories):
-            name = f"{rng.choice(WORDS)}-{rng.choice(('api', 'web', 'service', 'worker', 'lib', 'app'))}"
-            while name in used:
-                name = f"{name}-{rng.randint(2, 99)}"
-            used.add(name)
-            scm = pick(rng, SCM_TYPES)[0]
-            host = {"github": "github.com", "gitlab": "gitlab.com", "azure": "dev.azure.com"}.get(
-                scm, "bitbucket.org"
-            )
-            enabled = idx == 0 or rng.random() > 0.08
-            detectors = rng.sample(DETECTORS, rng.choice((1, 2, 2, 3))) if enabled else []
-            repo = Repository(
-                id=new_uuid(rng),
-                idx=idx,
-                name=name,
-                full_name=f"{OWNER}/{name}",
-                default_branch="main" if rng.random() < 0.8 else "master",
-                type=scm,
-                owner=OWNER,
-                html_url=f"https://{host}/{OWNER}/{name}",
-                created_at=self.day0 - rng.randint(40, 900) * DAY_MS - rng.randrange(DAY_MS),
-                enabled=enabled,
-                detectors=detectors,
-            )
-            for detector in detectors:
-                scheduled = rng.random() < 0.3
-                repo.workflows.append(
-                    Workflow(
-                        id=new_uuid(rng),
-                        repository_id=repo.id,
-                        name=f"{'nightly' if scheduled else 'fix new'} {detector} findings",
-                        event="schedule" if scheduled else "new-scan",
-                        action="create-patch" if rng.random() < 0.85 else "none",
-                        tool=detector,
-                        cadence="daily" if scheduled else "weekly",
-                        branch=repo.default_branch,
-                        enabled=rng.random() < 0.9,
-                    )
+            created = self.day0 - rng.randint(40, 900) * DAY_MS - rng.randrange(DAY_MS)
+            self._make_repository(rng, idx, used, created, idx == 0 or rng.random() > 0.08)
+
+    def _make_repository(
+        self, rng: Random, idx: int, used: set[str], created_at: int, enabled: bool
+    ) -> Repository:
+        name = f"{rng.choice(WORDS)}-{rng.choice(('api', 'web', 'service', 'worker', 'lib', 'app'))}"
+        while name in used:
+            name = f"{name}-{rng.randint(2, 99)}"
+        used.add(name)
+        scm = pick(rng, SCM_TYPES)[0]
+        host = {"github": "github.com", "gitlab": "gitlab.com", "azure": "dev.azure.com"}.get(
+            scm, "bitbucket.org"
+        )
+        detectors = rng.sample(DETECTORS, rng.choice((1, 2, 2, 3))) if enabled else []
+        repo = Repository(
+            id=new_uuid(rng),
+            idx=idx,
+            name=name,
+            full_name=f"{OWNER}/{name}",
+            default_branch="main" if rng.random() < 0.8 else "master",
+            type=scm,
+            owner=OWNER,
+            html_url=f"https://{host}/{OWNER}/{name}",
+            created_at=created_at,
+            enabled=enabled,
+            detectors=detectors,
+        )
+        for detector in detectors:
+            scheduled = rng.random() < 0.3
+            repo.workflows.append(
+                Workflow(
+                    id=new_uuid(rng),
+                    repository_id=repo.id,
+                    name=f"{'nightly' if scheduled else 'fix new'} {detector} findings",
+                    event="schedule" if scheduled else "new-scan",
+                    action="create-patch" if rng.random() < 0.85 else "none",
+                    tool=detector,
+                    cadence="daily" if scheduled else "weekly",
+                    branch=repo.default_branch,
+                    enabled=rng.random() < 0.9,
                 )
-            self.repositories[repo.id] = repo
-            self.streams += [Stream(self, repo, d) for d in detectors]
+            )
+        self.repositories[repo.id] = repo
+        first_scan_after = max(self.day0, created_at)
+        self.streams += [Stream(self, repo, d, first_scan_after) for d in detectors]
+        return repo
+
+    def add_repository(self) -> Repository:
+        """A repository connected now: listed at once, its streams' first scans on the next day."""
+        with self.lock:
+            idx = len(self.repositories)
+            rng = Random(f"{self.seed}/platform/added/{idx}")
+            used = {r.name for r in self.repositories.values()}
+            repo = self._make_repository(rng, idx, used, self.now, True)
+            self.version += 1
+            return repo
 
     def _extra_items(self) -> list[dict[str, Any]]:
         if self.cfg.extra_relation is None:
@@ -357,6 +374,12 @@ class PlatformOrg:
                     for a in scan.analyses:
                         self.analyses[a.id] = a
             self.next_day += 1
+
+    def preferences_revision(self) -> tuple[int, int]:
+        """The organisation's preferences are edited every nine days: (revision, when)."""
+        first = self.day0 - 3 * DAY_MS + 2 * HOUR_MS
+        revision = max(0, (self.now - first) // PREFERENCES_EVERY_MS)
+        return revision, first + revision * PREFERENCES_EVERY_MS
 
     def add_patch(self, patch: Patch) -> None:
         self.patches[patch.id] = patch
@@ -493,6 +516,13 @@ class PlatformOrg:
         for stream in self.streams:
             for life in stream.lives:
                 yield stream, life
+
+    def life(self, repository_id: str, detector: str, finding_id: str) -> Life | None:
+        """One finding of one stream, across all its scans (its intervals, patches, verdict)."""
+        for stream in self.streams:
+            if stream.repo.id == repository_id and stream.detector == detector:
+                return next((life for life in stream.lives if life.id == finding_id), None)
+        return None
 
     def cases(self, lo: int, hi: int) -> dict[str, list[Any]]:
         """Examples of each lifecycle case that happened in (lo, hi] (ms): what a test looks for."""

@@ -106,6 +106,10 @@ class PlatformSimulator(Simulator):
         """Where each lifecycle case happened in (start, end]: PlatformOrg.cases, for tests."""
         return self.porg.cases(to_ms(start), to_ms(end))
 
+    def add_repository(self) -> dict[str, Any]:
+        """Connect a new repository now (with its detectors and workflows); it scans from tomorrow."""
+        return views.repository(self.porg.add_repository())
+
     def detail_truth(self) -> dict[str, list[dict[str, Any]]]:
         raise ValueError("the platform API has no fix or finding details")
 
@@ -121,6 +125,11 @@ class PlatformSimulator(Simulator):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         self.porg.delete(kind, id)
+
+    def _control(self, method: str, rel: str, spec: dict[str, Any], query: dict[str, str]) -> Any:
+        if (method, rel.rstrip("/")) == ("POST", "/_sim/repositories"):
+            return self.add_repository()
+        return super()._control(method, rel, spec, query)
 
     def stats(self) -> dict[str, Any]:
         """The v1 counters, plus `by_kind`: requests (any status) per kind of request."""

@@ -121,7 +121,7 @@ def results(life: Life, s: Scan, now: int) -> list[dict[str, Any]]:
     for a in s.analyses:
         if not a.finished(now) or a.outcome == "skipped":
             continue
-        item: dict[str, Any] = {"type": a.type, "analyzed_at": iso(a.done_at)}
+        item: dict[str, Any] = {"type": a.type, "analyzed_at": a.done_iso}
         failed = a.outcome == "failed"
         if a.type == "triage":
             verdict = "error" if failed else life.verdict
@@ -216,12 +216,14 @@ def system_status() -> list[dict[str, Any]]:
 
 
 def preferences(org: PlatformOrg) -> dict[str, Any]:
+    revision, at = org.preferences_revision()
+    levels = ("High and Critical", "Critical", "Medium and above")[revision % 3]
     return {
         "org_id": "default-organization",
-        "content": "# Fix policy\n\nOpen pull requests for High and Critical findings only; "
-        "never touch `vendor/`.\n",
-        "updated_at": iso(org.preferences_at),
-        "updated_by": "appsec-admin@acme.example",
+        "content": f"# Fix policy (revision {revision + 1})\n\nOpen pull requests for {levels} findings "
+        "only; never touch `vendor/`.\n",
+        "updated_at": iso(at),
+        "updated_by": ("appsec-admin@acme.example", "security-lead@acme.example")[revision % 2],
     }
 
 
