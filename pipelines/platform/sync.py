@@ -261,7 +261,8 @@ class PlatformRun:
             if scan_id not in read or self.reconcile:
                 self._pend(pending, item, href)
         self.state["scans"] = sorted(read & set(served))
-        self.state["findings_pending"] = pending
+        # A scan the list no longer serves has expired: its findings cannot be read any more.
+        self.state["findings_pending"] = {k: v for k, v in pending.items() if k in served}
         return served
 
     def _pend(self, pending: dict[str, dict[str, Any]], scan: dict[str, Any], base: str) -> None:
