@@ -1,9 +1,10 @@
-"""HAL paging of the platform API against a scripted hostile server: what a walk yields, and how it stops."""
+"""The platform API made hostile: HAL paging against a scripted server, whole syncs behind a proxy."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -358,5 +359,28 @@ def test_a_server_refusing_the_open_patches_filter_gets_one_read_per_open_patch(
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
     assert any("open-state filter was refused (400)" in w for w in report.warnings), report.warnings
     assert [p for p, _ in server.seen if p.startswith("/patches/")], server.seen  # read one by one
+    served.see(sim.truth())
+    assert not served.differences(settings.duckdb_path)
+
+
+def test_a_findings_page_that_trickles_is_cut_at_the_deadline_retried_and_the_run_ends_equal(
+    simulator: Callable[..., Any], proxy: Callable[..., HostileProxy], fast_retries: None, tmp_path: Path
+) -> None:
+    sim = simulator(api="platform", repositories=2, days=8, relative_hrefs=True)
+    server = proxy(sim)
+    target = "/scans/" + sorted(s["id"] for s in sim.truth()["scans"])[0] + "/findings"
+    trickled: list[str] = []
+
+    def trickle(path: str, query: str, upstream: Upstream) -> Reply | None:
+        if path != target or trickled:
+            return None
+        trickled.append(query)
+        return Reply(upstream.status, upstream.body, {"Content-Type": "application/json"}, byte_delay=0.05)
+
+    server.tamper = trickle
+    settings = replace(platform_settings(sim, server, tmp_path), request_deadline_seconds=1.0)
+    report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    assert trickled and report.retries >= 1  # cut at the deadline, then read again
+    served = Served()
     served.see(sim.truth())
     assert not served.differences(settings.duckdb_path)
