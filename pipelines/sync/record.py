@@ -11,6 +11,7 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 
 from pipelines.deletions import ReadLog, mark_disappeared
 from pipelines.disk import disk_full
+from pipelines.endpoints import FlavourName
 from pipelines.history import record_unrecorded_loads, record_versions
 from pipelines.refresh import keep_prior_rows, restore_disappeared
 from pipelines.report import SyncReport
@@ -33,8 +34,11 @@ class RunRecord:
     a refresh's restore by the next run that reads every list.
     """
 
-    def __init__(self, report: SyncReport, first_load: int, reconcile: bool, history: bool) -> None:
+    def __init__(
+        self, report: SyncReport, first_load: int, reconcile: bool, history: bool, flavour: FlavourName = "v1"
+    ) -> None:
         self.report = report
+        self.flavour: FlavourName = flavour  # which tables are versioned (pipelines.endpoints)
         self.history = history
         self.reads = ReadLog()
         self.first_load = first_load  # report.load_ids before this are an earlier run's package
@@ -51,7 +55,7 @@ class RunRecord:
         if not self.history:
             return
         added = self._attempt(
-            "recording the versions of earlier loads", lambda: record_unrecorded_loads(pipeline)
+            "recording the versions of earlier loads", lambda: record_unrecorded_loads(pipeline, self.flavour)
         )
         if added is None:
             return  # this run's own loads are still recorded after each: the two never overlap
@@ -88,7 +92,9 @@ class RunRecord:
         if self.history and not self.history_waits:
             added = self._attempt(
                 "recording history",
-                lambda: record_versions(pipeline, self.report.load_ids[self.versioned :], started),
+                lambda: record_versions(
+                    pipeline, self.report.load_ids[self.versioned :], started, self.flavour
+                ),
                 "the next run records their versions first",
             )
             if added is None:

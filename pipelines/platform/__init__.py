@@ -1,0 +1,1 @@
+"""The platform flavour: the HAL API of self-hosted deployments (paging, rows, source, sync, expiry)."""
