@@ -21,6 +21,8 @@ from pipelines.settings import REPO_ROOT, Settings
 
 SQL_DIR = REPO_ROOT / "sql"
 DIALECTS = ("duckdb", "snowflake")
+# The APIs a raw dataset may come from: v1 (api-contract.md) or the platform's HAL API (docs/platform.md).
+FLAVOURS = ("v1", "platform")
 SEVERITIES = ("critical", "high", "medium", "low")
 # Tables in the marts schema that are bookkeeping for the models, not marts to count.
 NOT_COUNTED = frozenset({"calendar", "marts_build"})
@@ -80,8 +82,11 @@ def destination_dialect(pipeline: dlt.Pipeline, settings: Settings) -> str:
     return name
 
 
-def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, Any]:
-    """The project's vars for one build: as-of date, raw dataset, SLA days (validated here)."""
+def dbt_vars(settings: Settings, as_of: dt.date, flavour: str = "v1") -> dict[str, Any]:
+    """The project's vars for one build: as-of date, raw dataset, SLA days (validated here), and
+    which API the raw dataset was loaded from (FLAVOURS)."""
+    if flavour not in FLAVOURS:
+        raise ConfigError(f"marts: flavour {flavour!r} is not one of {', '.join(FLAVOURS)}")
     for severity, days in settings.sla_days.items():
         if severity not in SEVERITIES or not isinstance(days, int) or isinstance(days, bool) or days < 0:
             raise ConfigError(f"sla_days.{severity} = {days!r} is not valid")
@@ -89,7 +94,25 @@ def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, Any]:
         "as_of": as_of.isoformat(),
         "raw_schema": settings.dataset,
         "sla_days": {sev: settings.sla_days[sev] for sev in SEVERITIES if sev in settings.sla_days},
+        "flavour": flavour,
     }
+
+
+def raw_flavour(pipeline: dlt.Pipeline, settings: Settings, dialect: str) -> str:
+    """'platform' when the raw dataset holds what the platform API loads (an `analyses` table, or
+    `scans` with a `detector` column), else 'v1'. Decided from the tables, so the same warehouse
+    always builds the same way whatever the profile says."""
+    schema = settings.dataset.lower().replace("'", "''")
+    where = f"lower(table_schema) = '{schema}' and lower(table_name) in ('scans', 'analyses')"
+    if dialect == "duckdb":
+        where += " and table_catalog = current_database()"
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            f"select lower(table_name), lower(column_name) from information_schema.columns where {where}"
+        )
+    found = {(str(table), str(column)) for table, column in rows or []}
+    platform = any(table == "analyses" for table, _ in found) or ("scans", "detector") in found
+    return "platform" if platform else "v1"
 
 
 def dbt_profile(
@@ -172,7 +195,7 @@ def invoke_dbt(
 
     dialect = destination_dialect(pipeline, settings)
     profile, secrets = dbt_profile(pipeline, settings, dialect)
-    variables = dbt_vars(settings, as_of)
+    variables = dbt_vars(settings, as_of, raw_flavour(pipeline, settings, dialect))
     with tempfile.TemporaryDirectory(prefix="pixee-dbt-") as tmp:
         (Path(tmp) / "profiles.yml").write_text(json.dumps(profile))  # JSON is YAML
         args = [

@@ -16,7 +16,7 @@ findings_fixed as (
     select
         fix_states.codemod,
         fix_states.ai_generated,
-        count(distinct fix_finding_ids.finding_id) as findings_fixed
+        count(distinct fix_finding_ids.finding_key) as findings_fixed
     from fix_states
     inner join fix_finding_ids
         on fix_states.fix_row_key = fix_finding_ids.fix_row_key
