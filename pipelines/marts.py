@@ -284,7 +284,8 @@ def build_marts(
     return MartsReport(as_of=as_of, rows=rows, elapsed_seconds=time.monotonic() - started, dialect=dialect)
 
 
-# The order the summary lists marts in: the original five, then version 2, then the SLA table.
+# The order the summary lists marts in: the original five, then version 2, then the platform's two,
+# then the SLA table.
 MART_ORDER = (
     "fix_latency",
     "fix_latency_weekly",
@@ -295,6 +296,8 @@ MART_ORDER = (
     "remediation_weekly",
     "fix_outcomes",
     "scanner_outcomes",
+    "analysis_daily",
+    "scan_daily",
     "sla_policy",
 )
 
@@ -363,6 +366,9 @@ def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     model = ""
     if getattr(node, "attached_node", None):
         model = str(node.attached_node).rsplit(".", 1)[-1]
+    elif getattr(node, "sources", None):  # a test on a raw table: name it as schema.table
+        source, table = node.sources[0]
+        model = f"{source}.{table}"
     subject = f"{model}.{kwargs['column_name']}" if kwargs.get("column_name") else model
     if "columns" in kwargs:
         subject = f"{model} ({', '.join(kwargs['columns'])})"
