@@ -187,3 +187,42 @@ def test_dbt_test_passes_then_names_the_table_of_a_duplicated_finding_row(
         m.startswith("unique_combination pixee.findings (scan_id, id): 1 failing row(s), e.g. s_main_05/F2/2")
         for m in failed
     ), failed
+
+
+FIGURES_JS = """[...document.querySelectorAll('figure')].map(f => ({
+  key: f.dataset.chart, rows: Number(f.dataset.rows), unavailable: f.dataset.unavailable || null,
+  text: f.textContent, groups: [...f.querySelectorAll('svg g.role-mark')].map(g => g.childElementCount)}))"""
+TILES_JS = """[...document.querySelectorAll('.tile')].map(t => ({
+  key: t.dataset.tile, missing: t.dataset.missing || null, shown: t.querySelector('.value').textContent}))"""
+
+
+def test_the_report_over_a_platform_source_draws_every_chart_it_has(warehouse: Path, tmp_path: Path) -> None:
+    """In a real Chromium: the two platform charts drawn, every v1 chart drawn but the one whose subject
+    the platform does not name (codemods, AI-generated), which says so in one line; every tile a number."""
+    from pipelines.cli import main
+    from tests.browser_support import chromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium on PATH (.ci/run installs the chromium package)")
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    # short SLAs, so that the SLA-breach chart has repositories to show
+    tight = Settings(sla_days={"critical": 1, "high": 2, "medium": 3, "low": 4})
+    build_marts(_pipeline(copy, tmp_path), tight, HANDMADE_PLATFORM_AS_OF)
+    out = tmp_path / "report.html"
+    assert main(["report", "--duckdb-path", str(copy), "--out", str(out)]) == 0
+    with chromium(tmp_path / "chromium") as browser:
+        page = browser.new_page()
+        page.open(out.resolve().as_uri())
+        assert page.errors() == []
+        figures = {f["key"]: f for f in page.evaluate(FIGURES_JS)}
+        tiles = page.evaluate(TILES_JS)
+    assert {"analysis_daily", "scan_daily"} <= set(figures)
+    for key, figure in figures.items():
+        if key == "fix_outcomes":
+            assert figure["unavailable"] and not figure["groups"]
+            assert "names neither the codemod nor whether a patch was AI-generated" in figure["text"]
+        else:
+            assert figure["rows"] > 0 and figure["groups"], f"{key}: no marks drawn"
+            assert all(count > 0 for count in figure["groups"]), f"{key}: an empty mark group"
+    assert len(tiles) == 6 and all(t["missing"] is None and t["shown"] != "—" for t in tiles), tiles
