@@ -26,6 +26,8 @@ FLAVOURS = ("v1", "platform")
 SEVERITIES = ("critical", "high", "medium", "low")
 # Tables in the marts schema that are bookkeeping for the models, not marts to count.
 NOT_COUNTED = frozenset({"calendar", "marts_build"})
+# Marts only a platform source fills (a v1 warehouse gets them as empty tables).
+PLATFORM_ONLY = frozenset({"analysis_daily", "scan_daily"})
 # dbt scrubs env vars with this prefix from its logs and never writes their values anywhere.
 SECRET_ENV_PREFIX = "DBT_ENV_SECRET_PIXEE_SNOWFLAKE_"
 SNOWFLAKE_SECRET_FIELDS = ("password", "private_key", "private_key_passphrase")
@@ -186,16 +188,18 @@ def invoke_dbt(
     project_dir: Path = SQL_DIR,
     target_dir: Path | None = None,
     quiet: bool = True,
+    flavour: str | None = None,
 ) -> DbtOutcome:
     """`dbt <command>` in-process on the pipeline's destination; MartsError when dbt cannot run at all.
 
     quiet: dbt prints nothing (the caller reports); otherwise dbt's own output, as on the command line.
+    flavour: the raw dataset's API (FLAVOURS); read off the raw tables when not given.
     """
     from dbt.cli.main import dbtRunner
 
     dialect = destination_dialect(pipeline, settings)
     profile, secrets = dbt_profile(pipeline, settings, dialect)
-    variables = dbt_vars(settings, as_of, raw_flavour(pipeline, settings, dialect))
+    variables = dbt_vars(settings, as_of, flavour or raw_flavour(pipeline, settings, dialect))
     with tempfile.TemporaryDirectory(prefix="pixee-dbt-") as tmp:
         (Path(tmp) / "profiles.yml").write_text(json.dumps(profile))  # JSON is YAML
         args = [
@@ -266,7 +270,10 @@ def build_marts(
     started = time.monotonic()
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     dialect = destination_dialect(pipeline, settings)
-    outcome = invoke_dbt(["run"], pipeline, settings, as_of, project_dir=project_dir, target_dir=target_dir)
+    flavour = raw_flavour(pipeline, settings, dialect)
+    outcome = invoke_dbt(
+        ["run"], pipeline, settings, as_of, project_dir=project_dir, target_dir=target_dir, flavour=flavour
+    )
     failed = [r for r in outcome.results if _status(r) == "error"]
     if failed:
         skipped = sum(_status(r) == "skipped" for r in outcome.results)
@@ -278,7 +285,10 @@ def build_marts(
     marts = [
         r.node.name
         for r in outcome.results
-        if r.node.fqn[1:2] == ["marts"] and r.node.name not in NOT_COUNTED
+        if r.node.fqn[1:2] == ["marts"]
+        and r.node.name not in NOT_COUNTED
+        # a v1 warehouse's platform marts are empty by definition: not worth a line in the summary
+        and (flavour == "platform" or r.node.name not in PLATFORM_ONLY)
     ]
     rows = _row_counts(pipeline, settings, dialect, sorted(marts, key=_mart_order))
     return MartsReport(as_of=as_of, rows=rows, elapsed_seconds=time.monotonic() - started, dialect=dialect)

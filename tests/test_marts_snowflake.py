@@ -44,8 +44,6 @@ SNOWFLAKE_TYPES = {
     "TIMESTAMP WITH TIME ZONE": "timestamp_tz",
 }
 # Functions DuckDB has and Snowflake does not (or spells differently); none may survive translation.
-# The marts only a platform source fills: built empty over a v1 warehouse.
-PLATFORM_ONLY = {"analysis_daily": 0, "scan_daily": 0}
 DUCKDB_ONLY = (
     "GENERATE_SERIES",
     "QUANTILE_CONT",
@@ -133,8 +131,7 @@ def test_snowflake_marts_equal_python_and_compile_to_snowflake_sql(
     with pipeline.sql_client() as client:
         snowflake_marts = {name: _read(client, name) for name in KEYS}
     expected = expected_marts(handmade_org(), HANDMADE_AS_OF, settings.sla_days)
-    # the platform's two marts are there, empty, for a v1 warehouse
-    assert report.rows == {name: len(rows) for name, rows in expected.items()} | PLATFORM_ONLY
+    assert report.rows == {name: len(rows) for name, rows in expected.items()}
     for name in KEYS:
         assert_same_rows(name, snowflake_marts[name], expected[name])
     _assert_snowflake_sql(tmp_path / "target", platform=False)
