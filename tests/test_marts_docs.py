@@ -15,7 +15,7 @@ from pipelines.marts import build_marts
 from pipelines.marts_docs import render, updated
 from pipelines.settings import REPO_ROOT, Settings
 from tests.marts_expected_platform import KEYS
-from tests.platform_support import (
+from tests.platform_marts_support import (
     HANDMADE_PLATFORM_AS_OF,
     handmade_platform_snapshots,
     write_platform_warehouse,

@@ -17,7 +17,7 @@ from pipelines.marts import build_marts, raw_flavour, test_marts
 from pipelines.settings import Settings
 from tests.marts_expected_platform import KEYS, expected_platform_marts
 from tests.marts_support import assert_same_rows
-from tests.platform_support import (
+from tests.platform_marts_support import (
     HANDMADE_PLATFORM_AS_OF,
     PLATFORM_PAST_DATES,
     handmade_platform_snapshots,

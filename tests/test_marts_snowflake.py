@@ -30,7 +30,7 @@ from tests.marts_expected import KEYS, expected_marts
 from tests.marts_expected_platform import KEYS as PLATFORM_KEYS
 from tests.marts_expected_platform import expected_platform_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
-from tests.platform_support import (
+from tests.platform_marts_support import (
     HANDMADE_PLATFORM_AS_OF,
     handmade_platform_snapshots,
     write_platform_warehouse,
