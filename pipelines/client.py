@@ -21,6 +21,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from pipelines import deadline as deadlines
+from pipelines import tls
 from pipelines.errors import ApiError, AuthError, RateLimitCeilingError, shown
 from pipelines.redaction import add_secret, holds_secret, redact, scrub, secrets
 from pipelines.settings import Settings, validate_base_url
@@ -32,6 +33,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
 # A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
 MAX_BODY_BYTES = 64 << 20
+_REQUIRED = object()  # get_json's default: a 200 must be JSON
 
 
 class ForbiddenError(ApiError):
@@ -293,6 +295,27 @@ def _error_body(response: httpx.Response, content: bytes) -> tuple[Any, str | No
     )
 
 
+def _problem(response: httpx.Response, content: bytes) -> str | None:
+    """An RFC 9457 problem document (application/problem+json, the platform API's errors) as
+    'title: detail (instance ...)', shown() so no part of it (a detail echoing the key, a
+    megabyte of text) reaches a message; None when the body is not one."""
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or (media != "application/problem+json" and "error" in body):
+        return None
+    title, detail, instance = (body.get(k) for k in ("title", "detail", "instance"))
+    parts = [shown(v, 160) for v in (title, detail) if isinstance(v, str | int) and str(v).strip()]
+    if not parts:
+        return None
+    text = ": ".join(dict.fromkeys(parts))  # a detail that repeats the title says it once
+    if isinstance(instance, str) and instance.strip():
+        text += f" (instance {shown(instance, 120)})"
+    return text
+
+
 def _retry_after(response: httpx.Response, *, default: float | None) -> float | None:
     """Seconds the server asks us to wait: Retry-After as delay-seconds or as an HTTP-date
     (RFC 9110, 10.2.3); `default` when it is missing or unreadable."""
@@ -314,15 +337,27 @@ def _retry_after(response: httpx.Response, *, default: float | None) -> float | 
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
-    """What went wrong on the wire, naming the host and the cause: a DNS typo must not read
-    like a server that is down."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and what caused it, outermost first."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    return chain
+
+
+def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
+    """What went wrong on the wire, naming the host and the cause: a DNS typo must not read
+    like a server that is down."""
+    chain = _chain(exc)
     detail = shown(str(exc) or type(exc).__name__, 160)
+    refused = next((e for e in chain if tls.is_verification_failure(e)), None)
+    if refused is not None:
+        reason = shown(getattr(refused, "verify_message", None) or refused, 120)
+        if "hostname" in reason.lower():
+            return f"the TLS certificate of {host} is not valid for that name ({reason}); use a name it holds"
+        return f"the TLS certificate of {host} is not trusted ({reason}); {tls.FIX}"
     if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in detail.lower():
         return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -388,6 +423,7 @@ class PixeeClient:
                 max_connections=settings.concurrency + 4, max_keepalive_connections=settings.concurrency + 4
             ),
             follow_redirects=False,  # a redirect could carry the bearer header to another host
+            verify=tls.context(settings.ca_bundle),
         )
         deadlines.install(self._http)
 
@@ -432,11 +468,14 @@ class PixeeClient:
         *,
         resource: str = "other",
         validate: Callable[[Any], None] | None = None,
+        not_json: Any = _REQUIRED,
     ) -> Any:
         """The decoded JSON body of a successful GET.
 
         `validate` may raise BadPageError for a 200 that is not a well-formed page; that is retried
-        like a 503. Raises AuthError (401), ForbiddenError (403), NotFoundError (404), ApiError
+        like a 503. A 200 that is not JSON is retried too, unless `not_json` is given: then it is
+        returned instead (a probe, where "not JSON" is an answer).
+        Raises AuthError (401), ForbiddenError (403), NotFoundError (404), ApiError
         (other 4xx, or transient faults that outlived the retries), RateLimitCeilingError.
         """
         url = self.url_for(path_or_url)
@@ -446,7 +485,7 @@ class PixeeClient:
             waited = self.bucket.acquire()
             self.stats.update(resource, wait_seconds=waited, started=1)
             try:
-                return self._attempt(url, params, endpoint, resource, validate)
+                return self._attempt(url, params, endpoint, resource, validate, not_json=not_json)
             except _Transient as fault:
                 attempt += 1
                 if attempt >= self.max_attempts:
@@ -538,6 +577,7 @@ class PixeeClient:
         resource: str,
         validate: Callable[[Any], None] | None,
         json_body: Mapping[str, Any] | None = None,
+        not_json: Any = _REQUIRED,
     ) -> Any:
         started = time.monotonic()
         try:
@@ -564,6 +604,9 @@ class PixeeClient:
                 ) from None
             raise _Transient(_describe_transport_error(exc, self.host)) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            if any(tls.is_verification_failure(e) for e in _chain(exc)):
+                # An untrusted certificate stays untrusted: retrying only delays the line that says why.
+                raise ApiError(_describe_transport_error(exc, self.host)) from None
             raise _Transient(_describe_transport_error(exc, self.host)) from None
         finally:
             self.stats.update(resource, finished=1)
@@ -575,6 +618,8 @@ class PixeeClient:
             try:
                 body = json.loads(content)
             except (ValueError, RecursionError) as exc:
+                if not_json is not _REQUIRED:
+                    return not_json
                 what = "nested too deeply to decode" if isinstance(exc, RecursionError) else "not valid JSON"
                 raise _Transient(f"200 with a body that is {what}", status, request_id) from None
             if holds_secret(content, pieces=False):
@@ -589,13 +634,15 @@ class PixeeClient:
         if status == 429:
             raise _Throttled(max(1.0, _retry_after(response, default=1.0) or 1.0))
         code, message, request_id = _error_body(response, content)
+        problem = _problem(response, content)
         if status in RETRYABLE_STATUS or 500 <= status < 600:
             wait = _retry_after(response, default=None) if status == 503 else None
             raise _Transient(f"HTTP {status}", status, request_id, retry_after=wait)
-        text = shown(message or response.reason_phrase or "error", 300)
+        text = problem or shown(message or response.reason_phrase or "error", 300)
         if status == 401:
+            said = f": {problem}" if problem else ""
             raise AuthError(
-                "the API refused the token (401 unauthorized); check PIXEE_TOKEN",
+                f"the API refused the token (401 unauthorized{said}); check PIXEE_TOKEN",
                 status=401,
                 code=code if isinstance(code, str) else None,
                 endpoint=endpoint,

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipelines.endpoints import DELETED_AT, deletable
 from pipelines.history import chunks, rowcount
 from pipelines.schemas import api_schema
-from pipelines.source.columns import DELETED_AT
 
-CHILD_TABLES = ("scans", "findings", "fixes")
-MARKED_TABLES = ("repositories", *CHILD_TABLES)
+MARKED_TABLES = deletable("v1")
+CHILD_TABLES = tuple(t for t in MARKED_TABLES if t != "repositories")
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Every version a run loads, kept once: `<table>_history` filled in the warehouse from each load's rows.
 
-After each load, the rows it wrote to `repositories`, `scans`, `findings` and `fixes` (their
-`_dlt_load_id`) are inserted into the history table unless that (`id`, `updated_at`) is there
-already, stamped `observed_at` = the run's start. One INSERT ... SELECT per table and load, on
+After each load, the rows it wrote to each versioned table of pipelines.endpoints (v1:
+`repositories`, `scans`, `findings`, `fixes`; platform: those and `analyses`, `patches`; their
+`_dlt_load_id`) are inserted into the history table unless that version (the table's key plus
+`updated_at`, or plus `_version` for tables without it) is there already, stamped `observed_at` =
+the run's start. One INSERT ... SELECT per table and load, on
 DuckDB and Snowflake alike: no extra request, nothing held in memory, no second trip through
 dlt's extract, normalize and load (which cost a 1M-finding full sync +67% CPU when the history
 rode along as dlt tables; docs/benchmarks.md). The tables are not in dlt's schema, so a
@@ -23,10 +25,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pipelines.endpoints import DELETED_AT, EXPIRED_AT, FlavourName, versioned
 from pipelines.schemas import api_schema
-from pipelines.source.columns import DELETED_AT
 
-TABLES = ("repositories", "scans", "findings", "fixes")
+TABLES = tuple(e.table for e in versioned("v1"))
 OBSERVED_AT = "observed_at"
 RECORDED_LOADS = "_history_loads"  # not in dlt's schema: a --full-refresh keeps it with the history
 
@@ -35,19 +37,23 @@ def history_table(table: str) -> str:
     return f"{table}_history"
 
 
-def record_versions(pipeline: Any, load_ids: Sequence[str], observed_at: datetime) -> dict[str, int]:
+def record_versions(
+    pipeline: Any, load_ids: Sequence[str], observed_at: datetime, flavour: FlavourName = "v1"
+) -> dict[str, int]:
     """Insert the new versions the loads `load_ids` wrote, stamped observed_at; rows added per
     history table. The loads are then listed as recorded (a repeat adds nothing)."""
-    return _record(pipeline, list(load_ids), observed_at) if load_ids else {}
+    return _record(pipeline, list(load_ids), observed_at, flavour) if load_ids else {}
 
 
-def record_unrecorded_loads(pipeline: Any) -> dict[str, int]:
+def record_unrecorded_loads(pipeline: Any, flavour: FlavourName = "v1") -> dict[str, int]:
     """Versions of every completed load not yet recorded (a run killed after a load committed and
     before its versions went in), stamped with their package's creation time; rows added per table."""
-    return _record(pipeline, None, None)
+    return _record(pipeline, None, None, flavour)
 
 
-def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | None) -> dict[str, int]:
+def _record(
+    pipeline: Any, load_ids: list[str] | None, observed_at: datetime | None, flavour: FlavourName
+) -> dict[str, int]:
     """One INSERT ... SELECT per table and chunk of loads (None: the completed loads not recorded
     yet), then those loads listed in _history_loads."""
     added: dict[str, int] = {}
@@ -69,24 +75,27 @@ def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | N
         # dlt's load id is the time its package was created, in epoch seconds
         stamp = f"to_timestamp(cast(m.{col('_dlt_load_id')} as double))" if observed_at is None else "%s"
         stamp_args = [] if observed_at is None else [observed_at]
-        tables = []  # (main, history, columns) of each versioned table, its history table ensured
-        for table in TABLES:
+        tables = []  # (table, main, history, columns, version key) of each versioned table
+        for entry in versioned(flavour):
+            table = entry.table
             columns = _history_columns(schema, table) if table in present else []
-            if "id" in columns and "updated_at" in columns:
+            keys = [*entry.key, entry.versioned_by or ""]
+            stamp_like = entry.stamp_column
+            if stamp_like and all(k in columns for k in keys) and stamp_like in columns:
                 main = client.make_qualified_table_name(table)
                 history = client.make_qualified_table_name(history_table(table))
-                _ensure_table(client, main, history, columns)
-                tables.append((table, main, history, columns))
+                _ensure_table(client, main, history, columns, stamp_like)
+                tables.append((table, main, history, columns, keys))
         for chunk in chunks(load_ids):
             marks = ", ".join(["%s"] * len(chunk))
-            for table, main, history, columns in tables:
+            for table, main, history, columns, keys in tables:
                 names = ", ".join(col(c) for c in columns)
+                same = " and ".join(f"v.{col(k)} = m.{col(k)}" for k in keys)
                 sql = (
                     f"insert into {history} ({names}, {col(OBSERVED_AT)}) "
                     f"select {', '.join('m.' + col(c) for c in columns)}, {stamp} from {main} m "
-                    f"where m.{col('_dlt_load_id')} in ({marks}) and m.{col('updated_at')} is not null "
-                    f"and not exists (select 1 from {history} v where v.{col('id')} = m.{col('id')} "
-                    f"and v.{col('updated_at')} = m.{col('updated_at')})"
+                    f"where m.{col('_dlt_load_id')} in ({marks}) and m.{col(keys[-1])} is not null "
+                    f"and not exists (select 1 from {history} v where {same})"
                 )
                 count = rowcount(client, sql, *stamp_args, *chunk)
                 added[history_table(table)] = added.get(history_table(table), 0) + count
@@ -100,7 +109,9 @@ def _record(pipeline: Any, load_ids: list[str] | None, observed_at: datetime | N
 
 
 def _history_columns(schema: Any, table: str) -> list[str]:
-    return [n for n in schema.get_table_columns(table) if not n.startswith("_dlt") and n != DELETED_AT]
+    """Every column but dlt's own and the marks of a row's absence (not a version of it)."""
+    marks = (DELETED_AT, EXPIRED_AT)
+    return [n for n in schema.get_table_columns(table) if not n.startswith("_dlt") and n not in marks]
 
 
 def _unrecorded(client: Any, recorded: str) -> list[str]:
@@ -118,14 +129,14 @@ def chunks(ids: list[str], size: int = 500) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _ensure_table(client: Any, main: str, history: str, columns: list[str]) -> None:
-    """The history table, created from the main table's types (observed_at typed as updated_at),
-    and any column the main table gained since (schema drift) added to it."""
+def _ensure_table(client: Any, main: str, history: str, columns: list[str], stamp_like: str) -> None:
+    """The history table, created from the main table's types (observed_at typed as the
+    timestamp column `stamp_like`), and any column the main table gained since (drift) added."""
     col = client.escape_column_name
     names = ", ".join(col(c) for c in columns)
     client.execute_sql(
         f"create table if not exists {history} as "
-        f"select {names}, {col('updated_at')} as {col(OBSERVED_AT)} from {main} where 1 = 0"
+        f"select {names}, {col(stamp_like)} as {col(OBSERVED_AT)} from {main} where 1 = 0"
     )
     with client.execute_query(f"select * from {history} where 1 = 0") as cursor:
         have = {d[0].lower() for d in cursor.description}

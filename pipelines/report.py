@@ -10,10 +10,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.client import ClientStats
+from pipelines.endpoints import table_order
 from pipelines.records import TABLE as REJECTED_TABLE
 from pipelines.redaction import redact
 
-RESOURCE_ORDER = ("repositories", "webhooks", "scans", "findings", "fixes", "fix_details", "finding_details")
+# v1 lists first as they always were, then the platform's (pipelines.endpoints); "root" leads.
+RESOURCE_ORDER = (
+    "root",
+    "repositories",
+    "webhooks",
+    *(t for t in table_order() if t not in ("repositories", "webhooks")),
+)
 
 
 @dataclass
@@ -69,6 +76,8 @@ class SyncReport:
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
     deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
+    expired: int = 0  # scans given _expired_at by this run (platform flavour)
+    flavour: str = "v1"  # which API the run read (pipelines.endpoints)
     history_rows: dict[str, int] = field(default_factory=dict)  # versions this run added, per table
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
@@ -121,9 +130,18 @@ class SyncReport:
         with self._lock:
             self.deleted[table] = self.deleted.get(table, 0) + count
 
+    def add_expired(self, count: int) -> None:
+        with self._lock:
+            self.expired += count
+
     def deletions_line(self) -> str:
         """What this run marked as no longer listed by the API, and whether it could have."""
         marked = ", ".join(f"{t} {n:,}" for t, n in sorted(self.deleted.items())) or "none"
+        if self.flavour == "platform":
+            return (
+                f"marked deleted: {marked}; scans expired: {self.expired:,} (the repositories and scans "
+                "lists are read whole every run; expired scans keep their rows and findings)"
+            )
         how = (
             "a full refresh re-reads everything"
             if self.full_refresh

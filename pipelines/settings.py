@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILES_DIR = REPO_ROOT / "profiles"
 DEFAULT_BASE_URL = "https://app.pixee.ai/api/v1"
 DEFAULT_PROFILE = "duckdb"
+API_PATH = "/api/v1"  # where a deployment serves the API under PIXEE_SERVER
+FLAVOURS = ("auto", "v1", "platform")
 
 # requests per minute, burst: the documented tiers (api-contract.md, "Rate limits").
 TIERS: Mapping[str, tuple[float, int]] = MappingProxyType({"standard": (60.0, 10), "enterprise": (300.0, 50)})
@@ -76,19 +79,42 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
-def validate_base_url(url: str) -> str:
-    """Return the base URL without a trailing slash, or raise ConfigError naming what is wrong."""
+def validate_base_url(url: str, variable: str = "PIXEE_BASE_URL") -> str:
+    """Return the base URL without a trailing slash, or raise ConfigError naming what is wrong
+    (and `variable`, the setting the URL came from)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"PIXEE_BASE_URL {shown_url(url)!r} is not an http(s) URL with a host")
+        raise ConfigError(f"{variable} {shown_url(url)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
-        raise ConfigError("PIXEE_BASE_URL must not carry credentials; use PIXEE_TOKEN")
+        raise ConfigError(f"{variable} must not carry credentials; use PIXEE_TOKEN")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
+        if not _resolves(parts.hostname):
+            # `localhots` is a typo of loopback far more often than a plain-http server.
+            raise ConfigError(
+                f"cannot resolve host {parts.hostname!r}; check {variable} "
+                "(plain http is for loopback only, HTTPS is required elsewhere)"
+            )
         raise ConfigError(
-            f"PIXEE_BASE_URL {parts.scheme}://{parts.hostname} is plain http; "
+            f"{variable} {parts.scheme}://{parts.hostname} is plain http; "
             "HTTPS is required except on loopback"
         )
     return url.rstrip("/")
+
+
+def _resolves(host: str) -> bool:
+    """Whether DNS knows `host`; asked only on the way to an error, to name the right one."""
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def server_base_url(server: str, variable: str = "PIXEE_SERVER") -> str:
+    """The API's base URL of a deployment: its server URL plus /api/v1 (a trailing slash, or the
+    /api/v1 itself, tolerated), under the same rules as PIXEE_BASE_URL."""
+    root = validate_base_url(server.strip(), variable)
+    return root if root.endswith(API_PATH) else root + API_PATH
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,11 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     token: Secret | None = None
     tier: str = "standard"
+    # "auto" reads the API's root once to tell the platform (HAL) API from the v1 one
+    # (pipelines.flavour); "v1" or "platform" skip or insist on that.
+    api_flavour: str = "auto"
+    # A private CA (PIXEE_CA_BUNDLE, else SSL_CERT_FILE) trusted on top of the usual ones.
+    ca_bundle: Path | None = None
     requests_per_minute: float = TIERS["standard"][0]
     burst: int = TIERS["standard"][1]
     destination: str = "duckdb"  # "duckdb" or "snowflake"
@@ -223,6 +254,35 @@ def _positive(section: Mapping[str, Any], key: str, default: float, profile: str
     return float(value)
 
 
+def _base_url(env: Mapping[str, str], api: Mapping[str, Any]) -> tuple[str, str]:
+    """(URL, the setting it came from). The environment wins over the profile; within each, a
+    base URL wins over a server: PIXEE_BASE_URL names the API itself (any path, e.g. behind a
+    proxy), PIXEE_SERVER only the deployment it is under, so the more exact one is taken."""
+    for value, variable in (
+        (env.get("PIXEE_BASE_URL"), "PIXEE_BASE_URL"),
+        (env.get("PIXEE_SERVER"), "PIXEE_SERVER"),
+        (api.get("base_url"), "[api] base_url"),
+        (api.get("server"), "[api] server"),
+    ):
+        if value:
+            return str(value), variable
+    return DEFAULT_BASE_URL, "PIXEE_BASE_URL"
+
+
+def _ca_bundle(env: Mapping[str, str]) -> Path | None:
+    """The private CA file to trust, checked now so a bad one is a line naming it, not a TLS
+    failure later: PIXEE_CA_BUNDLE, else the standard SSL_CERT_FILE."""
+    from pipelines.tls import check_bundle  # ssl and certifi only when a bundle is set
+
+    for variable in ("PIXEE_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = env.get(variable)
+        if value:
+            path = Path(value).expanduser()
+            check_bundle(path, variable)
+            return path
+    return None
+
+
 def _events_source(profile: str, value: Any) -> str:
     if value not in ("journal", "warehouse"):
         raise ConfigError(f"profile {profile!r}: events.source = {value!r} is not journal or warehouse")
@@ -257,11 +317,16 @@ def load_settings(
     token = env.get("PIXEE_TOKEN")
     if token:
         check_token(token)
-    base_url = env.get("PIXEE_BASE_URL") or api.get("base_url", DEFAULT_BASE_URL)
+    base_url, variable = _base_url(env, api)
+    is_server = variable in ("PIXEE_SERVER", "[api] server")
     if token and len(token) >= 8 and token in base_url:
         # Checked before the URL is echoed in any message: the token must never be printed.
+        raise ConfigError(f"{variable} contains the value of PIXEE_TOKEN; the token goes in PIXEE_TOKEN only")
+    flavour = str(env.get("PIXEE_API_FLAVOUR") or api.get("flavour", "auto")).strip().lower()
+    if flavour not in FLAVOURS:
         raise ConfigError(
-            "PIXEE_BASE_URL contains the value of PIXEE_TOKEN; the token goes in PIXEE_TOKEN only"
+            f"api flavour {flavour!r} (PIXEE_API_FLAVOUR or [api] flavour) is not one of "
+            + ", ".join(FLAVOURS)
         )
     kind = str(dest.get("kind", "duckdb"))
     if kind not in ("duckdb", "snowflake"):
@@ -276,8 +341,10 @@ def load_settings(
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
     settings = Settings(
         profile=name,
-        base_url=validate_base_url(base_url),
+        base_url=(server_base_url if is_server else validate_base_url)(base_url, variable),
         token=Secret(token) if token else None,
+        api_flavour=flavour,
+        ca_bundle=_ca_bundle(env),
         tier=tier,
         requests_per_minute=rpm,
         burst=burst,

@@ -153,6 +153,8 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 class SimApp:
     """The Pixee API v1 over one Org, plus the /_sim control routes."""
 
+    serves_openapi = True
+
     def __init__(self, org: Org, cfg: SimConfig, org_token: str, repo_tokens: dict[str, str]) -> None:
         self.org = org
         self.cfg = cfg
@@ -182,16 +184,17 @@ class SimApp:
         rid = f"req_{(self.request_counter * 2654435761) & 0xFFFFFFFF:08x}"
         path: str = scope["path"]
         method: str = scope["method"]
-        if path in ("/openapi.json", PREFIX + "/openapi.json"):
+        if self.serves_openapi and path in ("/openapi.json", PREFIX + "/openapi.json"):
             from simulator.openapi import openapi_document
 
             await self._send_json(send, 200, openapi_document(), rid)
             return
-        rel = path[len(PREFIX) :] if path.startswith(PREFIX + "/") else path
+        in_api = path == PREFIX or path.startswith(PREFIX + "/")
+        rel = path[len(PREFIX) :] if in_api else path
         if rel.startswith("/_sim/"):
             await self._control(scope, receive, send, method, rel, rid)
             return
-        route, params = self._match(method, rel) if path.startswith(PREFIX + "/") else (None, {})
+        route, params = self._match(method, rel) if in_api else (None, {})
         route_name = route[0] if route else f"{method} <unmatched>"
         self.stats.enter()
         counted = False
@@ -228,7 +231,7 @@ class SimApp:
                 raise ApiError(404, "not_found", f"no route for {method} {PREFIX}{rel}")
             fault = self.faults.take(rel)
             if fault and not fault.startswith(("truncated_json", "non_json_200", "missing_data", "reset")):
-                return await self._fault(send, fault, rid)
+                return await self._fault(send, fault, rid, rel)
             wait = self.limiter.take(token)
             if wait:
                 raise ApiError(
@@ -239,7 +242,7 @@ class SimApp:
                 )
             if self.cfg.error_rate and self.error_rng.random() < self.cfg.error_rate:
                 return await self._fault(
-                    send, "http_500" if self.error_rng.random() < 0.5 else "http_503_html", rid
+                    send, "http_500" if self.error_rng.random() < 0.5 else "http_503_html", rid, rel
                 )
             if self.cfg.latency_ms:
                 await asyncio.sleep(self.cfg.latency_ms * self.latency_rng.uniform(0.5, 1.5) / 1000.0)
@@ -264,8 +267,7 @@ class SimApp:
             await self._send_json(send, status, payload, rid)
             return status
         except ApiError as exc:
-            body_obj = {"error": {"code": exc.code, "message": exc.message, "request_id": rid}}
-            await self._send_json(send, exc.status, body_obj, rid, exc.headers)
+            await self._send_error(send, exc, rid, rel)
             return exc.status
 
     def _token(self, scope: dict[str, Any]) -> str:
@@ -323,7 +325,12 @@ class SimApp:
         """The Date header on the simulated clock (uvicorn's own would tell the real time)."""
         return b"date", format_datetime(from_ms(self.org.now), usegmt=True).encode()
 
-    async def _fault(self, send: Send, fault: str, rid: str) -> int:
+    async def _send_error(self, send: Send, exc: ApiError, rid: str, rel: str = "") -> None:
+        """An error in this API's shape (the platform flavour answers problem+json instead)."""
+        body_obj = {"error": {"code": exc.code, "message": exc.message, "request_id": rid}}
+        await self._send_json(send, exc.status, body_obj, rid, exc.headers)
+
+    async def _fault(self, send: Send, fault: str, rid: str, rel: str = "") -> int:
         if fault == "http_503_html":
             await self._send_raw(send, 503, GATEWAY_503, "text/html", rid)
             return 503
@@ -340,8 +347,7 @@ class SimApp:
             404: "not found",
             429: "rate limit exceeded",
         }
-        body = {"error": {"code": code, "message": message[status], "request_id": rid}}
-        await self._send_json(send, status, body, rid, headers)
+        await self._send_error(send, ApiError(status, code, message[status], headers), rid, rel)
         return status
 
     async def _shaped_fault(self, send: Send, fault: str, status: int, payload: Any, rid: str) -> int:
@@ -633,8 +639,7 @@ class SimApp:
                 raise ApiError(404, "not_found", f"no control route {method} {rel}")
             await self._send_json(send, 200, result, rid)
         except ApiError as exc:
-            body_obj = {"error": {"code": exc.code, "message": exc.message, "request_id": rid}}
-            await self._send_json(send, exc.status, body_obj, rid, exc.headers)
+            await self._send_error(send, exc, rid, rel)
 
 
 def fix_detail_view(org: Org, fix: Any) -> dict[str, Any]:

@@ -10,18 +10,31 @@ import threading
 from datetime import datetime
 from types import FrameType
 
-from simulator.config import ENVELOPES, TIERS, SimConfig
+from simulator.config import APIS, DEFAULT_DAYS, ENVELOPES, TIERS, SimConfig
 from simulator.server import Simulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        choices=APIS,
+        default="v1",
+        help="which API to serve: the v1 overview API or Pixee's HAL platform API (default v1)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="the organisation's seed (default 7)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument(
-        "--json", action="store_true", help="print one JSON line: base_url, org_token, repo_tokens"
+        "--json",
+        action="store_true",
+        help="print one JSON line: base_url, org_token, repo_tokens (platform: also api_key)",
     )
     parser.add_argument("--repositories", type=int, default=12, help="number of repositories (default 12)")
-    parser.add_argument("--days", type=int, default=120, help="days of history (default 120)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help=f"days of history (default {DEFAULT_DAYS['v1']}; platform: {DEFAULT_DAYS['platform']})",
+    )
     parser.add_argument(
         "--findings", type=int, default=None, help="target number of findings (default: natural)"
     )
@@ -52,6 +65,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="share of dismissed findings reopened 1-20 days later (default 0)",
+    )
+    platform = parser.add_argument_group("platform API only")
+    platform.add_argument(
+        "--relative-hrefs", action="store_true", help="links as paths (/api/v1/...) instead of absolute URLs"
+    )
+    platform.add_argument(
+        "--extra-relation",
+        default=None,
+        metavar="RELATION",
+        help="serve one more root relation no client knows, e.g. sbom-exports",
+    )
+    platform.add_argument(
+        "--ignore-time-filters",
+        action="store_true",
+        help="answer updated-after/-before and created-after/-before with everything",
     )
     hooks = parser.add_argument_group("webhook deliveries (also POST /_sim/deliveries/config)")
     hooks.add_argument("--webhook-retry-scale", type=float, default=1.0, help="retry delays times this")
@@ -101,6 +129,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         webhook_allow_remote=args.webhook_allow_remote,
         scan_retention_days=args.scan_retention_days,
         reopen_dismissed_rate=args.reopen_dismissed_rate,
+        api=args.api,
+        relative_hrefs=args.relative_hrefs,
+        extra_relation=args.extra_relation,
+        ignore_time_filters=args.ignore_time_filters,
     )
     if tier is not None and burst is not None:
         cfg.burst = burst  # --tier enterprise --burst 5: the tier's rate with an explicit burst
@@ -131,12 +163,12 @@ def main(args: argparse.Namespace) -> int:
         return 1
     try:
         if args.json:
-            print(
-                json.dumps(
-                    {"base_url": base_url, "org_token": sim.org_token, "repo_tokens": sim.repo_tokens}
-                ),
-                flush=True,
-            )
+            out = {"base_url": base_url, "org_token": sim.org_token, "repo_tokens": sim.repo_tokens}
+            if cfg.api == "platform":
+                out["api_key"] = sim.org_token
+            print(json.dumps(out), flush=True)
+        elif cfg.api == "platform":
+            print_platform(sim, cfg, base_url)
         else:
             rate = (
                 "off"
@@ -156,6 +188,19 @@ def main(args: argparse.Namespace) -> int:
     finally:
         sim.stop()
     return 0
+
+
+def print_platform(sim: Simulator, cfg: SimConfig, base_url: str) -> None:
+    rate = "off" if cfg.requests_per_minute is None else f"{cfg.requests_per_minute:g}/min, burst {cfg.burst}"
+    print(
+        f"Pixee platform API simulator (seed {cfg.seed}, {cfg.repositories} repositories, "
+        f"{cfg.days} days, rate limit {rate})"
+    )
+    print(f"PIXEE_SERVER={base_url[: -len('/api/v1')]}")
+    print(f"PIXEE_BASE_URL={base_url}")
+    print(f"PIXEE_TOKEN={sim.org_token}")
+    print(f'try: curl -H "Authorization: Bearer {sim.org_token}" {base_url}')
+    print("Ctrl-C stops it.", flush=True)
 
 
 def run(argv: list[str] | None = None) -> int:

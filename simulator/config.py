@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,6 +10,22 @@ from datetime import UTC, datetime
 # rather than imported from pipelines so the simulator stays independent of the connector.
 TIERS: dict[str, tuple[float, int]] = {"standard": (60.0, 10), "enterprise": (300.0, 50)}
 ENVELOPES = ("cursor", "hal")
+APIS = ("v1", "platform")
+# Days of history before now when `days` is not given: the v1 organisation has months of fixes to
+# show; the platform API forgets scans after a week, so a month of history is plenty there.
+DEFAULT_DAYS = {"v1": 120, "platform": 30}
+KNOWN_RELATIONS = (
+    "self",
+    "repositories",
+    "scans",
+    "analyses",
+    "patches",
+    "integrations",
+    "scales",
+    "system-status",
+    "preferences",
+    "users-me",
+)
 
 
 def default_now() -> datetime:
@@ -22,7 +39,7 @@ class SimConfig:
 
     seed: int = 7
     repositories: int = 12
-    days: int = 120
+    days: int = None  # type: ignore[assignment]  # None = DEFAULT_DAYS of the api; an int after init
     findings: int | None = None  # target number of visible findings at start; None = natural size
     requests_per_minute: float | None = None  # None = no rate limit
     burst: int = 10
@@ -48,8 +65,28 @@ class SimConfig:
     # Days between two scheduled scans of a repository, drawn uniformly from this range: the
     # default keeps every repository busy; (10, 30) makes a day in which only a few change.
     scan_interval_days: tuple[float, float] = (1.0, 3.0)
+    # Which API the simulator speaks: the v1 overview API, or the HAL platform API of Pixee's CLI
+    # (docs/platform.md). The platform flavour keeps scans scan_retention_days (default 7) and
+    # ignores findings, envelope, visibility lag, scan interval, reopen rate and webhooks; the
+    # knobs below apply to it only.
+    api: str = "v1"
+    relative_hrefs: bool = False  # links as paths ("/api/v1/scans?...") instead of absolute URLs
+    extra_relation: str | None = None  # a root relation no client knows, e.g. "sbom-exports"
+    ignore_time_filters: bool = False  # updated-after/-before, created-after/-before answer everything
 
     def __post_init__(self) -> None:
+        if self.api not in APIS:
+            raise ValueError(f"api must be one of {APIS}, not {self.api!r}")
+        if self.days is None:
+            self.days = DEFAULT_DAYS[self.api]
+        if self.extra_relation is not None and (
+            not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", self.extra_relation)
+            or self.extra_relation in KNOWN_RELATIONS
+        ):
+            raise ValueError(
+                "extra_relation must be a new lower-case relation name such as 'sbom-exports', "
+                f"not {self.extra_relation!r}"
+            )
         if self.tier is not None:
             if self.tier not in TIERS:
                 raise ValueError(f"tier must be one of {sorted(TIERS)}, not {self.tier!r}")

@@ -33,6 +33,14 @@ logging.getLogger("uvicorn.error").addFilter(_DropSimulatedResets())
 class Simulator:
     """A seeded Pixee API v1 on 127.0.0.1. Generate on construction, serve on start(), stop() to end."""
 
+    def __new__(cls, cfg: SimConfig | None = None, **kwargs: Any) -> Simulator:
+        # SimConfig(api="platform") gets the platform flavour behind the same constructor.
+        if cls is Simulator and cfg is not None and cfg.api == "platform":
+            from simulator.platform.server import PlatformSimulator
+
+            return super().__new__(PlatformSimulator)
+        return super().__new__(cls)
+
     def __init__(self, cfg: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.cfg = cfg or SimConfig()
         self.host = host

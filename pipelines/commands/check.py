@@ -1,12 +1,16 @@
-"""`pixee-etl check`: one request that proves the token and the base URL work, or one line why not."""
+"""`pixee-etl check`: one or two requests that prove the token and the base URL work, or one line why not."""
 
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
-from pipelines.client import PixeeClient
+from pipelines.client import NotFoundError, PixeeClient
 from pipelines.commands import add_settings_arguments, settings_from_args
+from pipelines.errors import ApiError, shown
+from pipelines.flavour import Flavour, resolve
 from pipelines.paging import envelope_of, items_of
+from pipelines.settings import API_PATH
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +21,36 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     # Two attempts: a blip should not fail the check, a dead host should fail it quickly.
     with PixeeClient(settings, max_attempts=2) as client:
-        body = client.get_json("/repositories", {"limit": 1}, resource="check", validate=envelope_of)
+        flavour = resolve(settings, client)
+        try:
+            found = _platform(client, flavour) if flavour.name == "platform" else _v1(client)
+        except NotFoundError as exc:
+            if urlsplit(settings.base_url).path.rstrip("/").endswith(API_PATH):
+                raise
+            # The server answered, just not at the API's path: the usual cause is a base URL
+            # given as the deployment's address.
+            raise ApiError(
+                f"{settings.base_url} answers but {exc.endpoint or 'the API path'} is 404: the base URL "
+                f"probably lacks {API_PATH} (set PIXEE_SERVER={settings.base_url} or "
+                f"PIXEE_BASE_URL={settings.base_url}{API_PATH})",
+                status=404,
+            ) from None
+    print(f"ok: {settings.base_url} accepted the token (api: {flavour.describe()}; {found})")
+    return 0
+
+
+def _v1(client: PixeeClient) -> str:
+    body = client.get_json("/repositories", {"limit": 1}, resource="check", validate=envelope_of)
     shape = envelope_of(body)
     seen = len(items_of(body, shape))
-    print(
-        f"ok: {settings.base_url} accepted the token ({shape} pages; "
-        f"{'repositories are visible' if seen else 'no repository visible to this token'})"
-    )
-    return 0
+    return f"{shape} pages; {'repositories are visible' if seen else 'no repository visible to this token'}"
+
+
+def _platform(client: PixeeClient, flavour: Flavour) -> str:
+    """The key proven by the root's users-me relation: one more request, the cheapest that needs it."""
+    href = flavour.links.get("users-me")
+    if href is None:
+        raise ApiError(f"the HAL root at {flavour.root_url} has no users-me link to prove the key with")
+    me = client.get_json(href, resource="check")
+    who = me.get("id") if isinstance(me, dict) else None
+    return f"key is {shown(who, 60)!r}" if isinstance(who, str) and who else "key accepted"

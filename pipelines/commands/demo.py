@@ -44,9 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duckdb-path", default="pixee_demo.duckdb", help="where the demo warehouse goes")
     parser.add_argument("--seed", type=int, default=7, help="the simulated organisation's seed")
     parser.add_argument("--repositories", type=int, default=12, help="repositories in the organisation")
-    parser.add_argument("--days", type=int, default=120, help="days of history before today")
+    parser.add_argument(
+        "--days", type=int, default=None, help="days of history before today (v1: 120; platform: its default)"
+    )
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours between the two syncs")
     parser.add_argument("--details", action="store_true", help="also load fix and finding details")
+    parser.add_argument(
+        "--api",
+        choices=("v1", "platform"),
+        default="v1",
+        help="which API the simulator speaks: v1 (the overview API) or platform (the HAL API of "
+        "self-hosted deployments)",
+    )
 
 
 def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
@@ -66,13 +75,17 @@ def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "api", "v1") == "platform":
+        from pipelines.commands.demo_platform import main as platform_main
+
+        return platform_main(args)
     from simulator import SimConfig, Simulator
 
     configure_logging()
     config = SimConfig(
         seed=args.seed,
         repositories=args.repositories,
-        days=args.days,
+        days=args.days or 120,
         requests_per_minute=DEMO_RPM,
         burst=DEMO_BURST,
     )

@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 
+from pipelines.client import PixeeClient
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
 from pipelines.destinations import destination_for
 from pipelines.errors import IncompleteSyncError
+from pipelines.flavour import resolve
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.serving import publish
@@ -62,11 +64,17 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
+    # Before the lock: a refused key or a forced flavour the server does not speak is one line
+    # with nothing written. The sync is handed what was found, so the root is read once.
+    with PixeeClient(settings) as client:
+        flavour = resolve(settings, client)
+    print(f"api: {flavour.describe()}", flush=True)
     with destination_lock(settings, wait=args.wait):
         incomplete: IncompleteSyncError | None = None
         try:
             report = sync(
                 settings,
+                flavour=flavour,
                 full_refresh=args.full_refresh,
                 details=args.details,
                 progress=True,

@@ -51,9 +51,10 @@ import httpx
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
 from pipelines.errors import IncompleteSyncError
+from pipelines.flavour import Flavour, FlavourName, resolve
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
-from pipelines.sync.batches import load_repositories
+from pipelines.sync.batches import load_repositories, segment_requests
 from pipelines.sync.details import backfill_details
 from pipelines.sync.events import finish_events, plan_events
 from pipelines.sync.finish import columns_of, log_tables, schema_changes
@@ -84,6 +85,7 @@ def sync(
     transport: httpx.BaseTransport | None = None,
     reconcile: bool = False,
     history: bool = True,
+    flavour: Flavour | FlavourName | None = None,
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
@@ -95,6 +97,12 @@ def sync(
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
     or DestinationError; IncompleteSyncError (carrying the report) when everything else loaded
     but some lists were not read to their end (an unconfirmed 404), their cursors kept.
+
+    `flavour` is the API's flavour when the caller has already resolved it (`run` prints it
+    first; a Flavour carries the root's links, so the root is read once), or its name; None
+    resolves settings.api_flavour here (pipelines.flavour: "auto" costs one request). One path
+    for both: phases 1 and 4 are shared, the reading in between is the flavour's
+    (pipelines.platform for the platform API).
     """
     batch_repositories = batch_repositories or settings.batch_repositories
     details = settings.details if details is None else details
@@ -131,21 +139,47 @@ def sync(
         try:
             pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
             before = columns_of(pipeline)
-            record = RunRecord(report, len(report.load_ids), reconcile, history)
+            if flavour is None:
+                flavour = resolve(settings, client)
+            name: FlavourName = flavour if isinstance(flavour, str) else flavour.name
+            links = None if isinstance(flavour, str) or not flavour.links else flavour.links
+            report.flavour = name
+            record = RunRecord(report, len(report.load_ids), reconcile, history, name)
             record.catch_up(pipeline)
-            if full_refresh:
-                record.keep_prior(pipeline)
-            events = plan_events(settings, pipeline, full_refresh, report)
-            extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
-            load_repositories(pipeline, client, settings, details, report, batch_repositories, events, record)
-            finish_events(pipeline, events, report)
-            if details:
-                backfill_details(pipeline, client, settings, report)
-            if not report.failures:
-                record.restore_gone(pipeline)
+            if name == "platform":
+                from pipelines.platform.sync import sync_platform  # it uses this package's steps
+
+                sync_platform(
+                    pipeline,
+                    client,
+                    settings,
+                    report,
+                    record,
+                    links=links,
+                    full_refresh=full_refresh,
+                    reconcile=reconcile,
+                    segment_requests=segment_requests(settings),
+                )
+            else:
+                if full_refresh:
+                    record.keep_prior(pipeline)
+                events = plan_events(settings, pipeline, full_refresh, report)
+                extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
+                load_repositories(
+                    pipeline, client, settings, details, report, batch_repositories, events, record
+                )
+                finish_events(pipeline, events, report)
+                if details:
+                    backfill_details(pipeline, client, settings, report)
+                if not report.failures:
+                    record.restore_gone(pipeline)
             report.schema_changes = schema_changes(before, columns_of(pipeline))
         finally:
             report.finish(client.stats)
+    return _finished(report)
+
+
+def _finished(report: SyncReport) -> SyncReport:
     log_tables(report)
     if report.failures:
         raise IncompleteSyncError(report.failures, report)

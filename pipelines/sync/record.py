@@ -10,6 +10,7 @@ import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 
 from pipelines.deletions import ReadLog, mark_disappeared
+from pipelines.endpoints import FlavourName
 from pipelines.history import record_unrecorded_loads, record_versions
 from pipelines.refresh import keep_prior_rows, restore_disappeared
 from pipelines.report import SyncReport
@@ -24,8 +25,11 @@ class RunRecord:
     nothing in memory and makes no request.
     """
 
-    def __init__(self, report: SyncReport, first_load: int, reconcile: bool, history: bool) -> None:
+    def __init__(
+        self, report: SyncReport, first_load: int, reconcile: bool, history: bool, flavour: FlavourName = "v1"
+    ) -> None:
         self.report = report
+        self.flavour: FlavourName = flavour  # which tables are versioned (pipelines.endpoints)
         self.history = history
         self.reads = ReadLog()
         self.first_load = first_load  # report.load_ids before this are an earlier run's package
@@ -41,7 +45,7 @@ class RunRecord:
         if not self.history:
             return
         with _destination_errors():
-            added = record_unrecorded_loads(pipeline)
+            added = record_unrecorded_loads(pipeline, self.flavour)
         self._count(added)
         if sum(added.values()):
             self.report.warn(
@@ -71,7 +75,8 @@ class RunRecord:
         started = self.report.observed_at
         with _destination_errors():
             if self.history:
-                self._count(record_versions(pipeline, self.report.load_ids[self.versioned :], started))
+                loads = self.report.load_ids[self.versioned :]
+                self._count(record_versions(pipeline, loads, started, self.flavour))
                 self.versioned = len(self.report.load_ids)
             marked = mark_disappeared(pipeline, self.reads, self.report.load_ids[self.first_load :], started)
         for table, count in marked.items():
