@@ -1,7 +1,8 @@
-"""The marts over a platform source: a hand-made organisation served over twelve daily runs, loaded as
-the connector would (tests/platform_marts_support.py), built by the dbt project, equals an independent Python
-reading of the same snapshots (tests/marts_expected_platform.py) in every column of every mart, as of
-today and as of two past dates; dbt's tests pass on it and name a duplicated raw finding row."""
+"""The marts over a platform source: a hand-made organisation served over twelve daily runs, loaded
+as the connector would (tests/platform_marts_support.py), built by the dbt project, equals an
+independent Python reading of the same snapshots (tests/marts_expected_platform.py) in every column
+of every mart, as of today and as of two past dates; dbt's tests pass on it and name a duplicated raw
+finding row."""
 
 from __future__ import annotations
 
