@@ -40,7 +40,7 @@ listings as (
 ),
 
 -- detected at its first listing that the warehouse saw
-findings as (
+first_listings as (
     select
         repository_id,
         detector,
@@ -50,9 +50,18 @@ findings as (
     group by repository_id, detector, finding_id
 ),
 
+-- a number per finding: the windows below partition by it rather than by three strings
+findings as (
+    select
+        first_listings.*,
+        row_number() over (order by repository_id, detector, finding_id) as finding_number
+    from first_listings
+),
+
 -- every stream scan from the finding's first listing on: listed by it, or not
 scan_events as (
     select
+        findings.finding_number,
         findings.repository_id,
         findings.detector,
         findings.finding_id,
@@ -95,6 +104,7 @@ triage_results as (
 
 triage_events as (
     select
+        findings.finding_number,
         findings.repository_id,
         findings.detector,
         findings.finding_id,
@@ -129,7 +139,7 @@ events as (
     select * from triage_events
 ),
 
-{%- set finding = 'repository_id, detector, finding_id' %}
+{%- set finding = 'finding_number' %}
 {%- set running = 'over (partition by ' ~ finding ~ ' order by seq rows between unbounded preceding and current row)' %}
 
 ordered_events as (
