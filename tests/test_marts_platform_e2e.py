@@ -97,3 +97,32 @@ def test_dbt_test_passes_on_what_the_connector_loaded(synced) -> None:
     build_marts(pipeline, settings, last)
     outcomes = test_marts(pipeline, settings, last)
     assert [o.message for o in outcomes if not o.ok] == []
+
+
+def test_the_platform_demo_ends_with_every_mart_filled_a_report_and_dbt_test_passing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import dlt
+
+    from pipelines.cli import main
+    from pipelines.settings import Settings
+
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    db = tmp_path / "demo.duckdb"
+    assert main(["demo", "--api", "platform", "--duckdb-path", str(db), "--repositories", "3"]) == 0
+    out = capsys.readouterr().out
+    [*_, last] = [line for line in out.splitlines() if "marts as of" in line]
+    counts = {name: int(n.replace(",", "")) for name, n in re.findall(r"(\w+) ([\d,]+)(?:,|$)", last)}
+    assert set(KEYS) <= set(counts) and all(counts[name] > 0 for name in KEYS), last
+    [report] = re.findall(r"Report: (\S+\.html)", out)
+    html = Path(report).read_text()
+    assert 'data-chart="analysis_daily"' in html and 'data-chart="scan_daily"' in html
+    assert 'data-chart="fix_outcomes" data-rows="0" data-unavailable="true"' in html
+    pipeline = dlt.pipeline(
+        "demo_check", destination=dlt.destinations.duckdb(str(db)), dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "p"),
+    )  # fmt: skip
+    as_of = max(dt.date.fromisoformat(day) for day in re.findall(r"marts as of (\d{4}-\d\d-\d\d)", out))
+    assert [o.message for o in test_marts(pipeline, Settings(), as_of) if not o.ok] == []
