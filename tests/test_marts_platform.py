@@ -244,3 +244,16 @@ def test_without_history_every_platform_mart_still_builds(warehouse: Path, tmp_p
     assert all(report.rows[mart] > 0 for mart in MARTS), report.rows
     fixes = {r["fix_id"]: r for r in read_marts(copy)["fix_latency"]}
     assert (fixes["P1"]["status"], fixes["P1"]["merged_at"]) == ("merged", dt.datetime(2026, 3, 5, 15, 0))
+
+
+def test_a_platform_table_replaced_each_run_may_shrink_a_merged_one_may_not(tmp_path: Path) -> None:
+    from pipelines.checks import Warehouse, check_row_counts, record_row_counts
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema pixee_marts")
+        wh = Warehouse(lambda sql: con.execute(sql).fetchall(), "duckdb", "pixee", "pixee_marts")
+        record_row_counts(wh, {"integrations": 3, "scans": 10}, full_refresh=False)
+        # an integration removed upstream: the run replaces that table, so it shrinks, rightly
+        assert check_row_counts(wh, {"integrations": 2, "scans": 10}, incremental=True).ok
+        shrunk = check_row_counts(wh, {"integrations": 3, "scans": 9}, incremental=True)
+        assert not shrunk.ok and "scans 10 -> 9" in shrunk.message
