@@ -85,7 +85,6 @@ final as (
         severity,
         classification,
         status,
-        triage_suggested,
         is_deleted,
         detected_at,
         triaged_at,
@@ -105,7 +104,9 @@ final as (
                     {{ pixee_as_of_day_number() }} - {{ pixee_day_number('detected_at') }} - sla_days
                 ) as bigint)
         end as days_overdue,
-        cast(times_reopened as bigint) as times_reopened
+        cast(times_reopened as bigint) as times_reopened,
+        -- last, so that the v1 columns keep their places
+        triage_suggested
     from closures
 )
 
