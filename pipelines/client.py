@@ -33,7 +33,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
 # A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
 MAX_BODY_BYTES = 64 << 20
-_REQUIRED = object()  # get_json's default: a 200 must be JSON
 
 
 class ForbiddenError(ApiError):
@@ -295,10 +294,11 @@ def _error_body(response: httpx.Response, content: bytes) -> tuple[Any, str | No
     )
 
 
-def _problem(response: httpx.Response, content: bytes) -> str | None:
+def _problem(response: httpx.Response, content: bytes, endpoint: str) -> str | None:
     """An RFC 9457 problem document (application/problem+json, the platform API's errors) as
     'title: detail (instance ...)', shown() so no part of it (a detail echoing the key, a
-    megabyte of text) reaches a message; None when the body is not one."""
+    megabyte of text) reaches a message; None when the body is not one. An instance that is
+    only the endpoint's path is left out: the message names the endpoint already."""
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         body = json.loads(content)
@@ -311,7 +311,7 @@ def _problem(response: httpx.Response, content: bytes) -> str | None:
     if not parts:
         return None
     text = ": ".join(dict.fromkeys(parts))  # a detail that repeats the title says it once
-    if isinstance(instance, str) and instance.strip():
+    if isinstance(instance, str) and instance.strip() and urlsplit(instance).path != endpoint:
         text += f" (instance {shown(instance, 120)})"
     return text
 
@@ -352,14 +352,17 @@ def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
     like a server that is down."""
     chain = _chain(exc)
     detail = shown(str(exc) or type(exc).__name__, 160)
-    refused = next((e for e in chain if tls.is_verification_failure(e)), None)
-    if refused is not None:
+    # The ssl error itself, when it is in the chain, says why in its verify_message.
+    failures = [e for e in chain if tls.is_verification_failure(e)]
+    failures.sort(key=lambda e: not isinstance(e, ssl.SSLCertVerificationError))
+    if failures:
+        refused = failures[0]
         reason = shown(getattr(refused, "verify_message", None) or refused, 120)
-        if "hostname" in reason.lower():
+        if "mismatch" in reason.lower():  # trusted, but issued for another host name or address
             return f"the TLS certificate of {host} is not valid for that name ({reason}); use a name it holds"
         return f"the TLS certificate of {host} is not trusted ({reason}); {tls.FIX}"
     if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in detail.lower():
-        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL"
+        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL (or PIXEE_SERVER)"
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timeout connecting to {host}"
     if isinstance(exc, httpx.TimeoutException):
@@ -373,6 +376,9 @@ def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return f"{host} broke off the response ({type(exc).__name__}: {detail})"
     return f"connection error with {host} ({type(exc).__name__}: {detail})"
+
+
+_REQUIRED = object()  # get_json's default for not_json: a 200 must be JSON
 
 
 class PixeeClient:
@@ -634,7 +640,7 @@ class PixeeClient:
         if status == 429:
             raise _Throttled(max(1.0, _retry_after(response, default=1.0) or 1.0))
         code, message, request_id = _error_body(response, content)
-        problem = _problem(response, content)
+        problem = _problem(response, content, endpoint)
         if status in RETRYABLE_STATUS or 500 <= status < 600:
             wait = _retry_after(response, default=None) if status == 503 else None
             raise _Transient(f"HTTP {status}", status, request_id, retry_after=wait)

@@ -102,6 +102,18 @@ def resolve(settings: Settings, client: PixeeClient) -> Flavour:
     return found
 
 
+def lacking_api_path(base_url: str, exc: ApiError) -> ApiError | None:
+    """A 404 under a base URL without /api/v1, said as its likely cause (the deployment's address
+    given where the API's was) with both ways to fix it; None for any other failure."""
+    if exc.status != 404 or urlsplit(base_url).path.rstrip("/").endswith(API_PATH):
+        return None
+    return ApiError(
+        f"{base_url} answers but {exc.endpoint or 'the API path'} is 404: the base URL probably lacks "
+        f"{API_PATH} (set PIXEE_SERVER={base_url} or PIXEE_BASE_URL={base_url}{API_PATH})",
+        status=404,
+    )
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()

@@ -322,6 +322,7 @@ def load_settings(
     if token and len(token) >= 8 and token in base_url:
         # Checked before the URL is echoed in any message: the token must never be printed.
         raise ConfigError(f"{variable} contains the value of PIXEE_TOKEN; the token goes in PIXEE_TOKEN only")
+    base_url = (server_base_url if is_server else validate_base_url)(base_url, variable)
     flavour = str(env.get("PIXEE_API_FLAVOUR") or api.get("flavour", "auto")).strip().lower()
     if flavour not in FLAVOURS:
         raise ConfigError(
@@ -341,11 +342,11 @@ def load_settings(
     schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
     settings = Settings(
         profile=name,
-        base_url=(server_base_url if is_server else validate_base_url)(base_url, variable),
+        base_url=validate_base_url(base_url),
         token=Secret(token) if token else None,
+        tier=tier,
         api_flavour=flavour,
         ca_bundle=_ca_bundle(env),
-        tier=tier,
         requests_per_minute=rpm,
         burst=burst,
         destination=kind,

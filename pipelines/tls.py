@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 
@@ -16,20 +17,45 @@ def check_bundle(path: Path, variable: str) -> None:
     """ConfigError in one line naming `variable` and `path` unless `path` is a readable PEM file
     with at least one CA certificate in it."""
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        stat = path.stat()
+        problem = _bundle_problem(str(path), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise ConfigError(f"{variable}={path} cannot be read ({why})") from None
+        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if problem:
+        raise ConfigError(f"{variable}={path} {problem}")
+
+
+# Settings are loaded many times in one process (flows, tests), and SSL_CERT_FILE is often the
+# whole system store: parse each version of a file once.
+@functools.lru_cache(maxsize=8)
+def _bundle_problem(path: str, mtime_ns: int, size: int) -> str | None:
+    try:
+        text = Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
     try:
         ssl.create_default_context().load_verify_locations(cadata=text)
     except (ssl.SSLError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:100] or type(exc).__name__
-        raise ConfigError(f"{variable}={path} is not a PEM file of CA certificates ({reason})") from None
+        return f"is not a PEM file of CA certificates ({reason})"
+    return None
 
 
 def context(ca_bundle: Path | None) -> ssl.SSLContext:
     """A verifying context (hostname and chain, never switched off) trusting the system's CAs,
-    certifi's, and `ca_bundle` if given."""
+    certifi's, and `ca_bundle` if given; one per version of the bundle file, shared (an
+    SSLContext is safe to share between clients and threads)."""
+    if ca_bundle is None:
+        return _context(None, 0)
+    try:
+        version = ca_bundle.stat().st_mtime_ns
+    except OSError:
+        version = 0  # load_verify_locations below names the problem
+    return _context(str(ca_bundle), version)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(ca_bundle: str | None, version: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     try:
         import certifi
@@ -38,7 +64,11 @@ def context(ca_bundle: Path | None) -> ssl.SSLContext:
     except (ImportError, OSError, ssl.SSLError):  # the system store alone still verifies
         pass
     if ca_bundle is not None:
-        ctx.load_verify_locations(cafile=str(ca_bundle))
+        try:
+            ctx.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:  # gone or changed since the settings checked it
+            reason = " ".join(str(exc).split())[:100]
+            raise ConfigError(f"CA bundle {ca_bundle} cannot be used ({reason})") from None
     return ctx
 
 

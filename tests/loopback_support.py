@@ -47,17 +47,19 @@ def hal_root(base: str) -> dict[str, Any]:
 
 @dataclass
 class Loopback:
-    """Answers `routes` (path -> answer, or a function of the path) for requests bearing `token`;
-    401 problem+json otherwise, 404 problem+json for any other path. `seen` lists request paths."""
+    """Answers `routes` (path -> answer, or a function of the path) for requests bearing `token`
+    (or any request, on a path in `public`); 401 problem+json otherwise, 404 problem+json for any
+    other path. `seen` lists request paths."""
 
     routes: dict[str, Route]
     token: str
+    public: frozenset[str] = frozenset()
     seen: list[str] = field(default_factory=list)
     url: str = ""
 
     def answer(self, path: str, authorization: str | None) -> Answer:
         self.seen.append(path)
-        if authorization != f"Bearer {self.token}":
+        if authorization != f"Bearer {self.token}" and path.split("?")[0] not in self.public:
             return problem(401, "Unauthorized", "the API key is not valid", path)
         route = self.routes.get(path.split("?")[0])
         if route is None:
@@ -67,10 +69,15 @@ class Loopback:
 
 @contextmanager
 def serving(
-    routes: Mapping[str, Route], token: str, *, tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1"
+    routes: Mapping[str, Route],
+    token: str,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    host: str = "127.0.0.1",
+    public: frozenset[str] = frozenset(),
 ) -> Iterator[Loopback]:
     """A Loopback on `host` (port 0) in a thread; HTTPS with (certificate, key) when `tls` is given."""
-    server_state = Loopback(dict(routes), token)
+    server_state = Loopback(dict(routes), token, public)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -14,7 +14,7 @@ from pipelines.flavour import resolve
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import as_json, hal_root, serving
 
-TOKEN = "pxk_flavour-test-key-51d2"
+TOKEN = "pxk_51d2c08e7a9f4b36d1e5"
 
 
 def settings_for(url: str, flavour: str = "auto", token: str = TOKEN) -> Settings:
@@ -103,3 +103,40 @@ def test_the_v1_simulator_is_v1(simulator: Callable[..., Any]) -> None:
     with PixeeClient(settings) as client:
         found = resolve(settings, client)
     assert (found.name, found.found) == ("v1", f"no HAL root at {sim.base_url}: 404")
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute-hrefs", "relative-hrefs"])
+def test_the_platform_simulator_is_the_platform_with_its_extra_relation(
+    simulator: Callable[..., Any], relative: bool
+) -> None:
+    sim = simulator(
+        api="platform", repositories=2, days=2, relative_hrefs=relative, extra_relation="sbom-exports"
+    )
+    settings = settings_for(sim.base_url, token=sim.api_key)
+    with PixeeClient(settings) as client:
+        found = resolve(settings, client)
+    assert found.name == "platform" and len(found.links) == 10
+    assert found.links["scans"] == f"{sim.base_url}/scans"
+    assert found.links["sbom-exports"] == f"{sim.base_url}/sbom-exports"
+    assert sim.stats()["requests_total"] == 1
+
+
+def test_odd_but_usable_link_shapes_are_read_and_unusable_ones_skipped() -> None:
+    links = {
+        "self": {"href": "/api/v1"},
+        "curies": [{"name": "px", "href": "https://docs.pixee.ai/rels/{rel}", "templated": True}],
+        "scans": [{"href": "/api/v1/scans"}, {"href": "/api/v1/scans-old"}],  # an array: the first
+        "patches": "/api/v1/patches",  # a bare href where a link object belongs
+        "analyses": {"href": "/api/v1/analyses{?updated-after,page-size}", "templated": True},
+        "broken": {"title": "no href"},
+        "empty": {"href": "  "},
+        "nothing": [],
+    }
+    with serving({"/api/v1": as_json(200, {"_links": links})}, TOKEN) as server:
+        found = resolved(server.url + "/api/v1")
+    base = server.url + "/api/v1"
+    assert found.links == {
+        "scans": f"{base}/scans",
+        "patches": f"{base}/patches",
+        "analyses": f"{base}/analyses",
+    }

@@ -93,7 +93,7 @@ def test_a_host_typo_says_it_does_not_resolve_not_that_https_is_required() -> No
 
 
 def test_a_server_holding_the_token_is_refused_without_printing_it() -> None:
-    token = "pxk_0123456789abcdef"
+    token = "pxk_7e3f9b2d4c6a8e1f"
     with pytest.raises(ConfigError) as refused:
         load_settings(env={"PIXEE_TOKEN": token, "PIXEE_SERVER": f"https://pixee.example.com/{token}"})
     assert "PIXEE_SERVER contains the value of PIXEE_TOKEN" in str(refused.value)
@@ -101,7 +101,7 @@ def test_a_server_holding_the_token_is_refused_without_printing_it() -> None:
 
 
 def test_the_token_never_shows_in_the_settings() -> None:
-    token = "pxk_0123456789abcdef"
+    token = "pxk_7e3f9b2d4c6a8e1f"
     settings = load_settings(env={"PIXEE_TOKEN": token, "PIXEE_SERVER": "https://pixee.example.com"})
     assert token not in repr(settings) and token not in str(settings)
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.sync import sync
 from tests.conftest import table_rows
-from tests.platform_support import Served, counted, floor, scalar
+from tests.platform_support import Served, counted, floor, pages, scalar
 
 # Hours between runs: daily, then gaps of three days (inside the six-day window), eleven days in all.
 GAPS = (24, 72, 24, 72, 48, 24)
@@ -92,3 +92,28 @@ def test_relative_hrefs_and_a_relation_the_connector_does_not_know(
     second = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
     assert not [n for n in second.notes if "new root relation" in n]  # named once, the run it appeared
     assert "collection_sbom_exports" in second.summary_table()
+
+
+def test_a_deleted_repository_is_marked_and_reconcile_reads_every_workflow_and_findings_list(
+    simulator: Callable[..., Any], sim_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = simulator(api="platform", repositories=3, days=8)
+    settings = sim_settings(sim)
+    served = Served()
+    served.see(sim.truth())
+    sync(settings, pipelines_dir=str(tmp_path / "dlt"))
+    gone = sorted(r["id"] for r in sim.truth()["repositories"])[0]
+    sim.delete("repositories", gone)
+    sim.advance(2)
+    served.see(sim.truth())
+    sim.reset_stats()
+    report = sync(settings, reconcile=True, pipelines_dir=str(tmp_path / "dlt"))
+    assert not served.differences(settings.duckdb_path)
+    assert report.deleted == {"repositories": 1}
+    truth = sim.truth()
+    per_scan: dict[str, int] = {}
+    for f in truth["findings"]:
+        per_scan[f["scan_id"]] = per_scan.get(f["scan_id"], 0) + 1
+    counts = counted(sim.stats())
+    assert counts["findings"] == sum(pages(per_scan.get(s["id"], 0)) for s in truth["scans"])
+    assert counts["workflows"] == len(truth["repositories"])  # a page each: every repository

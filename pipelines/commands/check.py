@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from urllib.parse import urlsplit
 
 from pipelines.client import NotFoundError, PixeeClient
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.errors import ApiError, shown
-from pipelines.flavour import Flavour, resolve
+from pipelines.flavour import Flavour, lacking_api_path, resolve
 from pipelines.paging import envelope_of, items_of
-from pipelines.settings import API_PATH
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,16 +23,9 @@ def main(args: argparse.Namespace) -> int:
         try:
             found = _platform(client, flavour) if flavour.name == "platform" else _v1(client)
         except NotFoundError as exc:
-            if urlsplit(settings.base_url).path.rstrip("/").endswith(API_PATH):
-                raise
             # The server answered, just not at the API's path: the usual cause is a base URL
             # given as the deployment's address.
-            raise ApiError(
-                f"{settings.base_url} answers but {exc.endpoint or 'the API path'} is 404: the base URL "
-                f"probably lacks {API_PATH} (set PIXEE_SERVER={settings.base_url} or "
-                f"PIXEE_BASE_URL={settings.base_url}{API_PATH})",
-                status=404,
-            ) from None
+            raise lacking_api_path(settings.base_url, exc) or exc from None
     print(f"ok: {settings.base_url} accepted the token (api: {flavour.describe()}; {found})")
     return 0
 

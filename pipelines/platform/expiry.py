@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipelines.endpoints import EXPIRED_AT
+from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.history import chunks, rowcount
 from pipelines.schemas import api_schema
 
 EXPIRY = timedelta(days=7)  # the API's: a scan answers 404 seven days after its import
 WARN_AFTER = timedelta(days=6)  # a run at least this often loses nothing
+[EXPIRING] = [e.table for e in PLATFORM if e.expirable]  # the scans
 
 
 def mark_expired(
@@ -31,14 +32,14 @@ def mark_expired(
     """Set `_expired_at` on the scans a complete read (`complete`, loaded in `run_loads`) no
     longer found and on the scans in `gone` (404); scans newly marked."""
     schema = api_schema(pipeline)
-    if schema is None or "scans" not in {t["name"] for t in schema.data_tables(seen_data_only=True)}:
+    if schema is None or EXPIRING not in {t["name"] for t in schema.data_tables(seen_data_only=True)}:
         return 0
     if not complete and not gone:
         return 0
     marked = 0
     with pipeline.sql_client() as client:
         col = client.escape_column_name
-        scans = client.make_qualified_table_name("scans")
+        scans = client.make_qualified_table_name(EXPIRING)
         unmarked = f"update {scans} set {col(EXPIRED_AT)} = %s where {col(EXPIRED_AT)} is null"
         if complete:
             loads = list(run_loads) or [""]

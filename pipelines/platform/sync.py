@@ -45,7 +45,10 @@ from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_ste
 log = logging.getLogger("pipelines.platform")
 
 TABLES: dict[str, Endpoint] = {e.table: e for e in PLATFORM}
-SMALL = ("integrations", "scales", "system-status", "preferences")
+# The small collections: walked whole and replaced every run (pipelines.endpoints).
+SMALL = tuple(
+    e.relation for e in PLATFORM if e.relation and e.parent is None and e.write_disposition == "replace"
+)
 DONE_STATES = ("merged", "closed")
 
 

@@ -36,6 +36,9 @@ sync(settings)                              what it commits to the warehouse
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
+That is the v1 flavour. A platform API (pipelines.flavour) shares phases 1 and 4 and reads in
+between as pipelines.platform.sync describes: the root's collections, in units committed in
+segments with the state that covers them.
 Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
 or our own error) and never a traceback; progress.py draws the live status line meanwhile.
 A kill at any point loses at most the segments in flight (about checkpoint_requests requests):

@@ -338,7 +338,7 @@ def test_records_without_ids_are_set_aside_and_a_token_echoed_in_a_problem_detai
 def test_a_server_refusing_the_open_patches_filter_gets_one_read_per_open_patch(
     simulator: Callable[..., Any], proxy: Callable[..., HostileProxy], fast_retries: None, tmp_path: Path
 ) -> None:
-    sim = simulator(api="platform", repositories=2, days=8, relative_hrefs=True)
+    sim = simulator(api="platform", repositories=6, days=8, relative_hrefs=True)
     server = proxy(sim)
     settings = platform_settings(sim, server, tmp_path)
 
@@ -351,11 +351,12 @@ def test_a_server_refusing_the_open_patches_filter_gets_one_read_per_open_patch(
     server.tamper = refuse
     served = Served()
     served.see(sim.truth())
+    assert sum(p["merge_state"] == "open" for p in sim.truth()["patches"]) > 3  # beyond the look-back
     sync(settings, pipelines_dir=str(tmp_path / "dlt"))
     sim.advance(48)
     server.seen.clear()
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
-    assert any("open-state filter was refused (400)" in w for w in report.warnings)
-    assert [p for p, _ in server.seen if p.startswith("/patches/")]  # open patches read one by one
+    assert any("open-state filter was refused (400)" in w for w in report.warnings), report.warnings
+    assert [p for p, _ in server.seen if p.startswith("/patches/")], server.seen  # read one by one
     served.see(sim.truth())
     assert not served.differences(settings.duckdb_path)
