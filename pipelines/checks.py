@@ -15,14 +15,16 @@ from typing import Any
 
 import sqlglot
 
+from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import PixeeEtlError
 from pipelines.marts import TestOutcome, destination_dialect, test_marts
 from pipelines.settings import Settings
 
 Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 
-# Tables whose rows may legitimately shrink between runs: webhooks are replaced every run.
-MAY_SHRINK = frozenset({"webhooks"})
+# Tables whose rows may legitimately shrink between runs: those a run replaces whole (v1's webhooks;
+# the platform's integrations, scales, system status and preferences).
+MAY_SHRINK = frozenset(e.table for e in ENDPOINTS if e.write_disposition == "replace")
 # Row counts of the last good run, kept beside the marts (underscore: bookkeeping, not a mart).
 ROW_COUNTS_TABLE = "_pixee_row_counts"
 

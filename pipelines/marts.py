@@ -21,9 +21,13 @@ from pipelines.settings import REPO_ROOT, Settings
 
 SQL_DIR = REPO_ROOT / "sql"
 DIALECTS = ("duckdb", "snowflake")
+# The APIs a raw dataset may come from: v1 (api-contract.md) or the platform's HAL API (docs/platform.md).
+FLAVOURS = ("v1", "platform")
 SEVERITIES = ("critical", "high", "medium", "low")
 # Tables in the marts schema that are bookkeeping for the models, not marts to count.
 NOT_COUNTED = frozenset({"calendar", "marts_build"})
+# Marts only a platform source fills (a v1 warehouse gets them as empty tables).
+PLATFORM_ONLY = frozenset({"analysis_daily", "scan_daily"})
 # dbt scrubs env vars with this prefix from its logs and never writes their values anywhere.
 SECRET_ENV_PREFIX = "DBT_ENV_SECRET_PIXEE_SNOWFLAKE_"
 SNOWFLAKE_SECRET_FIELDS = ("password", "private_key", "private_key_passphrase")
@@ -80,8 +84,11 @@ def destination_dialect(pipeline: dlt.Pipeline, settings: Settings) -> str:
     return name
 
 
-def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, Any]:
-    """The project's vars for one build: as-of date, raw dataset, SLA days (validated here)."""
+def dbt_vars(settings: Settings, as_of: dt.date, flavour: str = "v1") -> dict[str, Any]:
+    """The project's vars for one build: as-of date, raw dataset, SLA days (validated here), and
+    which API the raw dataset was loaded from (FLAVOURS)."""
+    if flavour not in FLAVOURS:
+        raise ConfigError(f"marts: flavour {flavour!r} is not one of {', '.join(FLAVOURS)}")
     for severity, days in settings.sla_days.items():
         if severity not in SEVERITIES or not isinstance(days, int) or isinstance(days, bool) or days < 0:
             raise ConfigError(f"sla_days.{severity} = {days!r} is not valid")
@@ -89,7 +96,25 @@ def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, Any]:
         "as_of": as_of.isoformat(),
         "raw_schema": settings.dataset,
         "sla_days": {sev: settings.sla_days[sev] for sev in SEVERITIES if sev in settings.sla_days},
+        "flavour": flavour,
     }
+
+
+def raw_flavour(pipeline: dlt.Pipeline, settings: Settings, dialect: str) -> str:
+    """'platform' when the raw dataset holds what the platform API loads (an `analyses` table, or
+    `scans` with a `detector` column), else 'v1'. Decided from the tables, so the same warehouse
+    always builds the same way whatever the profile says."""
+    schema = settings.dataset.lower().replace("'", "''")
+    where = f"lower(table_schema) = '{schema}' and lower(table_name) in ('scans', 'analyses')"
+    if dialect == "duckdb":
+        where += " and table_catalog = current_database()"
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            f"select lower(table_name), lower(column_name) from information_schema.columns where {where}"
+        )
+    found = {(str(table), str(column)) for table, column in rows or []}
+    platform = any(table == "analyses" for table, _ in found) or ("scans", "detector") in found
+    return "platform" if platform else "v1"
 
 
 def dbt_profile(
@@ -163,16 +188,18 @@ def invoke_dbt(
     project_dir: Path = SQL_DIR,
     target_dir: Path | None = None,
     quiet: bool = True,
+    flavour: str | None = None,
 ) -> DbtOutcome:
     """`dbt <command>` in-process on the pipeline's destination; MartsError when dbt cannot run at all.
 
     quiet: dbt prints nothing (the caller reports); otherwise dbt's own output, as on the command line.
+    flavour: the raw dataset's API (FLAVOURS); read off the raw tables when not given.
     """
     from dbt.cli.main import dbtRunner
 
     dialect = destination_dialect(pipeline, settings)
     profile, secrets = dbt_profile(pipeline, settings, dialect)
-    variables = dbt_vars(settings, as_of)
+    variables = dbt_vars(settings, as_of, flavour or raw_flavour(pipeline, settings, dialect))
     with tempfile.TemporaryDirectory(prefix="pixee-dbt-") as tmp:
         (Path(tmp) / "profiles.yml").write_text(json.dumps(profile))  # JSON is YAML
         args = [
@@ -243,7 +270,10 @@ def build_marts(
     started = time.monotonic()
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     dialect = destination_dialect(pipeline, settings)
-    outcome = invoke_dbt(["run"], pipeline, settings, as_of, project_dir=project_dir, target_dir=target_dir)
+    flavour = raw_flavour(pipeline, settings, dialect)
+    outcome = invoke_dbt(
+        ["run"], pipeline, settings, as_of, project_dir=project_dir, target_dir=target_dir, flavour=flavour
+    )
     failed = [r for r in outcome.results if _status(r) == "error"]
     if failed:
         skipped = sum(_status(r) == "skipped" for r in outcome.results)
@@ -255,13 +285,17 @@ def build_marts(
     marts = [
         r.node.name
         for r in outcome.results
-        if r.node.fqn[1:2] == ["marts"] and r.node.name not in NOT_COUNTED
+        if r.node.fqn[1:2] == ["marts"]
+        and r.node.name not in NOT_COUNTED
+        # a v1 warehouse's platform marts are empty by definition: not worth a line in the summary
+        and (flavour == "platform" or r.node.name not in PLATFORM_ONLY)
     ]
     rows = _row_counts(pipeline, settings, dialect, sorted(marts, key=_mart_order))
     return MartsReport(as_of=as_of, rows=rows, elapsed_seconds=time.monotonic() - started, dialect=dialect)
 
 
-# The order the summary lists marts in: the original five, then version 2, then the SLA table.
+# The order the summary lists marts in: the original five, then version 2, then the platform's two,
+# then the SLA table.
 MART_ORDER = (
     "fix_latency",
     "fix_latency_weekly",
@@ -272,6 +306,8 @@ MART_ORDER = (
     "remediation_weekly",
     "fix_outcomes",
     "scanner_outcomes",
+    "analysis_daily",
+    "scan_daily",
     "sla_policy",
 )
 
@@ -340,6 +376,9 @@ def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     model = ""
     if getattr(node, "attached_node", None):
         model = str(node.attached_node).rsplit(".", 1)[-1]
+    elif getattr(node, "sources", None):  # a test on a raw table: name it as schema.table
+        source, table = node.sources[0]
+        model = f"{source}.{table}"
     subject = f"{model}.{kwargs['column_name']}" if kwargs.get("column_name") else model
     if "columns" in kwargs:
         subject = f"{model} ({', '.join(kwargs['columns'])})"

@@ -27,7 +27,8 @@ def _cell(text: Any) -> str:
 
 
 def render(schema_file: Path = SCHEMA_FILE) -> str:
-    """The markdown of the marts section: one table of columns per mart, then the helper tables."""
+    """The markdown of the marts section: one table of columns per mart (with its platform reading),
+    then the helper tables."""
     models = yaml.safe_load(schema_file.read_text())["models"]
     lines = [SECTION, "", NOTE, ""]
     helpers = []
@@ -37,6 +38,8 @@ def render(schema_file: Path = SCHEMA_FILE) -> str:
             helpers.append(model)
             continue
         lines += [f"### `{model['name']}`: {meta['heading']}", "", _cell(model.get("description")), ""]
+        if meta.get("platform"):
+            lines += [f"**Over a platform source:** {_cell(meta['platform'])}", ""]
         lines += ["| column | type | meaning |", "|---|---|---|"]
         for column in model.get("columns", []):
             lines.append(

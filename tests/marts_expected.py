@@ -384,6 +384,7 @@ def finding_remediation(
                 "severity": f.get("severity"),
                 "classification": f.get("classification"),
                 "status": f.get("status"),
+                "triage_suggested": f.get("triage_suggested"),
                 "is_deleted": is_deleted,
                 "detected_at": detected,
                 "triaged_at": ts(f.get("triaged_at")),

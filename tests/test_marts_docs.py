@@ -15,21 +15,36 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
+from pipelines.marts import build_marts
 from pipelines.marts_docs import render, updated
-from pipelines.settings import REPO_ROOT
-from tests.marts_expected import KEYS
+from pipelines.settings import REPO_ROOT, Settings
+from tests.marts_expected_platform import KEYS
 from tests.marts_support import HANDMADE_AS_OF, load_raw
+from tests.platform_marts_support import (
+    HANDMADE_PLATFORM_AS_OF,
+    handmade_platform_snapshots,
+    write_platform_warehouse,
+)
 from tests.test_marts_history import _version, history_org
 
 DOC = (REPO_ROOT / "docs" / "warehouse.md").read_text()
 
 
-def example_queries() -> list[str]:
+# Marts only a platform source fills: their queries run on a platform warehouse.
+PLATFORM_MARTS = ("analysis_daily", "scan_daily")
+
+
+def all_example_queries() -> list[str]:
     section = DOC.split("## Example queries", 1)[1]
     return re.findall(r"```sql\n(.*?)```", section, re.S)
 
 
-QUERIES = 10
+def example_queries() -> list[str]:
+    """The queries that answer on any warehouse (the serving-file test runs these on a v1 one)."""
+    return [q for q in all_example_queries() if not any(mart in q for mart in PLATFORM_MARTS)]
+
+
+QUERIES = 12
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +52,20 @@ def warehouse(handmade_warehouse: Path) -> Path:
     return handmade_warehouse
 
 
-def test_there_are_ten_example_queries_half_on_the_remediation_marts() -> None:
-    queries = example_queries()
+@pytest.fixture(scope="module")
+def platform_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("platform_docs")
+    pipeline = write_platform_warehouse(handmade_platform_snapshots(), tmp / "warehouse.duckdb", tmp / "p")
+    build_marts(pipeline, Settings(), HANDMADE_PLATFORM_AS_OF)
+    return tmp / "warehouse.duckdb"
+
+
+def test_there_are_twelve_example_queries_five_on_the_remediation_marts_two_on_the_platforms() -> None:
+    queries = all_example_queries()
     assert len(queries) == QUERIES
     v2 = ("finding_remediation", "remediation_weekly", "fix_outcomes", "scanner_outcomes")
     assert sum(any(mart in q for mart in v2) for q in queries) >= 5
+    assert {mart for q in queries for mart in PLATFORM_MARTS if mart in q} == set(PLATFORM_MARTS)
 
 
 def test_the_data_dictionary_is_the_one_generated_from_the_dbt_schema_file() -> None:
@@ -49,8 +73,10 @@ def test_the_data_dictionary_is_the_one_generated_from_the_dbt_schema_file() -> 
 
 
 @pytest.mark.parametrize("number", range(QUERIES))
-def test_example_query_runs_and_answers(warehouse: Path, number: int) -> None:
-    query = example_queries()[number]
+def test_example_query_runs_and_answers(request: pytest.FixtureRequest, number: int) -> None:
+    query = all_example_queries()[number]
+    platform = any(mart in query for mart in PLATFORM_MARTS)
+    warehouse = request.getfixturevalue("platform_warehouse" if platform else "warehouse")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(query).fetchall()
     assert rows, f"example query {number + 1} returned nothing on the edge-case warehouse"

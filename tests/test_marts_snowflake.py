@@ -1,6 +1,6 @@
 """The same dbt project under dbt-snowflake: every model compiles to Snowflake SQL with no DuckDB-only
 function left, and under fakesnow (DuckDB underneath) the marts give the numbers of the Python
-computation, as on DuckDB.
+computation, as on DuckDB, over a v1 warehouse and over a platform one.
 
 The raw tables are created in fake Snowflake with Snowflake types (TIMESTAMP_TZ, NUMBER, FLOAT) and
 filled from the DuckDB load; build_marts then runs dbt-snowflake in-process with the credentials of
@@ -10,6 +10,7 @@ prove is listed in README "Marts".
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,14 @@ from pipelines.destinations import snowflake_credentials
 from pipelines.marts import SQL_DIR, build_marts
 from pipelines.settings import Settings, load_settings
 from tests.marts_expected import KEYS, expected_marts
+from tests.marts_expected_platform import KEYS as PLATFORM_KEYS
+from tests.marts_expected_platform import expected_platform_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
+from tests.platform_marts_support import (
+    HANDMADE_PLATFORM_AS_OF,
+    handmade_platform_snapshots,
+    write_platform_warehouse,
+)
 
 SNOWFLAKE_TYPES = {
     "VARCHAR": "varchar",
@@ -56,8 +64,15 @@ def duckdb_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "warehouse.duckdb"
 
 
-@pytest.fixture
-def snowflake_pipeline(duckdb_raw: Path, tmp_path: Path) -> Iterator[tuple[dlt.Pipeline, Settings]]:
+@pytest.fixture(scope="module")
+def platform_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("platform_raw")
+    write_platform_warehouse(handmade_platform_snapshots(), tmp / "warehouse.duckdb", tmp / "pipelines")
+    return tmp / "warehouse.duckdb"
+
+
+@contextlib.contextmanager
+def _on_fake_snowflake(duckdb_raw: Path, tmp_path: Path) -> Iterator[tuple[dlt.Pipeline, Settings]]:
     """A dlt Snowflake pipeline on fakesnow; its raw schema holds the DuckDB raw tables, Snowflake-typed."""
     import fakesnow
     import snowflake.connector
@@ -95,6 +110,12 @@ def snowflake_pipeline(duckdb_raw: Path, tmp_path: Path) -> Iterator[tuple[dlt.P
         yield pipeline, settings
 
 
+@pytest.fixture
+def snowflake_pipeline(duckdb_raw: Path, tmp_path: Path) -> Iterator[tuple[dlt.Pipeline, Settings]]:
+    with _on_fake_snowflake(duckdb_raw, tmp_path) as pipeline_and_settings:
+        yield pipeline_and_settings
+
+
 def _read(client: Any, table: str) -> list[dict[str, Any]]:
     with client.execute_query(f"select * from pixee_marts.{table}") as cursor:
         columns = [d[0].lower() for d in cursor.description]
@@ -113,10 +134,30 @@ def test_snowflake_marts_equal_python_and_compile_to_snowflake_sql(
     assert report.rows == {name: len(rows) for name, rows in expected.items()}
     for name in KEYS:
         assert_same_rows(name, snowflake_marts[name], expected[name])
+    _assert_snowflake_sql(tmp_path / "target", platform=False)
 
-    # what dbt-snowflake sent, model by model: Snowflake SQL, no DuckDB-only function
-    compiled = sorted((tmp_path / "target" / "run").rglob("*.sql"))
-    assert len(compiled) == len(list((SQL_DIR / "models").rglob("*.sql")))
+
+def test_snowflake_marts_over_a_platform_source_equal_python(platform_raw: Path, tmp_path: Path) -> None:
+    with _on_fake_snowflake(platform_raw, tmp_path) as (pipeline, settings):
+        report = build_marts(pipeline, settings, HANDMADE_PLATFORM_AS_OF, target_dir=tmp_path / "target")
+        with pipeline.sql_client() as client:
+            snowflake_marts = {name: _read(client, name) for name in PLATFORM_KEYS}
+    expected = expected_platform_marts(
+        handmade_platform_snapshots(), HANDMADE_PLATFORM_AS_OF, settings.sla_days
+    )
+    assert report.rows == {name: len(rows) for name, rows in expected.items()}
+    for name, keys in PLATFORM_KEYS.items():
+        assert_same_rows(name, snowflake_marts[name], expected[name], keys=keys)
+    _assert_snowflake_sql(tmp_path / "target", platform=True)
+
+
+def _assert_snowflake_sql(target: Path, *, platform: bool) -> None:
+    """What dbt-snowflake sent, model by model: Snowflake SQL, no DuckDB-only function."""
+    compiled = sorted((target / "run").rglob("*.sql"))
+    models = [
+        p for p in (SQL_DIR / "models").rglob("*.sql") if platform or not p.name.startswith("stg_platform_")
+    ]
+    assert len(compiled) == len(models)
     for path in compiled:
         statement = path.read_text()
         for tree in sqlglot.parse(statement, read="snowflake", error_level=ErrorLevel.RAISE):

@@ -22,6 +22,7 @@ from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
 from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.errors import PixeeEtlError
+from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport
@@ -81,6 +82,10 @@ def main(args: argparse.Namespace) -> int:
             published = publish(incremental.pipeline, settings)
             assert published is not None  # the demo is DuckDB
             print(_indent(published.summary()) + "\n")
+
+            print("4. The report: tiles and charts from the marts, one HTML file")
+            report = _report(incremental, settings, path, sim)
+            print(_indent(report) + "\n")
         print(tour(published, full, incremental))
     return 0
 
@@ -96,6 +101,16 @@ def _marts(report: SyncReport, settings: Any, sim: Any) -> str:
     except PixeeEtlError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"marts: skipped for this platform warehouse ({first[:200]})"
+
+
+def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
+    """The report beside the warehouse (as the v1 demo writes it), or one line saying why not."""
+    try:
+        written = report_from_pipeline(report.pipeline, settings, path.parent, sim.now.date())
+    except PixeeEtlError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"report: skipped ({first[:200]})"
+    return f"{written.summary()}\nReport: {written.path} (open it in a browser; it needs no network)"
 
 
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) -> str:

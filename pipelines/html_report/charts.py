@@ -314,7 +314,9 @@ SPECS: dict[str, Callable[[Chart], Spec]] = {
 
 def spec_for(chart: Chart) -> Spec:
     """The Vega-Lite spec of a chart with its rows inline (no URL: nothing is fetched)."""
-    spec = SPECS[chart.key](chart)
+    from pipelines.html_report import platform
+
+    spec = {**SPECS, **platform.SPECS}[chart.key](chart)
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "config": CONFIG, **spec}
 
 

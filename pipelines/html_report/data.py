@@ -111,6 +111,7 @@ class Chart:
     data: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     note: str = ""
     missing: tuple[str, ...] = ()
+    unavailable: str = ""  # why this source has nothing to chart here (shown instead of the chart)
 
     @property
     def rows(self) -> int:
@@ -589,6 +590,10 @@ def read_report_data(wh: Warehouse, as_of: dt.date | None = None) -> ReportData:
     r = _Reader(wh, built_for)
     tiles = [*_backlog_tiles(r), *_remediation_tiles(r), _merge_tile(r)]
     charts = _charts(r)
+    from pipelines.html_report import platform  # imports this module: not at the top
+
+    if platform.has_platform_source(r):
+        charts = [*(platform.without_counterpart(c) for c in charts), *platform.platform_charts(r)]
     missing = sorted({m for item in [*tiles, *charts] for m in item.missing})
     tables = [_overdue(r)]
     missing = sorted({*missing, *(m for t in tables for m in t.missing)})

@@ -199,16 +199,19 @@ def chart_html(chart: Chart, svg: str | None, marts_schema: str) -> str:
     head = (
         f'<figure data-chart="{escape(chart.key)}" data-rows="{chart.rows}"'
         + (f' data-missing="{escape(" ".join(chart.missing))}"' if chart.missing else "")
+        + (' data-unavailable="true"' if chart.unavailable else "")
         + f'><h2>{escape(chart.title)}</h2><p class="caption">{escape(chart.caption)} '
         f"From <code>{escape(source)}</code>.</p>"
     )
     if chart.missing:
         body = f'<p class="missing">Needs {escape(source)}, which is not built in this warehouse.</p>'
+    elif chart.unavailable:
+        body = f'<p class="empty unavailable">{escape(chart.unavailable)}</p>'
     elif svg is None:
         body = f'<p class="empty">No rows in {escape(source)} for this period yet.</p>'
     else:
         body = svg
-    note = NOTES[chart.key](chart) if chart.key in NOTES and not chart.missing else ""
+    note = NOTES[chart.key](chart) if chart.key in NOTES and not (chart.missing or chart.unavailable) else ""
     return head + body + (f'<p class="note">{escape(note)}</p>' if note else "") + "</figure>"
 
 

@@ -3,7 +3,7 @@
     fix_latency runs it on the current rows, the as-of marts on the states at the end of the as-of
     date. The relations need fix_id, fix_row_key, repository_id, codemod, detection_tool,
     ai_generated, status, generated_at, pr_opened_at, merged_at, closed_at (fixes) and finding_id,
-    severity, detected_at (findings). -#}
+    severity, detected_at (findings), finding_key in both findings and stg_fix_finding_ids. -#}
 {% macro fix_steps(fixes, findings, repositories) -%}
 with fix_finding_ids as (
     select * from {{ ref('stg_fix_finding_ids') }}
@@ -13,7 +13,7 @@ with fix_finding_ids as (
 fix_findings as (
     select
         fixes.fix_id,
-        fix_finding_ids.finding_id,
+        fix_finding_ids.finding_key,
         findings.detected_at,
         case findings.severity
             when 'critical' then 4
@@ -25,13 +25,13 @@ fix_findings as (
     inner join fix_finding_ids
         on fixes.fix_row_key = fix_finding_ids.fix_row_key
     left join {{ findings }} as findings
-        on fix_finding_ids.finding_id = findings.finding_id
+        on fix_finding_ids.finding_key = findings.finding_key
 ),
 
 findings_per_fix as (
     select
         fix_id,
-        count(distinct finding_id) as finding_count,
+        count(distinct finding_key) as finding_count,
         max(severity_rank) as severity_rank,
         min(detected_at) as detected_at
     from fix_findings

@@ -52,8 +52,9 @@
 
 {% macro pixee_has_history(kind) -%}
     {#- Whether the warehouse holds <kind>_history (issue 12's tables): without it every object has
-        one version, its current row, and the models skip the window work of ordering versions. -#}
-    {{ return(execute and pixee_raw_relation(kind ~ '_history') is not none) }}
+        one version, its current row, and the models skip the window work of ordering versions.
+        A platform source always has versions: its staging derives them (a finding's from events). -#}
+    {{ return(execute and (pixee_is_platform() or pixee_raw_relation(kind ~ '_history') is not none)) }}
 {%- endmacro %}
 
 {% macro pixee_raw_has_column(table, column) -%}

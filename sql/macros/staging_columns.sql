@@ -4,6 +4,8 @@
 {% macro stg_finding_columns(columns) -%}
         -- ids
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_id,
+        -- what identifies a finding within the source: its id (a platform finding: repository/detector/id)
+        {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_key,
         {{ pixee_column(columns, 'repository_id', dbt.type_string()) }} as repository_id,
         {{ pixee_column(columns, 'scan_id', dbt.type_string()) }} as scan_id,
         -- strings
@@ -16,6 +18,8 @@
         {{ pixee_column(columns, 'triage_status', dbt.type_string()) }} as triage_status,
         {{ pixee_column(columns, 'classification', dbt.type_string()) }} as classification,
         {{ pixee_column(columns, 'status', dbt.type_string()) }} as status,
+        -- the platform's latest raw triage result; the v1 API has none
+        cast(null as {{ dbt.type_string() }}) as triage_suggested,
         -- numerics
         {{ pixee_column(columns, 'start_line', dbt.type_bigint()) }} as start_line,
         {{ pixee_column(columns, 'confidence', 'double') }} as confidence,
@@ -118,4 +122,20 @@ versions as (
 )
 
 select * from versions
+{%- endmacro %}
+
+{#- A platform finding row (one finding listed by one scan), typed; severity lower-cased, `info`
+    counted as `low`. Shared by the current rows and their history. -#}
+{% macro stg_platform_finding_row_columns(columns) -%}
+        {{ pixee_column(columns, 'scan_id', dbt.type_string()) }} as scan_id,
+        {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_id,
+        {{ pixee_column(columns, 'rule', dbt.type_string()) }} as rule_id,
+        {{ pixee_column(columns, 'title', dbt.type_string()) }} as title,
+        case lower({{ pixee_column(columns, 'severity__label', dbt.type_string()) }})
+            when 'info' then 'low'
+            else lower({{ pixee_column(columns, 'severity__label', dbt.type_string()) }})
+        end as severity,
+        {{ pixee_column(columns, 'triage__suggested', dbt.type_string()) }} as triage_suggested,
+        {{ pixee_column(columns, 'triage__analyzed_at', dbt.type_timestamp()) }} as triage_analyzed_at,
+        {{ pixee_column(columns, '_version', dbt.type_string()) }} as version_hash
 {%- endmacro %}

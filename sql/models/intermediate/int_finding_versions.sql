@@ -14,8 +14,9 @@ repositories as (
     select * from {{ ref('stg_repositories') }}
 ),
 
-{%- set columns = 'finding_id, repository_id, rule_id, detection_tool, severity, cwe, classification, '
-                 ~ 'status, detected_at, triaged_at, resolved_at, updated_at' %}
+{#- finding_key identifies a finding within the source (v1: its id; platform: repository/detector/id) #}
+{%- set columns = 'finding_id, finding_key, repository_id, rule_id, detection_tool, severity, cwe, classification, '
+                 ~ 'status, triage_suggested, detected_at, triaged_at, resolved_at, updated_at' %}
 {%- if pixee_has_history('findings') %}
 
 -- the current row is also the newest version: a history row repeating it is left out
@@ -25,7 +26,7 @@ observed as (
     where not exists (
         select 1
         from findings
-        where findings.finding_id = findings_history.finding_id
+        where findings.finding_key = findings_history.finding_key
             and findings.updated_at = findings_history.updated_at
     )
     union all
@@ -36,10 +37,10 @@ observed as (
 ordered_versions as (
     select
         observed.*,
-        row_number() over (partition by finding_id order by updated_at) as version_number,
-        lead(updated_at) over (partition by finding_id order by updated_at) as next_updated_at,
+        row_number() over (partition by finding_key order by updated_at) as version_number,
+        lead(updated_at) over (partition by finding_key order by updated_at) as next_updated_at,
         -- reopenings up to and including this version: fixed or dismissed, then open again
-        case when lag(status) over (partition by finding_id order by updated_at) in ('fixed', 'dismissed')
+        case when lag(status) over (partition by finding_key order by updated_at) in ('fixed', 'dismissed')
             and status = 'open' then 1 else 0 end as is_reopening
     from observed
 ),
@@ -48,7 +49,7 @@ versions as (
     select
         ordered_versions.*,
         sum(is_reopening) over (
-            partition by finding_id order by updated_at rows between unbounded preceding and current row
+            partition by finding_key order by updated_at rows between unbounded preceding and current row
         ) as times_reopened
     from ordered_versions
 ),
@@ -69,7 +70,7 @@ versions as (
 {%- if pixee_raw_has_column('findings', '_deleted_at') or pixee_raw_has_column('repositories', '_deleted_at') %}
 deletions as (
     select
-        findings.finding_id,
+        findings.finding_key,
         case
             when findings.deleted_at < {{ pixee_as_of_end() }}
                 and (repositories.deleted_at is null or findings.deleted_at <= repositories.deleted_at)
@@ -82,7 +83,7 @@ deletions as (
 ),
 {%- else %}
 deletions as (
-    select finding_id, cast(null as {{ dbt.type_timestamp() }}) as deleted_at
+    select finding_key, cast(null as {{ dbt.type_timestamp() }}) as deleted_at
     from findings
     where 1 = 0
 ),
@@ -91,6 +92,7 @@ deletions as (
 final as (
     select
         versions.finding_id,
+        versions.finding_key,
         versions.repository_id,
         versions.rule_id,
         versions.detection_tool,
@@ -98,6 +100,7 @@ final as (
         versions.cwe,
         versions.classification,
         versions.status,
+        versions.triage_suggested,
         versions.detected_at,
         versions.triaged_at,
         versions.resolved_at,
@@ -114,7 +117,7 @@ final as (
         coalesce({{ pixee_day_number('deletions.deleted_at') }}, 10000000) as deleted_day
     from versions
     left join deletions
-        on versions.finding_id = deletions.finding_id
+        on versions.finding_key = deletions.finding_key
 )
 
 select * from final

@@ -40,14 +40,30 @@ ranked as (
 
 {%- endif %}
 
+{%- if pixee_is_platform() %}
+
+-- platform: the newest imported_at of its scans before the end of the as-of date (every branch,
+-- expired ones included); the repository object itself has no such field
+last_scans as (
+    select repository_id, max(imported_at) as last_scan_at
+    from {{ ref('stg_platform_scans') }}
+    where imported_at < {{ pixee_as_of_end() }}
+    group by repository_id
+),
+{%- endif %}
+
 final as (
     select
         ranked.repository_id,
         ranked.repository_name,
-        ranked.last_scan_at
+        {{ 'last_scans.last_scan_at' if pixee_is_platform() else 'ranked.last_scan_at' }} as last_scan_at
     from ranked
     inner join repositories
         on ranked.repository_id = repositories.repository_id
+    {%- if pixee_is_platform() %}
+    left join last_scans
+        on ranked.repository_id = last_scans.repository_id
+    {%- endif %}
     where ranked.state_rank = 1
         and (repositories.deleted_at is null or repositories.deleted_at >= {{ pixee_as_of_end() }})
 )

@@ -22,13 +22,13 @@ sla_policy as (
 
 -- the merged fix that lists each finding; the earliest merge when several do
 merged_fixes as (
-    select finding_id, fix_id
+    select finding_key, fix_id
     from (
         select
-            fix_finding_ids.finding_id,
+            fix_finding_ids.finding_key,
             fix_states.fix_id,
             row_number() over (
-                partition by fix_finding_ids.finding_id
+                partition by fix_finding_ids.finding_key
                 order by fix_states.merged_at, fix_states.fix_id
             ) as merge_order
         from fix_states
@@ -58,7 +58,7 @@ resolutions as (
     left join repositories
         on findings.repository_id = repositories.repository_id
     left join merged_fixes
-        on findings.finding_id = merged_fixes.finding_id
+        on findings.finding_key = merged_fixes.finding_key
     left join sla_policy
         on findings.severity = sla_policy.severity
 ),
@@ -104,7 +104,9 @@ final as (
                     {{ pixee_as_of_day_number() }} - {{ pixee_day_number('detected_at') }} - sla_days
                 ) as bigint)
         end as days_overdue,
-        cast(times_reopened as bigint) as times_reopened
+        cast(times_reopened as bigint) as times_reopened,
+        -- last, so that the v1 columns keep their places
+        triage_suggested
     from closures
 )
 

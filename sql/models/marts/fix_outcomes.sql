@@ -16,7 +16,7 @@ findings_fixed as (
     select
         fix_states.codemod,
         fix_states.ai_generated,
-        count(distinct fix_finding_ids.finding_id) as findings_fixed
+        count(distinct fix_finding_ids.finding_key) as findings_fixed
     from fix_states
     inner join fix_finding_ids
         on fix_states.fix_row_key = fix_finding_ids.fix_row_key
@@ -58,8 +58,11 @@ final as (
         cast(coalesce(findings_fixed.findings_fixed, 0) as bigint) as findings_fixed
     from fix_counts
     left join findings_fixed
-        on fix_counts.codemod = findings_fixed.codemod
-        and fix_counts.ai_generated = findings_fixed.ai_generated
+        -- NULL matches NULL: a platform fix has neither codemod nor ai_generated
+        on (fix_counts.codemod = findings_fixed.codemod
+            or (fix_counts.codemod is null and findings_fixed.codemod is null))
+        and (fix_counts.ai_generated = findings_fixed.ai_generated
+            or (fix_counts.ai_generated is null and findings_fixed.ai_generated is null))
 )
 
 select * from final

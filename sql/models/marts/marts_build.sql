@@ -2,7 +2,7 @@
 -- its as_of moves on only when the whole build succeeded.
 {%- for mart in ['backlog_daily', 'fix_latency', 'fix_latency_weekly', 'repository_scorecard',
                  'triage_outcomes', 'finding_remediation', 'remediation_weekly', 'fix_outcomes',
-                 'scanner_outcomes'] %}
+                 'scanner_outcomes', 'analysis_daily', 'scan_daily'] %}
 -- depends_on: {{ ref(mart) }}
 {%- endfor %}
 select

@@ -1,4 +1,22 @@
 -- One row per fix, typed and renamed from the raw `fixes` table (finding ids: stg_fix_finding_ids).
+{%- if pixee_is_platform() %}
+-- platform: one fix per patch, in its latest observed version (stg_platform_patch_versions)
+with versions as (
+    select * from {{ ref('stg_platform_patch_versions') }}
+),
+
+final as (
+    select
+        fix_id, repository_id, codemod, detection_tool, summary, status, pr_url, ai_generated,
+        files_changed, pr_number, generated_at, pr_opened_at, merged_at, closed_at, updated_at,
+        fix_id as fix_row_key,
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at
+    from versions
+    where is_current
+)
+
+select * from final
+{%- else %}
 {%- set raw = pixee_raw_relation('fixes') %}
 {%- set columns = pixee_raw_columns(raw) %}
 with source as (
@@ -15,3 +33,4 @@ renamed as (
 )
 
 select * from renamed
+{%- endif %}
