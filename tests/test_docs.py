@@ -181,3 +181,24 @@ def test_the_readme_lists_every_command_of_the_cli() -> None:
     commands = README.read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in COMMANDS if f"| `{name}` |" not in commands]
     assert not missing, f"README.md's commands table lacks: {', '.join(missing)}"
+
+
+# An issue or pull-request number: `#12`, `(#12)`, `issue 12`, `issue-12`; not a colour (`"#333"`, `#999;`).
+TICKET = re.compile(r"\bissues?[ -]#?\d+|(?:^|[\s(\[])#\d+\b(?![;\"'])", re.I)
+TICKET_FREE = ("pipelines", "flows", "sql", "simulator", "bench", "docs")
+
+
+def test_no_issue_numbers_in_code_sql_or_docs() -> None:
+    """A number means nothing to a reader without the tracker: the text says what it stood for."""
+    pages = [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md"]
+    for folder in TICKET_FREE:
+        pages += [
+            p for p in sorted((REPO_ROOT / folder).rglob("*")) if p.suffix in (".py", ".sql", ".yml", ".md")
+        ]
+    found = []
+    for page in pages:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            match = TICKET.search(line)
+            if match:
+                found.append(f"{page.relative_to(REPO_ROOT)}:{number}: {match.group(0)}")
+    assert not found, "issue numbers: " + "; ".join(found)
