@@ -70,8 +70,8 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
 
 
 def repository_paths(text: str) -> set[str]:
-    """The backticked repository paths of a page: `pipelines/sync/`, `tests/test_docs.py`; globs and
-    placeholders (`tests/test_flows*.py`, `profiles/<name>.toml`) name no one file and are skipped."""
+    """The repository paths a page names in backticks: `pipelines/sync/`, `tests/test_docs.py`; globs
+    and placeholders (`tests/test_flows*.py`, `profiles/<name>.toml`) name no one file and are skipped."""
     paths = set()
     for quoted in re.findall(r"`([^`\n]+)`", _prose(text)):
         candidate = quoted.split()[0] if quoted.split() else ""
@@ -81,6 +81,11 @@ def repository_paths(text: str) -> set[str]:
         if re.search(r"[*<>{}$]|\.\.\.", candidate):
             continue
         paths.add(candidate)
+    # In code blocks (diagrams, shell sessions) a path counts when it names a file of the repository
+    # by its suffix: `bin/pixee-etl run` is a command there, `pipelines/lock.py` a module.
+    for block in re.findall(r"^```.*?^```", text, flags=re.S | re.M):
+        folders = "|".join(re.escape(folder) for folder in TOP_FOLDERS)
+        paths.update(re.findall(rf"(?<![\w./-])(?:{folders})[\w./-]*\.(?:py|sql|yml|yaml|md|toml)\b", block))
     return paths
 
 
