@@ -10,6 +10,7 @@ prefect.yaml and bin/. Left out on purpose: `PIXEE_TEST_*`, the test driver's ho
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 
@@ -96,6 +97,37 @@ def test_every_repository_path_the_docs_name_exists() -> None:
             if not (REPO_ROOT / path).exists() and not _ignored(path):
                 missing.append(f"{doc.relative_to(REPO_ROOT)}: `{path}`")
     assert not missing, "paths that do not exist: " + "; ".join(missing)
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `pipelines.sync.sync` names something: the longest module prefix that imports, then
+    attributes of it."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_python_name_the_docs_give_exists() -> None:
+    """`pipelines.sync.sync`, `pipelines.checks.Warehouse`, `python -m pipelines.marts_docs`: a name
+    a reader would import or run. HTML comments (the bench's section markers) are not names."""
+    missing = []
+    for doc in DOCS:
+        text = re.sub(r"<!--.*?-->", "", doc.read_text(), flags=re.S)
+        for dotted in sorted(
+            set(re.findall(r"\b(?:pipelines|flows|simulator|bench)(?:\.[A-Za-z_]\w*)+", text))
+        ):
+            if not _resolves(dotted):
+                missing.append(f"{doc.relative_to(REPO_ROOT)}: {dotted}")
+    assert not missing, "names that do not import: " + "; ".join(missing)
 
 
 def variables_the_code_reads() -> dict[str, str]:
