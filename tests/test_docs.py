@@ -13,6 +13,7 @@ import ast
 import importlib
 import re
 import subprocess
+from pathlib import Path
 
 from pipelines.settings import REPO_ROOT
 
@@ -68,6 +69,25 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
             if not (doc.parent / path).exists():
                 broken.append(f"{doc.relative_to(REPO_ROOT)}: link ({target})")
     assert not broken, "links to nothing: " + "; ".join(broken)
+
+
+def _slugs(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as '-'."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", _prose(page.read_text()), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_anchor_a_link_names_is_a_heading() -> None:
+    broken = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", _prose(doc.read_text())):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target) or "#" not in target:
+                continue
+            path, anchor = target.split("#", 1)
+            page = (doc.parent / path) if path else doc
+            if page.suffix == ".md" and page.exists() and anchor not in _slugs(page):
+                broken.append(f"{doc.relative_to(REPO_ROOT)}: link ({target})")
+    assert not broken, "anchors no heading has: " + "; ".join(broken)
 
 
 def repository_paths(text: str) -> set[str]:
