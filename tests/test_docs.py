@@ -1,5 +1,7 @@
-"""The docs a newcomer reads stay true: the README fits on a screen, every link and repository path
-the docs name exists, and the README's configuration table names every variable the code reads.
+"""The docs a newcomer reads stay true: the README fits on a screen; every relative link, anchor,
+repository path and Python name the docs give exists; the README's configuration table names every
+variable the code reads and its commands table every command; no issue numbers in code, SQL or docs.
+After modules move, this file names each path that went stale: fix the docs, not the test.
 
 The variable scan reads the Python of pipelines/, flows/, simulator/ and bench/ (every string literal
 that is exactly a `PIXEE_*` name: what `os.environ.get`, `env.get`, `_number(env, ...)` and the
