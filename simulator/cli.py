@@ -20,7 +20,7 @@ PIXEE_TOKEN (the organisation token),
   curl -X POST -H "Authorization: Bearer $PIXEE_TOKEN" -d '{"hours": 24}' "$PIXEE_BASE_URL/_sim/advance"
 makes 24 simulated hours pass: scans, triage, fixes, pull requests and their webhook events.
 Other control routes (organisation token): GET /_sim/stats, GET /_sim/truth, GET /_sim/deliveries,
-POST /_sim/inject, POST /_sim/rate-limit, POST /_sim/deliveries/config (README, "Simulator").
+POST /_sim/inject, POST /_sim/rate-limit, POST /_sim/deliveries/config (simulator/README.md).
 """
 
 

@@ -270,7 +270,7 @@ def load_raw(truth: Mapping[str, list[Row]], duckdb_path: Path, pipelines_dir: P
     for table, rows in truth.items():
         if not rows:
             continue
-        # history tables (issue 12's shape): one row per version, keyed (id, updated_at), plus
+        # history tables (the connector's shape): one row per version, keyed (id, updated_at), plus
         # observed_at; `_deleted_at` on the main tables where the rows carry it
         main = table.removesuffix("_history")
         stamps = (*TIMESTAMP_COLUMNS.get(main, ()), "_deleted_at", "observed_at")

@@ -115,7 +115,7 @@ def floor(
     seen_patches: list[dict[str, Any]],
     lag_seconds: int = 300,
 ) -> dict[str, int]:
-    """The requests a run makes (README, "Cost follows change"), per kind the simulator counts:
+    """The requests a run makes (docs/sync.md, "Cost follows change"), per kind the simulator counts:
     `before` is what the previous run was served (None: a first run), `seen_*` everything the
     warehouse has loaded of those lists (their cursors)."""
     before = before or {k: [] for k in after}

@@ -1,4 +1,4 @@
-"""The marts read history: with issue 12's history tables and `_deleted_at`, every mart equals the
+"""The marts read history: with the connector's history tables and `_deleted_at`, every mart equals the
 Python computation over each object's state at the end of each day ("State as of a day"), for the
 as-of date and for a past one; a reopened finding counts its reopenings and is not open while it was
 fixed or dismissed; a deleted repository leaves the scorecard. History rows are made by hand in the

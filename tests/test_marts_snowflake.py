@@ -5,7 +5,7 @@ computation, as on DuckDB, over a v1 warehouse and over a platform one.
 The raw tables are created in fake Snowflake with Snowflake types (TIMESTAMP_TZ, NUMBER, FLOAT) and
 filled from the DuckDB load; build_marts then runs dbt-snowflake in-process with the credentials of
 a dlt Snowflake pipeline, the code path a real Snowflake destination takes. What fakesnow does not
-prove is listed in README "Marts".
+prove is listed in docs/warehouse.md, "What fakesnow does not prove".
 """
 
 from __future__ import annotations

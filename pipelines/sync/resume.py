@@ -84,7 +84,8 @@ def set_aside(
 def remove_double_loads(pipeline: dlt.Pipeline, report: SyncReport) -> None:
     """After resuming a package: a kill between the warehouse committing a copy job and dlt
     recording it makes dlt run the job again, and the merge then inserts both copies (the same
-    _dlt_id twice; dlt-hub/dlt#3023). Keep one copy of each such row, in every table."""
+    _dlt_id twice; a dlt bug, https://github.com/dlt-hub/dlt/issues/3023). Keep one copy of each
+    such row, in every table."""
     tables = [  # every schema's: with events on, the pipeline has two
         t["name"]
         for schema in pipeline.schemas.values()
