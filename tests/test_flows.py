@@ -156,7 +156,7 @@ def test_a_broken_check_fails_the_flow_with_its_message(prefect_harness: None, e
     assert state.is_failed()
     assert "data check(s) failed" in state.message
     # dbt's relationships test names the column and the missing repository
-    assert "relationships stg_fixes.repository_id: " in state.message
+    assert "relationships stg_pixee__fixes.repository_id: " in state.message
     assert f"e.g. {repo}" in state.message
     # The report still ran and shows the failure next to the numbers.
     markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
