@@ -144,3 +144,4 @@ def test_a_host_project_installs_and_builds_the_package_on_snowflake(
                 return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
         _assert_host_build(results, read, unit_tests=False)
+        assert _freshness(pipeline, settings, host) == dict.fromkeys(LOADED, "pass")
