@@ -380,6 +380,8 @@ def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     model = ""
     if getattr(node, "attached_node", None):
         model = str(node.attached_node).rsplit(".", 1)[-1]
+    elif getattr(node, "tested_node_unique_id", None):  # a unit test: the model it tests
+        kind, model = "unit_test", str(node.tested_node_unique_id).rsplit(".", 1)[-1]
     elif getattr(node, "sources", None):  # a test on a raw table: name it as schema.table
         source, table = node.sources[0]
         model = f"{source}.{table}"
