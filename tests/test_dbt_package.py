@@ -14,7 +14,7 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.marts import SQL_DIR, invoke_dbt
+from pipelines.marts import SQL_DIR, dbt_vars, invoke_dbt
 from pipelines.settings import REPO_ROOT, Settings
 from tests.marts_expected import expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
@@ -145,3 +145,39 @@ def test_a_host_project_installs_and_builds_the_package_on_snowflake(
 
         _assert_host_build(results, read, unit_tests=False)
         assert _freshness(pipeline, settings, host) == dict.fromkeys(LOADED, "pass")
+
+
+def test_raw_tables_under_other_names_are_read_through_the_schema_and_identifier_vars(
+    duckdb_raw: Path, tmp_path: Path
+) -> None:
+    """A team whose loader wrote the raw tables into another schema, one of them under another name,
+    points the package at them with vars; the marts come out the same."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(duckdb_raw.read_bytes())
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema appsec_raw")
+        for (table,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'pixee'"
+        ).fetchall():
+            renamed = "pixee_findings" if table == "findings" else table
+            con.execute(f"create table appsec_raw.{renamed} as select * from pixee.{table}")
+        con.execute("drop schema pixee cascade")
+    pipeline = dlt.pipeline(
+        "renamed_raw",
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    variables = dbt_vars(Settings(), HANDMADE_AS_OF) | {
+        "pixee_schema": "appsec_raw",
+        "pixee_findings_identifier": "pixee_findings",
+    }
+    outcome = invoke_dbt(["run"], pipeline, Settings(), HANDMADE_AS_OF, variables=variables)
+    assert outcome.success
+    expected = expected_marts(handmade_org(), HANDMADE_AS_OF, Settings().sla_days)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for mart in ("finding_remediation", "backlog_daily"):
+            cursor = con.execute(f"select * from pixee_marts.{mart}")
+            columns = [d[0] for d in cursor.description]
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            assert_same_rows(mart, rows, expected[mart])
