@@ -348,9 +348,14 @@ def _quote(identifier: str) -> str:
 def test_marts(
     pipeline: dlt.Pipeline, settings: Settings, as_of: dt.date | None = None, *, project_dir: Path = SQL_DIR
 ) -> list[TestOutcome]:
-    """`dbt test`: every test in the project's schema files, one TestOutcome each."""
+    """`dbt test`: every data test in the project's schema files, one TestOutcome each.
+
+    The unit tests are left out: they check the SQL on rows of their own, not the warehouse, so
+    they belong to development and CI (`dbt build`, integration_tests/), as dbt advises.
+    """
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    outcome = invoke_dbt(["test"], pipeline, settings, as_of, project_dir=project_dir)
+    command = ["test", "--exclude-resource-type", "unit_test"]
+    outcome = invoke_dbt(command, pipeline, settings, as_of, project_dir=project_dir)
     return [_test_outcome(r, _examples(pipeline, r)) for r in outcome.results]
 
 
@@ -380,8 +385,9 @@ def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     model = ""
     if getattr(node, "attached_node", None):
         model = str(node.attached_node).rsplit(".", 1)[-1]
-    elif getattr(node, "tested_node_unique_id", None):  # a unit test: the model it tests
-        kind, model = "unit_test", str(node.tested_node_unique_id).rsplit(".", 1)[-1]
+    elif str(getattr(node, "resource_type", "")).endswith("unit_test"):  # the model it tests
+        tested = getattr(node, "tested_node_unique_id", None) or getattr(node, "model", "")
+        kind, model = "unit_test", str(tested).rsplit(".", 1)[-1]
     elif getattr(node, "sources", None):  # a test on a raw table: name it as schema.table
         source, table = node.sources[0]
         model = f"{source}.{table}"

@@ -160,7 +160,7 @@ def test_a_broken_check_fails_the_flow_with_its_message(prefect_harness: None, e
     assert f"e.g. {repo}" in state.message
     # The report still ran and shows the failure next to the numbers.
     markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
-    assert "dbt:relationships_stg_fixes_repository_id" in markdown
+    assert "dbt:relationships_stg_pixee__fixes_repository_id" in markdown
 
 
 def test_a_run_whose_report_cannot_be_written_fails_and_says_why(

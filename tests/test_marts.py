@@ -236,9 +236,8 @@ def test_dbt_test_passes_then_names_a_duplicated_id(handmade_warehouse: Path, tm
     assert len(outcomes) > 40 and [o.message for o in outcomes if not o.ok] == []
     kinds = {o.name.split("_")[0] for o in outcomes}
     assert {"unique", "not", "relationships", "accepted"} <= kinds
-    # the contract's edge cases, as dbt unit tests on rows made for them, run with the rest
-    unit_tests = {o.message for o in outcomes if o.message.startswith("unit_test ")}
-    assert unit_tests == {"unit_test finding_remediation: ok", "unit_test remediation_weekly: ok"}
+    # data tests only: the unit tests check the SQL on rows of their own (test_dbt_package runs them)
+    assert not [o.message for o in outcomes if o.message.startswith("unit_test ")]
     with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:
         con.execute("insert into pixee.findings select * from pixee.findings where id = 'f_crit'")
     failed = [o.message for o in test_marts(pipeline, Settings(), HANDMADE_AS_OF) if not o.ok]
