@@ -181,3 +181,27 @@ def test_raw_tables_under_other_names_are_read_through_the_schema_and_identifier
             columns = [d[0] for d in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
             assert_same_rows(mart, rows, expected[mart])
+
+
+def test_a_unit_test_fails_the_build_when_the_sla_rule_breaks(duckdb_raw: Path, tmp_path: Path) -> None:
+    """The unit tests check something: a closure counted within its SLA when it was late fails the
+    edge case's unit test, and the mart is not built on the broken SQL."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(duckdb_raw.read_bytes())
+    project = shutil.copytree(SQL_DIR, tmp_path / "sql", ignore=shutil.ignore_patterns("target", "logs"))
+    mart = project / "models" / "marts" / "finding_remediation.sql"
+    rule = "then resolved_at <= due_at end as within_sla"
+    assert rule in mart.read_text()
+    mart.write_text(mart.read_text().replace(rule, "then resolved_at <= due_at or true end as within_sla"))
+    pipeline = dlt.pipeline(
+        "broken_sla",
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name="pixee",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    command = ["build", "--select", "+finding_remediation", "--exclude", "resource_type:test"]
+    outcome = invoke_dbt(command, pipeline, Settings(), HANDMADE_AS_OF, project_dir=project)
+    statuses = {r.node.name: str(getattr(r.status, "value", r.status)) for r in outcome.results}
+    assert not outcome.success
+    assert statuses["pixee_closure_after_its_sla_and_a_false_positive"] == "fail"
+    assert statuses["finding_remediation"] == "skipped"
