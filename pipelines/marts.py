@@ -25,7 +25,7 @@ DIALECTS = ("duckdb", "snowflake")
 FLAVOURS = ("v1", "platform")
 SEVERITIES = ("critical", "high", "medium", "low")
 # Tables in the marts schema that are bookkeeping for the models, not marts to count.
-NOT_COUNTED = frozenset({"calendar", "marts_build"})
+NOT_COUNTED = frozenset({"marts_build"})
 # Marts only a platform source fills (a v1 warehouse gets them as empty tables).
 PLATFORM_ONLY = frozenset({"analysis_daily", "scan_daily"})
 # dbt scrubs env vars with this prefix from its logs and never writes their values anywhere.
@@ -93,10 +93,10 @@ def dbt_vars(settings: Settings, as_of: dt.date, flavour: str = "v1") -> dict[st
         if severity not in SEVERITIES or not isinstance(days, int) or isinstance(days, bool) or days < 0:
             raise ConfigError(f"sla_days.{severity} = {days!r} is not valid")
     return {
-        "as_of": as_of.isoformat(),
-        "raw_schema": settings.dataset,
-        "sla_days": {sev: settings.sla_days[sev] for sev in SEVERITIES if sev in settings.sla_days},
-        "flavour": flavour,
+        "pixee_as_of": as_of.isoformat(),
+        "pixee_schema": settings.dataset,
+        "pixee_sla_days": {sev: settings.sla_days[sev] for sev in SEVERITIES if sev in settings.sla_days},
+        "pixee_flavour": flavour,
     }
 
 
@@ -189,17 +189,21 @@ def invoke_dbt(
     target_dir: Path | None = None,
     quiet: bool = True,
     flavour: str | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> DbtOutcome:
     """`dbt <command>` in-process on the pipeline's destination; MartsError when dbt cannot run at all.
 
     quiet: dbt prints nothing (the caller reports); otherwise dbt's own output, as on the command line.
     flavour: the raw dataset's API (FLAVOURS); read off the raw tables when not given.
+    variables: the --vars to pass; by default this pipeline's (dbt_vars). A project that installs sql/
+    as a package passes {} so that the vars it sets itself hold.
     """
     from dbt.cli.main import dbtRunner
 
     dialect = destination_dialect(pipeline, settings)
     profile, secrets = dbt_profile(pipeline, settings, dialect)
-    variables = dbt_vars(settings, as_of, flavour or raw_flavour(pipeline, settings, dialect))
+    if variables is None:
+        variables = dbt_vars(settings, as_of, flavour or raw_flavour(pipeline, settings, dialect))
     with tempfile.TemporaryDirectory(prefix="pixee-dbt-") as tmp:
         (Path(tmp) / "profiles.yml").write_text(json.dumps(profile))  # JSON is YAML
         args = [
@@ -209,7 +213,7 @@ def invoke_dbt(
             "--target", dialect,
             "--target-path", str(target_dir or Path(tmp) / "target"),
             "--log-path", str(Path(tmp) / "logs"),
-            "--vars", json.dumps(variables),
+            *(["--vars", json.dumps(dict(variables))] if variables else []),
             *(["--log-level", "none"] if quiet else []),
             "--log-level-file", "none",
             "--no-use-colors",
@@ -344,9 +348,14 @@ def _quote(identifier: str) -> str:
 def test_marts(
     pipeline: dlt.Pipeline, settings: Settings, as_of: dt.date | None = None, *, project_dir: Path = SQL_DIR
 ) -> list[TestOutcome]:
-    """`dbt test`: every test in the project's schema files, one TestOutcome each."""
+    """`dbt test`: every data test in the project's schema files, one TestOutcome each.
+
+    The unit tests are left out: they check the SQL on rows of their own, not the warehouse, so
+    they belong to development and CI (`dbt build`, integration_tests/), as dbt advises.
+    """
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    outcome = invoke_dbt(["test"], pipeline, settings, as_of, project_dir=project_dir)
+    command = ["test", "--exclude-resource-type", "unit_test"]
+    outcome = invoke_dbt(command, pipeline, settings, as_of, project_dir=project_dir)
     return [_test_outcome(r, _examples(pipeline, r)) for r in outcome.results]
 
 
@@ -376,6 +385,9 @@ def _test_outcome(result: Any, examples: str = "") -> TestOutcome:
     model = ""
     if getattr(node, "attached_node", None):
         model = str(node.attached_node).rsplit(".", 1)[-1]
+    elif str(getattr(node, "resource_type", "")).endswith("unit_test"):  # the model it tests
+        tested = getattr(node, "tested_node_unique_id", None) or getattr(node, "model", "")
+        kind, model = "unit_test", str(tested).rsplit(".", 1)[-1]
     elif getattr(node, "sources", None):  # a test on a raw table: name it as schema.table
         source, table = node.sources[0]
         model = f"{source}.{table}"

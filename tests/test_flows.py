@@ -156,11 +156,11 @@ def test_a_broken_check_fails_the_flow_with_its_message(prefect_harness: None, e
     assert state.is_failed()
     assert "data check(s) failed" in state.message
     # dbt's relationships test names the column and the missing repository
-    assert "relationships stg_fixes.repository_id: " in state.message
+    assert "relationships stg_pixee__fixes.repository_id: " in state.message
     assert f"e.g. {repo}" in state.message
     # The report still ran and shows the failure next to the numbers.
     markdown = _artifacts(state.state_details.flow_run_id)["markdown"].data
-    assert "dbt:relationships_stg_fixes_repository_id" in markdown
+    assert "dbt:relationships_stg_pixee__fixes_repository_id" in markdown
 
 
 def test_a_run_whose_report_cannot_be_written_fails_and_says_why(

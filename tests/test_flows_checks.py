@@ -84,12 +84,16 @@ def test_run_checks_runs_dbt_tests_and_names_a_fix_without_its_repository(
     )
     report = run_checks(pipeline, Settings(), as_of=HANDMADE_AS_OF)
     names = {r.name for r in report.results}
-    assert {"dbt:unique_stg_findings_finding_id", "dbt:unique_stg_fixes_fix_id", "marts_fresh"} <= names
+    assert {
+        "dbt:unique_stg_pixee__findings_finding_id",
+        "dbt:unique_stg_pixee__fixes_fix_id",
+        "marts_fresh",
+    } <= names
     with pytest.raises(DataCheckError) as info:
         report.raise_for_failures()
     message = str(info.value)
-    assert "relationships stg_fixes.repository_id: 5 failing row(s), e.g. repo_backend" in message
-    assert "relationships stg_findings.repository_id: 8 failing row(s)" in message
+    assert "relationships stg_pixee__fixes.repository_id: 5 failing row(s), e.g. repo_backend" in message
+    assert "relationships stg_pixee__findings.repository_id: 8 failing row(s)" in message
     assert "unique" not in message  # nothing else is wrong
 
 

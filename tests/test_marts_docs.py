@@ -112,7 +112,7 @@ def test_dbt_docs_generate_works_offline_with_the_pipelines_credentials(
     catalog = json.loads((target / "catalog.json").read_text())
     manifest = json.loads((target / "manifest.json").read_text())
     tables = {node["metadata"]["name"] for node in catalog["nodes"].values()}
-    assert {"finding_remediation", "remediation_weekly", "backlog_daily", "stg_findings"} <= tables
+    assert {"finding_remediation", "remediation_weekly", "backlog_daily", "stg_pixee__findings"} <= tables
     remediation = manifest["nodes"]["model.pixee.finding_remediation"]
     assert "closure" in remediation["description"]
     assert remediation["columns"]["times_reopened"]["description"]

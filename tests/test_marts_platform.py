@@ -188,7 +188,9 @@ def test_dbt_test_passes_then_names_the_table_of_a_duplicated_finding_row(
         )
     failed = [o.message for o in test_marts(pipeline, Settings(), HANDMADE_PLATFORM_AS_OF) if not o.ok]
     assert any(
-        m.startswith("unique_combination pixee.findings (scan_id, id): 1 failing row(s), e.g. s_main_05/F2/2")
+        m.startswith(
+            "pixee_unique_combination pixee.findings (scan_id, id): 1 failing row(s), e.g. s_main_05/F2/2"
+        )
         for m in failed
     ), failed
 

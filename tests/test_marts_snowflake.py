@@ -155,7 +155,9 @@ def _assert_snowflake_sql(target: Path, *, platform: bool) -> None:
     """What dbt-snowflake sent, model by model: Snowflake SQL, no DuckDB-only function."""
     compiled = sorted((target / "run").rglob("*.sql"))
     models = [
-        p for p in (SQL_DIR / "models").rglob("*.sql") if platform or not p.name.startswith("stg_platform_")
+        p
+        for p in (SQL_DIR / "models").rglob("*.sql")
+        if platform or not p.name.startswith("stg_pixee__platform_")
     ]
     assert len(compiled) == len(models)
     for path in compiled:

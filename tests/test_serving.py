@@ -173,7 +173,7 @@ def test_the_serving_file_is_read_only_and_in_the_configured_storage_version(
         tags = con.execute("select tags from duckdb_databases() where database_name = current_database()")
         assert tags.fetchone()[0]["storage_version"] == "v1.0.0+"  # DuckDB's name for v1.1.0's format
         # staging views resolve inside the serving file, not in the working file they were built in
-        assert con.execute("select count(*) from pixee_marts_staging.stg_findings").fetchone()[0] > 0
+        assert con.execute("select count(*) from pixee_marts_staging.stg_pixee__findings").fetchone()[0] > 0
         schemas = {row[0] for row in con.execute("select schema_name from duckdb_tables()").fetchall()}
     # dlt's merge staging (pixee_staging) is not published; the dbt project's staging schema is
     assert schemas == {"pixee", "pixee_marts", "pixee_marts_staging"}

@@ -382,9 +382,13 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     assert (summary.p50_hours is None) == (not merged)
     names = {result.name for result in checks.results}
     # dbt's tests, run by dbt-snowflake: unique ids and grains, the fixes' repositories
-    assert {"dbt:unique_stg_fixes_fix_id", "dbt:unique_stg_webhooks_webhook_id", "marts_fresh"} <= names
-    assert any(n.startswith("dbt:relationships_stg_fixes_repository_id") for n in names)
-    assert any(n.startswith("dbt:unique_combination_backlog_daily") for n in names)
+    assert {
+        "dbt:unique_stg_pixee__fixes_fix_id",
+        "dbt:unique_stg_pixee__webhooks_webhook_id",
+        "marts_fresh",
+    } <= names
+    assert any(n.startswith("dbt:relationships_stg_pixee__fixes_repository_id") for n in names)
+    assert any(n.startswith("dbt:pixee_unique_combination_backlog_daily") for n in names)
     assert sim.org_token not in "\n".join(fake_snowflake) and PASSWORD not in "\n".join(fake_snowflake)
 
 

@@ -1,8 +1,8 @@
-{#- The as-of date (var as_of, YYYY-MM-DD; default: the UTC date the run started) as SQL and as a
+{#- The as-of date (var pixee_as_of, YYYY-MM-DD; default: the UTC date the run started) as SQL and as a
     day number, both computed here so that no model does date arithmetic on it. -#}
 
 {% macro pixee_as_of_date() -%}
-    {%- set value = var('as_of', none) -%}
+    {%- set value = var('pixee_as_of', none) -%}
     {%- if value is none or value == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%d') -%}
     {%- endif -%}
@@ -26,7 +26,7 @@
 
 {% macro pixee_sla_days() -%}
     {#- {severity: days} in force; the runner validates the profile's values before dbt starts. -#}
-    {{ return(var('sla_days')) }}
+    {{ return(var('pixee_sla_days')) }}
 {%- endmacro %}
 
 {% macro pixee_state_order(updated_at='updated_at') -%}

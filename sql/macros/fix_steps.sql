@@ -3,10 +3,10 @@
     fix_latency runs it on the current rows, the as-of marts on the states at the end of the as-of
     date. The relations need fix_id, fix_row_key, repository_id, codemod, detection_tool,
     ai_generated, status, generated_at, pr_opened_at, merged_at, closed_at (fixes) and finding_id,
-    severity, detected_at (findings), finding_key in both findings and stg_fix_finding_ids. -#}
-{% macro fix_steps(fixes, findings, repositories) -%}
+    severity, detected_at (findings), finding_key in both findings and stg_pixee__fix_finding_ids. -#}
+{% macro pixee_fix_steps(fixes, findings, repositories) -%}
 with fix_finding_ids as (
-    select * from {{ ref('stg_fix_finding_ids') }}
+    select * from {{ ref('stg_pixee__fix_finding_ids') }}
 ),
 
 -- severity as a number so that max() picks the highest

@@ -1,11 +1,11 @@
 {#- Which API the raw dataset was loaded from: 'v1' (the overview API) or 'platform' (the HAL API).
-    The marts runner decides it once, from the raw tables, and passes it as var `flavour`; every
+    The marts runner decides it once, from the raw tables, and passes it as var `pixee_flavour`; every
     model that reads the two differently asks here, so the choice is made in one place. -#}
 
 {% macro pixee_flavour() -%}
-    {%- set flavour = var('flavour', 'v1') -%}
+    {%- set flavour = var('pixee_flavour', 'v1') -%}
     {%- if flavour not in ('v1', 'platform') -%}
-        {{ exceptions.raise_compiler_error("var flavour must be 'v1' or 'platform', not " ~ flavour) }}
+        {{ exceptions.raise_compiler_error("var pixee_flavour must be 'v1' or 'platform', not " ~ flavour) }}
     {%- endif -%}
     {{ return(flavour) }}
 {%- endmacro %}

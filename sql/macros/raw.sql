@@ -51,13 +51,13 @@
 {%- endmacro %}
 
 {% macro pixee_has_history(kind) -%}
-    {#- Whether the warehouse holds <kind>_history (the connector's history tables): without it every object has
+    {#- Whether the warehouse holds <kind>_history (the versioned load's tables): without it every object has
         one version, its current row, and the models skip the window work of ordering versions.
         A platform source always has versions: its staging derives them (a finding's from events). -#}
     {{ return(execute and (pixee_is_platform() or pixee_raw_relation(kind ~ '_history') is not none)) }}
 {%- endmacro %}
 
 {% macro pixee_raw_has_column(table, column) -%}
-    {#- Whether the raw table exists with that column (e.g. `_deleted_at`, on a warehouse that has not gained it yet). -#}
+    {#- Whether the raw table exists with that column (e.g. `_deleted_at`, absent from a load older than deletions). -#}
     {{ return(column | lower in pixee_raw_columns(pixee_raw_relation(table))) }}
 {%- endmacro %}

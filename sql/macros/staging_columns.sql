@@ -1,7 +1,7 @@
 {#- The typed, renamed columns of a raw table, shared by its staging model and its history's:
     a history row has every column of the main table (plus observed_at), so both read alike. -#}
 
-{% macro stg_finding_columns(columns) -%}
+{% macro pixee_stg_finding_columns(columns) -%}
         -- ids
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_id,
         -- what identifies a finding within the source: its id (a platform finding: repository/detector/id)
@@ -31,7 +31,7 @@
         {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
 {%- endmacro %}
 
-{% macro stg_fix_columns(columns) -%}
+{% macro pixee_stg_fix_columns(columns) -%}
         -- ids
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as fix_id,
         {{ pixee_column(columns, 'repository_id', dbt.type_string()) }} as repository_id,
@@ -53,7 +53,7 @@
         {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
 {%- endmacro %}
 
-{% macro stg_repository_columns(columns) -%}
+{% macro pixee_stg_repository_columns(columns) -%}
         -- ids
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as repository_id,
         -- strings
@@ -73,7 +73,7 @@
         {{ pixee_column(columns, 'updated_at', dbt.type_timestamp()) }} as updated_at
 {%- endmacro %}
 
-{% macro stg_scan_columns(columns) -%}
+{% macro pixee_stg_scan_columns(columns) -%}
         -- ids
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as scan_id,
         {{ pixee_column(columns, 'repository_id', dbt.type_string()) }} as repository_id,
@@ -97,11 +97,11 @@
 {#- A history staging model: every observed version of one raw table's objects (empty without the
     history table), typed like the main table's staging model, plus observed_at, and the span in
     which each version holds: from its updated_at to the next version's (NULL: the latest). -#}
-{% macro stg_history(raw_table, key) -%}
+{% macro pixee_stg_history(raw_table, key) -%}
 {%- set raw = pixee_raw_relation(raw_table ~ '_history') %}
 {%- set columns = pixee_raw_columns(raw) %}
-{%- set typed = {'repositories': stg_repository_columns, 'scans': stg_scan_columns,
-                 'findings': stg_finding_columns, 'fixes': stg_fix_columns}[raw_table] %}
+{%- set typed = {'repositories': pixee_stg_repository_columns, 'scans': pixee_stg_scan_columns,
+                 'findings': pixee_stg_finding_columns, 'fixes': pixee_stg_fix_columns}[raw_table] %}
 with source as (
     select * from {{ pixee_from(raw) }}
 ),
@@ -126,7 +126,7 @@ select * from versions
 
 {#- A platform finding row (one finding listed by one scan), typed; severity lower-cased, `info`
     counted as `low`. Shared by the current rows and their history. -#}
-{% macro stg_platform_finding_row_columns(columns) -%}
+{% macro pixee_stg_platform_finding_row_columns(columns) -%}
         {{ pixee_column(columns, 'scan_id', dbt.type_string()) }} as scan_id,
         {{ pixee_column(columns, 'id', dbt.type_string()) }} as finding_id,
         {{ pixee_column(columns, 'rule', dbt.type_string()) }} as rule_id,

@@ -4,11 +4,11 @@
 -- A platform source only: a v1 warehouse has no analyses, and the table is empty.
 {%- if pixee_is_platform() %}
 with analyses as (
-    select * from {{ ref('stg_platform_analysis_versions') }}
+    select * from {{ ref('stg_pixee__platform_analysis_versions') }}
 ),
 
 calendar as (
-    select * from {{ ref('calendar') }}
+    select * from {{ ref('int_pixee__calendar') }}
 ),
 
 ranked as (

@@ -1,7 +1,7 @@
 -- One row per (day, repository, severity): the open backlog at the end of each day, by age and SLA,
--- each finding read from its state at the end of that day (built in int_backlog_days).
+-- each finding read from its state at the end of that day (built in int_pixee__backlog_days).
 with backlog_days as (
-    select * from {{ ref('int_backlog_days') }}
+    select * from {{ ref('int_pixee__backlog_days') }}
 ),
 
 final as (

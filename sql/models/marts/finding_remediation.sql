@@ -1,19 +1,19 @@
 -- One row per finding detected before the end of the as-of date, read from its state at the end of
 -- that date: how it was resolved, how long that took, its SLA, and how often it was reopened.
 with findings as (
-    select * from {{ ref('int_finding_states') }}
+    select * from {{ ref('int_pixee__finding_states') }}
 ),
 
 repositories as (
-    select * from {{ ref('stg_repositories') }}
+    select * from {{ ref('stg_pixee__repositories') }}
 ),
 
 fix_states as (
-    select * from {{ ref('int_fix_states') }}
+    select * from {{ ref('int_pixee__fix_states') }}
 ),
 
 fix_finding_ids as (
-    select * from {{ ref('stg_fix_finding_ids') }}
+    select * from {{ ref('stg_pixee__fix_finding_ids') }}
 ),
 
 sla_policy as (

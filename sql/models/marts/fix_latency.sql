@@ -1,2 +1,2 @@
 -- One row per fix: its severity, the findings it addresses, and the hours between each step.
-{{ fix_steps(ref('stg_fixes'), ref('stg_findings'), ref('stg_repositories')) }}
+{{ pixee_fix_steps(ref('stg_pixee__fixes'), ref('stg_pixee__findings'), ref('stg_pixee__repositories')) }}

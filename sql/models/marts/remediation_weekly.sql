@@ -6,11 +6,11 @@ with finding_remediation as (
 ),
 
 backlog_days as (
-    select * from {{ ref('int_backlog_days') }}
+    select * from {{ ref('int_pixee__backlog_days') }}
 ),
 
 calendar as (
-    select * from {{ ref('calendar') }}
+    select * from {{ ref('int_pixee__calendar') }}
 ),
 
 severities as (

@@ -3,17 +3,17 @@
 -- that expired that day. A platform source only: a v1 warehouse gets an empty table.
 {%- if pixee_is_platform() %}
 with scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
     where imported_at < {{ pixee_as_of_end() }}
 ),
 
 finding_rows as (
-    select * from {{ ref('stg_platform_finding_rows') }}
+    select * from {{ ref('stg_pixee__platform_finding_rows') }}
     where is_current
 ),
 
 calendar as (
-    select * from {{ ref('calendar') }}
+    select * from {{ ref('int_pixee__calendar') }}
 ),
 
 detectors as (

@@ -1,4 +1,4 @@
--- One row per severity: the SLA days in force (var sla_days, from the profile's [sla_days]).
+-- One row per severity: the SLA days in force (var pixee_sla_days, from the profile's [sla_days]).
 {%- set sla_days = pixee_sla_days() %}
 with policy as (
 {%- if sla_days %}

@@ -1,6 +1,6 @@
 -- One row per (detection tool, rule): how triage classified that rule's findings, and how fast.
 with findings as (
-    select * from {{ ref('stg_findings') }}
+    select * from {{ ref('stg_pixee__findings') }}
 ),
 
 finding_outcomes as (

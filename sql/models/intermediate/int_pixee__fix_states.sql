@@ -1,11 +1,11 @@
 -- One row per fix generated before the end of the as-of date: its state at the end of that date
 -- (the latest version with updated_at before then, else its earliest), with its current row's row key.
 with fixes as (
-    select * from {{ ref('stg_fixes') }}
+    select * from {{ ref('stg_pixee__fixes') }}
 ),
 
 fixes_history as (
-    select * from {{ ref('stg_fixes_history') }}
+    select * from {{ ref('stg_pixee__fixes_history') }}
 ),
 
 {%- if pixee_has_history('fixes') %}

@@ -2,7 +2,7 @@
 {%- if pixee_is_platform() %}
 -- platform: one row per scan ever read; an expired scan is not deleted (deleted_at stays NULL)
 with scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
 ),
 
 final as (
@@ -35,7 +35,7 @@ with source as (
 
 renamed as (
     select
-{{ stg_scan_columns(columns) }},
+{{ pixee_stg_scan_columns(columns) }},
         {{ pixee_column(columns, '_deleted_at', dbt.type_timestamp()) }} as deleted_at
     from source
 )

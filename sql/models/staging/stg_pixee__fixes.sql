@@ -1,8 +1,8 @@
--- One row per fix, typed and renamed from the raw `fixes` table (finding ids: stg_fix_finding_ids).
+-- One row per fix, typed and renamed from the raw `fixes` table (finding ids: stg_pixee__fix_finding_ids).
 {%- if pixee_is_platform() %}
--- platform: one fix per patch, in its latest observed version (stg_platform_patch_versions)
+-- platform: one fix per patch, in its latest observed version (stg_pixee__platform_patch_versions)
 with versions as (
-    select * from {{ ref('stg_platform_patch_versions') }}
+    select * from {{ ref('stg_pixee__platform_patch_versions') }}
 ),
 
 final as (
@@ -25,8 +25,8 @@ with source as (
 
 renamed as (
     select
-{{ stg_fix_columns(columns) }},
-        -- fix_row_key joins stg_fix_finding_ids.fix_row_key (dlt's row key of the fix)
+{{ pixee_stg_fix_columns(columns) }},
+        -- fix_row_key joins stg_pixee__fix_finding_ids.fix_row_key (dlt's row key of the fix)
         {{ pixee_column(columns, '_dlt_id', dbt.type_string()) }} as fix_row_key,
         {{ pixee_column(columns, '_deleted_at', dbt.type_timestamp()) }} as deleted_at
     from source

@@ -8,4 +8,4 @@
     from {{ ref('finding_remediation') }} as finding_remediation
 )
 {%- endset %}
-{{ fix_steps(ref('int_fix_states'), findings, ref('stg_repositories')) }}
+{{ pixee_fix_steps(ref('int_pixee__fix_states'), findings, ref('stg_pixee__repositories')) }}

@@ -1,5 +1,5 @@
 {#- A model's grain: no two rows share the values of `columns` (NULLs compare equal here). -#}
-{% test unique_combination(model, columns) %}
+{% test pixee_unique_combination(model, columns) %}
 select
     {{ columns | join(', ') }},
     count(*) as rows_per_key

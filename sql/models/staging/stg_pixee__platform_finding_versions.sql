@@ -9,11 +9,11 @@
 -- Equal times: scans before triage results (a result is about what a scan imported); a result
 -- analysed before the finding's first listing takes effect at that listing.
 with scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
 ),
 
 finding_rows as (
-    select * from {{ ref('stg_platform_finding_rows') }}
+    select * from {{ ref('stg_pixee__platform_finding_rows') }}
 ),
 
 stream_scans as (

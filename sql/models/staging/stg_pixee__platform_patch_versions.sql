@@ -14,7 +14,7 @@
                  ('created_at', 'generated_at', dbt.type_timestamp()),
                  ('updated_at', 'updated_at', dbt.type_timestamp())] %}
 with scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
 ),
 
 current_rows as (

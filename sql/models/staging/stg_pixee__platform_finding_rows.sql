@@ -6,14 +6,14 @@
 {%- set history_raw = pixee_raw_relation('findings_history') %}
 with current_rows as (
     select
-{{ stg_platform_finding_row_columns(pixee_raw_columns(current_raw)) }},
+{{ pixee_stg_platform_finding_row_columns(pixee_raw_columns(current_raw)) }},
         true as is_current
     from {{ pixee_from(current_raw) }}
 ),
 
 history_rows as (
     select
-{{ stg_platform_finding_row_columns(pixee_raw_columns(history_raw)) }},
+{{ pixee_stg_platform_finding_row_columns(pixee_raw_columns(history_raw)) }},
         false as is_current
     from {{ pixee_from(history_raw) }}
 ),

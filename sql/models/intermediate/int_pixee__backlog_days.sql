@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 -- One row per (day, repository, severity): the open backlog at the end of each day, by age and SLA,
--- each finding counted from its state at the end of that day (int_finding_versions), plus the sum of
+-- each finding counted from its state at the end of that day (int_pixee__finding_versions), plus the sum of
 -- the open findings' detection day numbers (their mean age follows from it).
 -- Built from events, not per-day lookups: each version opens and closes intervals of days in which
 -- the finding counts toward a measure; a running sum over the days of each (repository, severity)
@@ -8,7 +8,7 @@
 -- Days are day numbers (days since 1970-01-01): adding SLA days is integer arithmetic on every engine;
 -- 10000000 stands for "never" (no end of an interval), -10000000 for "always" (no start).
 with finding_versions as (
-    select * from {{ ref('int_finding_versions') }}
+    select * from {{ ref('int_pixee__finding_versions') }}
 ),
 
 sla_policy as (
@@ -16,7 +16,7 @@ sla_policy as (
 ),
 
 calendar as (
-    select * from {{ ref('calendar') }}
+    select * from {{ ref('int_pixee__calendar') }}
 ),
 
 -- a version counts toward "open" on the days D in [open_from, open_to): open by its own dates,

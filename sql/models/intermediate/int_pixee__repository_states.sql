@@ -1,10 +1,10 @@
 -- One row per repository not deleted by the end of the as-of date: its state at the end of that date.
 with repositories as (
-    select * from {{ ref('stg_repositories') }}
+    select * from {{ ref('stg_pixee__repositories') }}
 ),
 
 repositories_history as (
-    select * from {{ ref('stg_repositories_history') }}
+    select * from {{ ref('stg_pixee__repositories_history') }}
 ),
 
 {%- if pixee_has_history('repositories') %}
@@ -46,7 +46,7 @@ ranked as (
 -- expired ones included); the repository object itself has no such field
 last_scans as (
     select repository_id, max(imported_at) as last_scan_at
-    from {{ ref('stg_platform_scans') }}
+    from {{ ref('stg_pixee__platform_scans') }}
     where imported_at < {{ pixee_as_of_end() }}
     group by repository_id
 ),

@@ -3,11 +3,11 @@
 -- platform: a patch lists the one finding of its (scan_id, finding_id), resolved through that scan to
 -- (repository, detector, id); a patch whose scan the warehouse never read lists none
 with patches as (
-    select * from {{ ref('stg_platform_patch_versions') }}
+    select * from {{ ref('stg_pixee__platform_patch_versions') }}
 ),
 
 scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
 ),
 
 final as (
@@ -33,7 +33,7 @@ with source as (
 
 renamed as (
     select
-        -- ids: fix_row_key joins stg_fixes.fix_row_key (dlt's row key of the parent fix)
+        -- ids: fix_row_key joins stg_pixee__fixes.fix_row_key (dlt's row key of the parent fix)
         {{ pixee_column(columns, '_dlt_parent_id', dbt.type_string()) }} as fix_row_key,
         {{ pixee_column(columns, 'value', dbt.type_string()) }} as finding_id,
         {{ pixee_column(columns, 'value', dbt.type_string()) }} as finding_key,

@@ -2,7 +2,7 @@
 {%- if pixee_is_platform() %}
 -- platform: every observed version of every repository, holding from the run that first read it
 with versions as (
-    select * from {{ ref('stg_platform_repository_versions') }}
+    select * from {{ ref('stg_pixee__platform_repository_versions') }}
 ),
 
 final as (
@@ -17,7 +17,7 @@ final as (
         cast(null as {{ dbt.type_boolean() }}) as auto_fix,
         cast(null as {{ dbt.type_boolean() }}) as triage_enabled,
         cast(null as {{ dbt.type_bigint() }}) as max_open_prs,
-        -- as of a day, the repository's last scan comes from its scans (int_repository_states)
+        -- as of a day, the repository's last scan comes from its scans (int_pixee__repository_states)
         cast(null as {{ dbt.type_timestamp() }}) as last_scan_at,
         created_at,
         updated_at,
@@ -30,5 +30,5 @@ final as (
 
 select * from final
 {%- else %}
-{{ stg_history('repositories', 'repository_id') }}
+{{ pixee_stg_history('repositories', 'repository_id') }}
 {%- endif %}

@@ -1,15 +1,16 @@
+{{ config(materialized='table') }}
 -- One row per day from the day before the first detection through the as-of date: the date spine
 -- (a platform source: the first detection, scan import or analysis, whichever is earliest).
 -- Numbers 0..99,999 from five digits (no engine-specific generator), counted back from the as-of date.
 with findings as (
-    select detected_at from {{ ref('stg_findings') }}
+    select detected_at from {{ ref('stg_pixee__findings') }}
     union all
-    select detected_at from {{ ref('stg_findings_history') }}
+    select detected_at from {{ ref('stg_pixee__findings_history') }}
     {%- if pixee_is_platform() %}
     union all
-    select imported_at as detected_at from {{ ref('stg_platform_scans') }}
+    select imported_at as detected_at from {{ ref('stg_pixee__platform_scans') }}
     union all
-    select created_at as detected_at from {{ ref('stg_platform_analysis_versions') }}
+    select created_at as detected_at from {{ ref('stg_pixee__platform_analysis_versions') }}
     {%- endif %}
 ),
 

@@ -3,15 +3,15 @@
 -- version for days before it; so a version holds for valid_from_day <= D < valid_to_day (day
 -- numbers). Without history each finding has one version, its current row, holding for all days.
 with findings as (
-    select * from {{ ref('stg_findings') }}
+    select * from {{ ref('stg_pixee__findings') }}
 ),
 
 findings_history as (
-    select * from {{ ref('stg_findings_history') }}
+    select * from {{ ref('stg_pixee__findings_history') }}
 ),
 
 repositories as (
-    select * from {{ ref('stg_repositories') }}
+    select * from {{ ref('stg_pixee__repositories') }}
 ),
 
 {#- finding_key identifies a finding within the source (v1: its id; platform: repository/detector/id) #}

@@ -30,5 +30,5 @@ final as (
 
 select * from final
 {%- else %}
-{{ stg_history('scans', 'scan_id') }}
+{{ pixee_stg_history('scans', 'scan_id') }}
 {%- endif %}

@@ -1,8 +1,8 @@
 -- One row per observed version of a finding, from `findings_history`; empty without history.
 {%- if pixee_is_platform() %}
--- platform: every state of every finding, one per event time (stg_platform_finding_versions)
+-- platform: every state of every finding, one per event time (stg_pixee__platform_finding_versions)
 with versions as (
-    select * from {{ ref('stg_platform_finding_versions') }}
+    select * from {{ ref('stg_pixee__platform_finding_versions') }}
 ),
 
 final as (
@@ -16,5 +16,5 @@ final as (
 
 select * from final
 {%- else %}
-{{ stg_history('findings', 'finding_id') }}
+{{ pixee_stg_history('findings', 'finding_id') }}
 {%- endif %}

@@ -1,9 +1,9 @@
 -- One row per finding, typed and renamed from the raw `findings` table (its latest observed state).
 {%- if pixee_is_platform() %}
--- platform: the finding's latest state (stg_platform_finding_versions); a platform finding is
+-- platform: the finding's latest state (stg_pixee__platform_finding_versions); a platform finding is
 -- never deleted on its own, only with its repository
 with versions as (
-    select * from {{ ref('stg_platform_finding_versions') }}
+    select * from {{ ref('stg_pixee__platform_finding_versions') }}
 ),
 
 latest as (
@@ -33,7 +33,7 @@ with source as (
 
 renamed as (
     select
-{{ stg_finding_columns(columns) }},
+{{ pixee_stg_finding_columns(columns) }},
         -- set when a complete read no longer found it (NULL without the column: nothing deleted)
         {{ pixee_column(columns, '_deleted_at', dbt.type_timestamp()) }} as deleted_at
     from source

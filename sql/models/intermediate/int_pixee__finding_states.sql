@@ -1,6 +1,6 @@
 -- One row per finding detected before the end of the as-of date: its state at the end of that date.
 with finding_versions as (
-    select * from {{ ref('int_finding_versions') }}
+    select * from {{ ref('int_pixee__finding_versions') }}
 ),
 
 final as (

@@ -3,11 +3,11 @@
 -- platform: the repository's current row; last_scan_at is the newest imported_at of its scans (every
 -- branch, expired ones included)
 with versions as (
-    select * from {{ ref('stg_platform_repository_versions') }}
+    select * from {{ ref('stg_pixee__platform_repository_versions') }}
 ),
 
 scans as (
-    select * from {{ ref('stg_platform_scans') }}
+    select * from {{ ref('stg_pixee__platform_scans') }}
 ),
 
 last_scans as (
@@ -48,7 +48,7 @@ with source as (
 
 renamed as (
     select
-{{ stg_repository_columns(columns) }},
+{{ pixee_stg_repository_columns(columns) }},
         {{ pixee_column(columns, '_deleted_at', dbt.type_timestamp()) }} as deleted_at
     from source
 )

@@ -1,8 +1,8 @@
 -- One row per observed version of a fix, from `fixes_history`; empty without history.
 {%- if pixee_is_platform() %}
--- platform: every observed version of every patch, as a fix (stg_platform_patch_versions)
+-- platform: every observed version of every patch, as a fix (stg_pixee__platform_patch_versions)
 with versions as (
-    select * from {{ ref('stg_platform_patch_versions') }}
+    select * from {{ ref('stg_pixee__platform_patch_versions') }}
 ),
 
 final as (
@@ -17,5 +17,5 @@ final as (
 
 select * from final
 {%- else %}
-{{ stg_history('fixes', 'fix_id') }}
+{{ pixee_stg_history('fixes', 'fix_id') }}
 {%- endif %}
