@@ -1,10 +1,9 @@
 """Prefect flow `pixee-sync`: extract-and-load, marts, publish, data checks, HTML report, summary; one
 run per destination at once.
 
-The tasks are thin: they call the same library functions as `pixee-etl run` (pipelines.sync.sync,
-pipelines.marts.build_marts, pipelines.serving.publish, pipelines.checks.run_checks,
-pipelines.html_report), so a scheduled
-run and a manual run share one code path.
+The sync, the marts and the serving file run through pipelines.run.run_once, the sequence `pixee-etl
+run` and the demo call, with thin Prefect tasks (retries, states) in place of its library steps;
+the checks (pipelines.checks) and the HTML report (pipelines.html_report) follow under the same hold.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import MartsReport, build_marts
 from pipelines.report import SyncReport
+from pipelines.run import RunContext, RunRequest, RunSteps, run_once
 from pipelines.serving import PublishReport, publish
 from pipelines.settings import Settings, load_settings
 from pipelines.sync import sync
@@ -280,6 +280,42 @@ def _failed(state: State, step: str, settings: Settings, as_of: dt.date, full_re
     return state
 
 
+class _StepFailed(Exception):
+    """A task of the run ended Failed; the flow ends in its state."""
+
+    def __init__(self, state: State, step: str) -> None:
+        super().__init__(state.message)
+        self.state, self.step = state, step
+
+
+def _outcome(state: State, step: str) -> Any:
+    if state.is_failed():
+        raise _StepFailed(state, step)
+    return state.result()
+
+
+def _flow_sync(context: RunContext, request: RunRequest, flavour: Any) -> SyncReport:
+    """The sync as a Prefect task (retried when transient)."""
+    settings, pipelines_dir = context.settings, context.pipelines_dir
+    state = extract_and_load(
+        settings, request.full_refresh, pipelines_dir, request.reconcile, return_state=True
+    )
+    return _outcome(state, "extract-and-load")
+
+
+def _flow_marts(context: RunContext, synced: SyncReport) -> MartsReport:
+    return _outcome(marts(synced, context.settings, context.marts_day(), return_state=True), "marts")
+
+
+def _flow_publish(context: RunContext, synced: SyncReport) -> PublishReport | None:
+    # Readers see the new marts as soon as they exist, whatever the checks say of them: the
+    # working file holds them already, and a failed check fails the run loudly.
+    return _outcome(publish_serving(synced, context.settings, return_state=True), "publish")
+
+
+FLOW_STEPS = RunSteps(sync=_flow_sync, marts=_flow_marts, publish=_flow_publish)
+
+
 @flow(name="pixee-sync", log_prints=True)
 def pixee_sync(
     profile: str | None = None,
@@ -304,31 +340,31 @@ def pixee_sync(
     settings = load_settings(profile, duckdb_path=duckdb_path)
     settings.require_token()  # fail in one line before taking any lock
     as_of = as_of or dt.datetime.now(dt.UTC).date()
+    context = RunContext(
+        settings,
+        as_of=as_of,
+        pipelines_dir=pipelines_dir,
+        say=lambda text: None,  # each task logs its own lines to the flow run
+    )
+    request = RunRequest(full_refresh=full_refresh, reconcile=reconcile)
     try:
+        # The checks and the report read the warehouse too, so the hold spans them as well as
+        # run_once's steps.
         guard = exclusive(settings, overlap=overlap, max_wait_seconds=max_wait_seconds, say=logger.warning)
         with guard as held:
-            started = dt.datetime.now(dt.UTC)
             logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
-            synced = extract_and_load(settings, full_refresh, pipelines_dir, reconcile, return_state=True)
-            if synced.is_failed():
-                return _failed(synced, "extract-and-load", settings, as_of, full_refresh or reconcile)
-            sync_report: SyncReport = synced.result()
-            built = marts(sync_report, settings, as_of, return_state=True)
-            if built.is_failed():
-                return _failed(built, "marts", settings, as_of, full_refresh)
-            marts_report: MartsReport = built.result()
-            # Readers see the new marts as soon as they exist, whatever the checks say of them:
-            # the working file holds them already, and a failed check fails the run loudly.
-            served = publish_serving(sync_report, settings, return_state=True)
-            if served.is_failed():
-                return _failed(served, "publish", settings, as_of, full_refresh)
-            published: PublishReport | None = served.result()
+            done = run_once(context, request, FLOW_STEPS)
+            sync_report, published = done.synced, done.published
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
             report = _report_or_error(drawn)
             # both a full refresh and a reconciliation read every list in full: "full read" names both
             report_artifacts(sync_report, settings, as_of, full_refresh or reconcile, checks, report)
             finished = dt.datetime.now(dt.UTC)
+    except _StepFailed as failed:
+        # a reconciliation's failed read is named a full read, as the report names it
+        read_all = full_refresh or (reconcile and failed.step == "extract-and-load")
+        return _failed(failed.state, failed.step, settings, as_of, read_all)
     except OverlapSkipped as skipped:
         logger.warning(str(skipped))
         return Completed(name="Skipped", message=str(skipped))
@@ -349,8 +385,8 @@ def pixee_sync(
         "as_of": as_of.isoformat(),
         "rows": sync_report.rows,
         "requests": sync_report.total_requests,
-        "marts": dict(marts_report.rows),
-        "started": started.isoformat(),
+        "marts": dict(done.marts.rows),  # type: ignore[union-attr]
+        "started": done.started.isoformat(),
         "finished": finished.isoformat(),
         "destination": held,
         "report": str(report.path),

@@ -15,11 +15,10 @@ from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
 from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
 from pipelines.report import SyncReport
-from pipelines.serving import PublishReport, publish
+from pipelines.run import RunContext, RunRequest, run_once
+from pipelines.serving import PublishReport
 from pipelines.settings import Secret, Settings, load_settings
-from pipelines.sync import sync
 
 # The simulator and the client share one rate, high enough that the demo takes seconds, paced
 # exactly like a real sync (the client's bucket mirrors the server's, so no 429 is expected).
@@ -100,31 +99,29 @@ def main(args: argparse.Namespace) -> int:
         settings = demo_settings(sim.base_url, sim.org_token, path)
         destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
+            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(_indent(text)))
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
-            full = sync(settings, full_refresh=True, details=args.details, progress=True)
-            print(_indent(full.summary_table()))
-            marts = build_marts(full.pipeline, settings, as_of=sim.now.date())
-            print(_indent(marts.summary()) + "\n")
+            full = run_once(
+                context, RunRequest(full_refresh=True, details=args.details, progress=True, publish=False)
+            )
+            print()
 
             print(f"2. {args.hours:g} simulated hours pass: scans, triage, fixes, PRs merged and closed")
             sim.advance(args.hours)
 
             print("3. Incremental sync: only what changed")
-            incremental = sync(settings, details=args.details, progress=True)
-            print(_indent(incremental.summary_table()))
-            marts = build_marts(incremental.pipeline, settings, as_of=sim.now.date())
-            print(_indent(marts.summary()))
-            published = publish(incremental.pipeline, settings)
+            incremental = run_once(context, RunRequest(details=args.details, progress=True))
+            published = incremental.published
             assert published is not None  # the demo is DuckDB
-            print(_indent(published.summary()) + "\n")
+            print()
 
             print("4. The report: tiles and charts from the marts, one HTML file")
             # beside the warehouse, named for its date: the demo's files stay together
-            report = report_from_pipeline(incremental.pipeline, settings, path.parent, sim.now.date())
+            report = report_from_pipeline(incremental.synced.pipeline, settings, path.parent, sim.now.date())
             print(_indent(report.summary()) + "\n")
         # The report line comes before the tour, whose last lines are SQL to paste into the hint.
         print(f"Report: {report.path} (open it in a browser; it needs no network)\n")
-        print(tour(published, full, incremental, sim.now.date().isoformat()))
+        print(tour(published, full.synced, incremental.synced, sim.now.date().isoformat()))
     return 0
 
 

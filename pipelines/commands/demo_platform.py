@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,9 @@ from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.errors import PixeeEtlError
 from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
 from pipelines.report import SyncReport
-from pipelines.serving import PublishReport, publish
-from pipelines.sync import sync
+from pipelines.run import LIBRARY_STEPS, RunContext, RunRequest, Summarised, marts_step, run_once
+from pipelines.serving import PublishReport
 
 EXAMPLE_SQL = """\
 -- findings whose triage changed between runs, with each version the warehouse saw
@@ -65,10 +64,11 @@ def main(args: argparse.Namespace) -> int:
         settings = replace(demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
         destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
+            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(_indent(text)))
+            steps = replace(LIBRARY_STEPS, marts=_marts_or_skipped)
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
-            full = sync(settings, full_refresh=True, progress=True)
-            print(_indent(full.summary_table()))
-            print(_indent(_marts(full, settings, sim)) + "\n")
+            full = run_once(context, RunRequest(full_refresh=True, progress=True, publish=False), steps)
+            print()
 
             print(
                 f"2. {args.hours:g} simulated hours pass: scans imported, triage and fixes done, scans expire"
@@ -76,31 +76,39 @@ def main(args: argparse.Namespace) -> int:
             sim.advance(args.hours)
 
             print("3. Incremental sync: only what changed")
-            incremental = sync(settings, progress=True)
-            print(_indent(incremental.summary_table()))
-            print(_indent(_marts(incremental, settings, sim)))
-            published = publish(incremental.pipeline, settings)
+            incremental = run_once(context, RunRequest(progress=True), steps)
+            published = incremental.published
             assert published is not None  # the demo is DuckDB
-            print(_indent(published.summary()) + "\n")
+            print()
 
             print("4. The report: tiles and charts from the marts, one HTML file")
-            report = _report(incremental, settings, path, sim)
+            report = _report(incremental.synced, settings, path, sim)
             print(_indent(report) + "\n")
-        print(tour(published, full, incremental))
+        print(tour(published, full.synced, incremental.synced))
     return 0
 
 
 _COUNTED = ("repositories", "scans", "findings", "analyses", "patches")
 
 
-def _marts(report: SyncReport, settings: Any, sim: Any) -> str:
-    """The marts' summary, or one line saying why they were skipped (a dbt project that does not
-    cover a platform source yet fails on it; the raw tables and history are what this demo shows)."""
+@dataclass(frozen=True)
+class SkippedMarts:
+    """The one line a platform demo shows in place of the marts' summary when they could not build."""
+
+    line: str
+
+    def summary(self) -> str:
+        return self.line
+
+
+def _marts_or_skipped(context: RunContext, synced: SyncReport) -> Summarised:
+    """The marts, or one line saying why they were skipped (a dbt project that does not cover a
+    platform source yet fails on it; the raw tables and history are what this demo shows)."""
     try:
-        return build_marts(report.pipeline, settings, as_of=sim.now.date()).summary()
+        return marts_step(context, synced)
     except PixeeEtlError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"marts: skipped for this platform warehouse ({first[:200]})"
+        return SkippedMarts(f"marts: skipped for this platform warehouse ({first[:200]})")
 
 
 def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
