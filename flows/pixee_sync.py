@@ -25,7 +25,7 @@ from prefect.tasks import exponential_backoff
 from flows.report import read_summary, summary_markdown
 from pipelines.checks import CheckReport, Warehouse, run_checks
 from pipelines.destinations import destination_key
-from pipelines.errors import AuthError, ConfigError, LockHeldError, PixeeEtlError
+from pipelines.errors import AuthError, ConfigError, LockHeldError, OverlapSkipped, PixeeEtlError
 from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
 from pipelines.marts import MartsReport, build_marts
@@ -42,10 +42,6 @@ TASK_RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=60)(TASK_RETRIES)  # 1, 2, 4 minutes
 # How long a run with overlap="wait" waits for the one holding the destination.
 DEFAULT_MAX_WAIT_SECONDS = 2 * 3600
-
-
-class OverlapSkipped(Exception):
-    """Another run holds this destination and the run was told to skip rather than wait."""
 
 
 def _transient(task: Any, task_run: Any, state: State) -> bool:

@@ -22,7 +22,15 @@ import httpx
 
 from pipelines import deadline as deadlines
 from pipelines import tls
-from pipelines.errors import ApiError, AuthError, RateLimitCeilingError, shown
+from pipelines.errors import (
+    ApiError,
+    AuthError,
+    BadPageError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitCeilingError,
+    shown,
+)
 from pipelines.redaction import add_secret, holds_secret, redact, scrub, secrets
 from pipelines.settings import Settings, validate_base_url
 
@@ -35,18 +43,6 @@ USER_AGENT = "pixee-etl/0.1 (+dlt)"
 MAX_BODY_BYTES = 64 << 20
 # 307/308 hops followed for one request: a moved endpoint takes one, a loop is cut short.
 MAX_REDIRECTS = 5
-
-
-class ForbiddenError(ApiError):
-    """403: the token may not see this path (a repository token on /webhooks, say)."""
-
-
-class NotFoundError(ApiError):
-    """404: the object is gone (a repository deleted between list and child call, say)."""
-
-
-class BadPageError(Exception):
-    """A 200 whose body is not what a page must be; retried like a transient fault."""
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from pipelines.client import NotFoundError, PixeeClient
-from pipelines.errors import ApiError, AuthError, ConfigError, shown
+from pipelines.client import PixeeClient
+from pipelines.errors import ApiError, AuthError, ConfigError, NotFoundError, shown
 from pipelines.settings import API_PATH, Settings
 
 log = logging.getLogger("pipelines.flavour")

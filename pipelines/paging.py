@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pipelines.client import BadPageError, PixeeClient
-from pipelines.errors import ApiError, shown
+from pipelines.client import PixeeClient
+from pipelines.errors import ApiError, BadPageError, shown
 from pipelines.records import shape_problem
 
 log = logging.getLogger("pipelines.paging")

@@ -23,8 +23,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipelines.client import NotFoundError, PixeeClient
-from pipelines.errors import IncompleteSyncError
+from pipelines.client import PixeeClient
+from pipelines.errors import IncompleteSyncError, NotFoundError
 from pipelines.flavour import Flavour, lacking_api_path, resolve
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport

@@ -14,14 +14,19 @@ import httpx
 import pytest
 
 from pipelines.client import (
-    ForbiddenError,
-    NotFoundError,
     PixeeClient,
     TokenBucket,
     redact,
     register_secret,
 )
-from pipelines.errors import ApiError, AuthError, ConfigError, RateLimitCeilingError
+from pipelines.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitCeilingError,
+)
 from pipelines.paging import envelope_of
 from pipelines.settings import Secret, Settings, load_settings
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.checks import DataCheckError, Warehouse, run_checks_on
+from pipelines.checks import Warehouse, run_checks_on
+from pipelines.errors import DataCheckError
 from pipelines.settings import load_settings
 
 AS_OF = dt.date(2026, 11, 28)

@@ -19,8 +19,8 @@ import pytest
 
 from pipelines.checks import Warehouse
 from pipelines.cli import main
+from pipelines.errors import ReportError
 from pipelines.html_report import build_report, report_from_pipeline
-from pipelines.html_report.data import ReportError
 from pipelines.marts import build_marts
 from pipelines.settings import REPO_ROOT, Secret, Settings
 from pipelines.sync import sync

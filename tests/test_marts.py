@@ -13,7 +13,8 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.marts import MartsError, build_marts, test_marts
+from pipelines.errors import MartsError
+from pipelines.marts import build_marts, test_marts
 from pipelines.settings import Settings
 from tests.marts_expected import KEYS, expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from pipelines.client import BadPageError, PixeeClient, TokenBucket
+from pipelines.client import PixeeClient, TokenBucket
+from pipelines.errors import BadPageError
 from pipelines.paging import PAGE_SIZE, envelope_of, iter_pages
 from pipelines.settings import Secret, Settings
 

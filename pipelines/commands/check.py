@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.client import NotFoundError, PixeeClient
+from pipelines.client import PixeeClient
 from pipelines.commands import add_settings_arguments, settings_from_args
-from pipelines.errors import ApiError, shown
+from pipelines.errors import ApiError, NotFoundError, shown
 from pipelines.flavour import Flavour, lacking_api_path, resolve
 from pipelines.paging import envelope_of, items_of
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pipelines.checks import Warehouse, _as_date
-from pipelines.errors import ConfigError, PixeeEtlError
+from pipelines.errors import ConfigError, ReportError
 from pipelines.marts import SEVERITIES
 
 WINDOW_DAYS = 30
@@ -36,10 +36,6 @@ SEVERITY_ORDER = (*SEVERITIES, "unknown")
 V2_MARTS = ("finding_remediation", "remediation_weekly", "fix_outcomes", "scanner_outcomes")
 
 Kind = Literal["count", "hours", "ratio"]
-
-
-class ReportError(PixeeEtlError):
-    """A mart could not be read for the report; the message names the mart."""
 
 
 @dataclass(frozen=True)

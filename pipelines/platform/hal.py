@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from pipelines.client import BadPageError, PixeeClient
-from pipelines.errors import ApiError, shown
+from pipelines.client import PixeeClient
+from pipelines.errors import ApiError, BadPageError, shown
 from pipelines.paging import MAX_EMPTY_PAGES, _same_url, next_link
 from pipelines.records import shape_problem
 

@@ -28,9 +28,9 @@ from typing import Any
 import dlt
 
 from pipelines import records
-from pipelines.client import ForbiddenError, NotFoundError, PixeeClient
+from pipelines.client import PixeeClient
 from pipelines.endpoints import NOT_LOADED, PLATFORM, VERSION, Endpoint, root_relations, unknown_table
-from pipelines.errors import ApiError
+from pipelines.errors import ApiError, ForbiddenError, NotFoundError
 from pipelines.platform import hal
 from pipelines.platform.expiry import late_warning, mark_expired
 from pipelines.platform.rows import clean, finding_row, versioned

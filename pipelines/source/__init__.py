@@ -44,8 +44,9 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines import records
-from pipelines.client import ForbiddenError, PixeeClient
+from pipelines.client import PixeeClient
 from pipelines.dlt_files import guard_trace
+from pipelines.errors import ForbiddenError
 from pipelines.paging import iter_pages
 from pipelines.schemas import API_SCHEMA
 from pipelines.source import columns

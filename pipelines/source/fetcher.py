@@ -13,7 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, segment
+from pipelines.client import PixeeClient, segment
+from pipelines.errors import ApiError, AuthError, NotFoundError
 from pipelines.paging import iter_pages
 from pipelines.records import mend, shape_problem
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow

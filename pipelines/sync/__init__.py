@@ -53,7 +53,7 @@ import httpx
 
 from pipelines.client import make_client
 from pipelines.destinations import make_pipeline
-from pipelines.errors import IncompleteSyncError
+from pipelines.errors import DestinationError, IncompleteSyncError
 from pipelines.flavour import Flavour, FlavourName, resolve
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
@@ -65,7 +65,7 @@ from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
 from pipelines.sync.record import RunRecord
 from pipelines.sync.resume import resume
-from pipelines.sync.steps import LOADER_FILE_FORMAT, DestinationError, run_step
+from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
 
 # DuckDB sizes its buffers to 80% of RAM, and while a batch merges into a large table they made
 # most of a sync's peak memory (1M findings: 645-670 MB, 537 MB with this cap, as fast); what

@@ -12,10 +12,11 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 from pipelines.deletions import ReadLog, mark_disappeared
 from pipelines.disk import disk_full
 from pipelines.endpoints import FlavourName
+from pipelines.errors import DestinationError
 from pipelines.history import record_unrecorded_loads, record_versions
 from pipelines.refresh import keep_prior_rows, restore_disappeared
 from pipelines.report import SyncReport
-from pipelines.sync.steps import DestinationError, cause_line, roomy_memory_limit
+from pipelines.sync.steps import cause_line, roomy_memory_limit
 
 T = TypeVar("T")
 
