@@ -133,10 +133,10 @@ def our_sync(
 def bucket_full() -> bool:
     """True while the client's token bucket is at capacity: from then on, tokens the rate adds
     are lost. Reads the bucket's state (read-only) for the diagnosis of utilisation."""
-    from pipelines import client
+    from pipelines import rate_limit
 
     now = time.monotonic()
-    for bucket in list(client._buckets.values()):
+    for bucket in list(rate_limit._buckets.values()):
         tokens = bucket._tokens + max(0.0, now - bucket._last) * bucket.rate
         if tokens >= bucket.capacity - 1e-9 and now >= bucket._blocked_until:
             return True

@@ -1,20 +1,24 @@
-"""The one HTTP client of pixee-etl: bearer auth, one token bucket per token, retries, redaction."""
+"""The one HTTP client of pixee-etl: bearer auth, the token's bucket, retries, redirects, deadlines.
+
+A request passes one layer per method, each with one job:
+```
+get_json / post_json        retry policy: backoff with jitter, Retry-After, 429 waits (one per verb)
+ -> _attempt                one request, answered: pipelines.responses.classify says what it means
+ -> _send_within_deadline   the request deadline, counted; transport failures become faults
+ -> _send                   307/308 followed within this origin only, the token never elsewhere
+ -> _read_body              the body, cut at MAX_BODY_BYTES or the deadline
+```
+Around it: pipelines.rate_limit (the bucket), pipelines.request_stats (what requests cost),
+pipelines.redaction (the token out of every log line and error).
+"""
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import json
 import logging
-import math
 import random
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -24,382 +28,30 @@ from pipelines import deadline as deadlines
 from pipelines import tls
 from pipelines.errors import (
     ApiError,
-    AuthError,
-    BadPageError,
-    ForbiddenError,
-    NotFoundError,
     RateLimitCeilingError,
     shown,
 )
-from pipelines.redaction import add_secret, holds_secret, redact, scrub, secrets
+from pipelines.rate_limit import TokenBucket, bucket_for
+from pipelines.redaction import register_secret, secrets
+from pipelines.request_stats import ClientStats
+from pipelines.responses import (
+    REQUIRED,
+    Throttled,
+    Transient,
+    classify,
+    describe_transport_error,
+    exception_chain,
+)
 from pipelines.settings import Settings, validate_base_url
 
 log = logging.getLogger("pipelines.client")
 
-RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
 # A page is ~150 kB and a detail body a few; a body far above this is a server gone wrong.
 MAX_BODY_BYTES = 64 << 20
 # 307/308 hops followed for one request: a moved endpoint takes one, a loop is cut short.
 MAX_REDIRECTS = 5
-
-
-# ---------------------------------------------------------------------------------------------------
-# Redaction: the token never reaches a log line, whatever logger or handler emits it.
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret so every log record and error text that passes redact() hides it."""
-    add_secret(value)
-    if value and len(value) >= 4:
-        _install_log_filter()
-
-
-class RedactingFilter(logging.Filter):
-    """Formats the record once and replaces every registered secret by '***'."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if secrets():
-            try:
-                message = record.getMessage()
-            except Exception:  # a broken format string must not hide the record
-                message = str(record.msg)
-            cleaned = redact(message)
-            if cleaned != message or record.args:
-                record.msg, record.args = cleaned, None
-            if record.exc_info and record.exc_info[1] is not None:
-                # Tracebacks are rendered by the handler; render now so the secret can be removed.
-                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-                record.exc_info = None
-        return True
-
-
-_FILTER = RedactingFilter()
-_factory_installed = False
-_factory_lock = threading.Lock()
-
-
-def _install_log_filter() -> None:
-    """Attach the filter where every record passes: the record factory, so handlers added later
-    (Prefect's, pytest's) see redacted records too, and httpx/httpcore never log headers."""
-    global _factory_installed
-    with _factory_lock:
-        if _factory_installed:
-            return
-        previous = logging.getLogRecordFactory()
-
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            _FILTER.filter(record)
-            return record
-
-        logging.setLogRecordFactory(factory)
-        _factory_installed = True
-    # httpcore's DEBUG trace names every header event; keep it quiet whatever the root level is.
-    for name in ("httpcore", "hpack"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The token bucket.
-
-
-class TokenBucket:
-    """Client-side copy of the server's bucket: capacity `burst`, refilled at rate/60 per second.
-
-    Thread-safe: callers reserve a slot under the lock and sleep outside it, so N threads share
-    one budget. Part of the burst is held back: the server counts a request when it arrives, and
-    a request delayed on its way (a busy machine, a slow thread) lets later ones bunch up behind
-    it. Holding back rate x `headroom_seconds` tokens (at least one, less than the burst) absorbs
-    that much delay: the server's bucket then always holds that many tokens more than ours.
-    The steady rate is the server's; only the opening burst is smaller.
-    """
-
-    def __init__(
-        self,
-        requests_per_minute: float,
-        burst: int,
-        *,
-        headroom_seconds: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if requests_per_minute <= 0 or burst < 1:
-            raise ValueError("requests_per_minute and burst must be positive")
-        self.rate = requests_per_minute / 60.0
-        headroom = min(burst - 1.0, max(1.0, self.rate * headroom_seconds)) if headroom_seconds else 0.0
-        self.capacity = max(1.0, burst - headroom)
-        self.requests_per_minute = requests_per_minute
-        self.burst = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = self.capacity
-        self._last = clock()
-        self._blocked_until = 0.0
-        # Wall time with at least one caller asleep here: the sum of the callers' waits counts
-        # every thread's sleep, 8 threads waiting 30 s together as 240 s.
-        self._sleepers = 0
-        self._sleeping_since = 0.0
-        self._wall_waited = 0.0
-
-    def wall_wait_seconds(self) -> float:
-        """Seconds of wall time during which some caller was waiting for a token (ever, so far)."""
-        with self._lock:
-            ongoing = self._clock() - self._sleeping_since if self._sleepers else 0.0
-            return self._wall_waited + max(0.0, ongoing)
-
-    def _refill(self, now: float) -> None:
-        if now > self._last:
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-
-    def acquire(self) -> float:
-        """Take one token, sleeping until it is there; returns the seconds spent waiting."""
-        waited = 0.0
-        with self._lock:
-            now = self._clock()
-            self._refill(now)
-            self._tokens -= 1.0
-            # A negative balance is a queue of reservations: this caller's slot is -tokens/rate away.
-            delay = max(0.0, -self._tokens / self.rate, self._blocked_until - now)
-            if delay > 0:
-                if not self._sleepers:
-                    self._sleeping_since = now
-                self._sleepers += 1
-        if delay <= 0:
-            return waited
-        try:
-            while delay > 0:
-                self._sleep(delay)
-                waited += delay
-                with self._lock:
-                    # A 429 seen by another thread while we slept pushes everyone back.
-                    delay = max(0.0, self._blocked_until - self._clock())
-        finally:
-            with self._lock:
-                self._sleepers -= 1
-                if not self._sleepers:
-                    self._wall_waited += max(0.0, self._clock() - self._sleeping_since)
-        return waited
-
-    def penalize(self, seconds: float) -> float:
-        """The server said wait `seconds` (429): nobody sends before then, and refill restarts empty.
-
-        Returns the seconds of blocking this adds (threads told to wait at once add it once)."""
-        with self._lock:
-            now = self._clock()
-            self._refill(now)
-            until = now + seconds
-            added = max(0.0, until - max(now, self._blocked_until))
-            self._blocked_until = max(self._blocked_until, until)
-            self._tokens = min(self._tokens, 0.0)
-            self._last = max(self._last, until)
-            return added
-
-
-_buckets: dict[str, TokenBucket] = {}
-_buckets_lock = threading.Lock()
-
-
-def bucket_for(base_url: str, token: str, requests_per_minute: float, burst: int) -> TokenBucket:
-    """The process-wide bucket of one token: every client, resource and thread on it shares it,
-    so a second sync in the same process continues where the server's bucket stands."""
-    key = hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()
-    with _buckets_lock:
-        bucket = _buckets.get(key)
-        if bucket is None or (bucket.requests_per_minute, bucket.burst) != (requests_per_minute, burst):
-            bucket = _buckets[key] = TokenBucket(requests_per_minute, burst)
-        return bucket
-
-
-# ---------------------------------------------------------------------------------------------------
-# Statistics per resource, read by the sync report and the live progress line.
-
-
-@dataclass
-class RequestStats:
-    """What one resource's requests cost."""
-
-    requests: int = 0
-    throttled_429: int = 0
-    retries: int = 0
-    wait_seconds: float = 0.0  # rate-limit waits: the bucket and Retry-After
-    backoff_seconds: float = 0.0
-    first_request: float | None = None
-    last_response: float | None = None
-
-    @property
-    def elapsed(self) -> float:
-        if self.first_request is None or self.last_response is None:
-            return 0.0
-        return self.last_response - self.first_request
-
-
-@dataclass
-class ClientStats:
-    """Thread-safe counters keyed by resource name."""
-
-    by_resource: dict[str, RequestStats] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def update(self, resource: str, **changes: float) -> None:
-        with self._lock:
-            stats = self.by_resource.setdefault(resource, RequestStats())
-            now = time.monotonic()
-            for name, value in changes.items():
-                if name == "started":
-                    if stats.first_request is None:
-                        stats.first_request = now
-                elif name == "finished":
-                    stats.last_response = now
-                else:
-                    setattr(stats, name, getattr(stats, name) + value)
-
-    def snapshot(self) -> dict[str, RequestStats]:
-        with self._lock:
-            return {k: RequestStats(**vars(v)) for k, v in self.by_resource.items()}
-
-    def totals(self) -> RequestStats:
-        snap = self.snapshot().values()
-        total = RequestStats()
-        for s in snap:
-            total.requests += s.requests
-            total.throttled_429 += s.throttled_429
-            total.retries += s.retries
-            total.wait_seconds += s.wait_seconds
-            total.backoff_seconds += s.backoff_seconds
-        firsts = [s.first_request for s in snap if s.first_request is not None]
-        lasts = [s.last_response for s in snap if s.last_response is not None]
-        total.first_request = min(firsts) if firsts else None
-        total.last_response = max(lasts) if lasts else None
-        return total
-
-
-# ---------------------------------------------------------------------------------------------------
-# The client.
-
-
-class _Transient(Exception):
-    """One attempt failed in a way worth retrying; carries what the final error should say, and
-    how long the server asked us to wait (a 503 with Retry-After), if it did."""
-
-    def __init__(
-        self,
-        reason: str,
-        status: int | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason, self.status, self.request_id = reason, status, request_id
-        self.retry_after = retry_after
-
-
-def _error_body(response: httpx.Response, content: bytes) -> tuple[Any, str | None, str | None]:
-    """(code, message, request_id) from the documented error body, tolerating anything else."""
-    request_id = response.headers.get("x-request-id")
-    try:
-        error = json.loads(content).get("error") or {}
-    except (ValueError, AttributeError, RecursionError):
-        return None, None, request_id
-    if not isinstance(error, dict):
-        return None, None, request_id
-    found = error.get("request_id")
-    message = error.get("message")
-    return (
-        error.get("code"),
-        message if isinstance(message, str) else None,
-        str(found) if isinstance(found, str | int) and found != "" else request_id,
-    )
-
-
-def _problem(response: httpx.Response, content: bytes, endpoint: str) -> str | None:
-    """An RFC 9457 problem document (application/problem+json, the platform API's errors) as
-    'title: detail (instance ...)', shown() so no part of it (a detail echoing the key, a
-    megabyte of text) reaches a message; None when the body is not one. An instance that is
-    only the endpoint's path is left out: the message names the endpoint already."""
-    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(body, dict) or (media != "application/problem+json" and "error" in body):
-        return None
-    title, detail, instance = (body.get(k) for k in ("title", "detail", "instance"))
-    parts = [shown(v, 160) for v in (title, detail) if isinstance(v, str | int) and str(v).strip()]
-    if not parts:
-        return None
-    text = ": ".join(dict.fromkeys(parts))  # a detail that repeats the title says it once
-    if isinstance(instance, str) and instance.strip() and urlsplit(instance).path != endpoint:
-        text += f" (instance {shown(instance, 120)})"
-    return text
-
-
-def _retry_after(response: httpx.Response, *, default: float | None) -> float | None:
-    """Seconds the server asks us to wait: Retry-After as delay-seconds or as an HTTP-date
-    (RFC 9110, 10.2.3); `default` when it is missing or unreadable."""
-    raw = response.headers.get("retry-after", "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else default  # "inf" and "nan" are no delay
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return default
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may come without a zone
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """exc and what caused it, outermost first."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _describe_transport_error(exc: httpx.HTTPError, host: str) -> str:
-    """What went wrong on the wire, naming the host and the cause: a DNS typo must not read
-    like a server that is down."""
-    chain = _chain(exc)
-    detail = shown(str(exc) or type(exc).__name__, 160)
-    # The ssl error itself, when it is in the chain, says why in its verify_message.
-    failures = [e for e in chain if tls.is_verification_failure(e)]
-    failures.sort(key=lambda e: not isinstance(e, ssl.SSLCertVerificationError))
-    if failures:
-        refused = failures[0]
-        reason = shown(getattr(refused, "verify_message", None) or refused, 120)
-        if "mismatch" in reason.lower():  # trusted, but issued for another host name or address
-            return f"the TLS certificate of {host} is not valid for that name ({reason}); use a name it holds"
-        return f"the TLS certificate of {host} is not trusted ({reason}); {tls.FIX}"
-    if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in detail.lower():
-        return f"cannot resolve host {host!r} (DNS: {detail}); check PIXEE_BASE_URL (or PIXEE_SERVER)"
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"timeout connecting to {host}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timeout waiting for {host} ({type(exc).__name__})"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in detail.lower():
-        return f"connection to {host} refused (nothing listens there, or a firewall says no)"
-    if any(isinstance(e, ssl.SSLError) for e in chain):
-        return f"TLS handshake with {host} failed ({detail})"
-    if isinstance(exc, httpx.DecodingError):
-        return f"{host} sent a body that does not decode ({detail})"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"{host} broke off the response ({type(exc).__name__}: {detail})"
-    return f"connection error with {host} ({type(exc).__name__}: {detail})"
-
-
-_REQUIRED = object()  # get_json's default for not_json: a 200 must be JSON
 
 
 class PixeeClient:
@@ -495,7 +147,7 @@ class PixeeClient:
         *,
         resource: str = "other",
         validate: Callable[[Any], None] | None = None,
-        not_json: Any = _REQUIRED,
+        not_json: Any = REQUIRED,
     ) -> Any:
         """The decoded JSON body of a successful GET.
 
@@ -513,7 +165,7 @@ class PixeeClient:
             self.stats.update(resource, wait_seconds=waited, started=1)
             try:
                 return self._attempt(url, params, endpoint, resource, validate, not_json=not_json)
-            except _Transient as fault:
+            except Transient as fault:
                 attempt += 1
                 if attempt >= self.max_attempts:
                     raise ApiError(
@@ -532,7 +184,7 @@ class PixeeClient:
                 log.info("retrying %s after %s (attempt %d, %.1f s)", endpoint, fault.reason, attempt, delay)
                 self.stats.update(resource, retries=1, backoff_seconds=delay)
                 self._sleep(delay)
-            except _Throttled as throttled:
+            except Throttled as throttled:
                 self.stats.update(resource, throttled_429=1)
                 self._wait_for_server(throttled.seconds, endpoint, "429")
 
@@ -550,14 +202,14 @@ class PixeeClient:
             self.stats.update(resource, wait_seconds=self.bucket.acquire(), started=1)
             try:
                 return self._attempt(url, None, endpoint, resource, None, json_body=body)
-            except _Transient as fault:
+            except Transient as fault:
                 raise ApiError(
                     f"{fault.reason}; the request was not retried, it may or may not have taken effect",
                     status=fault.status,
                     endpoint=endpoint,
                     request_id=fault.request_id,
                 ) from None
-            except _Throttled as throttled:
+            except Throttled as throttled:
                 self.stats.update(resource, throttled_429=1)
                 if throttled.seconds > self.max_retry_after:
                     raise RateLimitCeilingError(f"rate limited for {throttled.seconds:.0f} s") from None
@@ -594,7 +246,7 @@ class PixeeClient:
             self._limited += self.bucket.penalize(seconds)
         log.info("%s on %s: waiting %.0f s, slowing every request on this token", why, endpoint, seconds)
 
-    # -- one attempt --------------------------------------------------------------------------
+    # -- one request, layer by layer -----------------------------------------------------------
 
     def _attempt(
         self,
@@ -604,73 +256,45 @@ class PixeeClient:
         resource: str,
         validate: Callable[[Any], None] | None,
         json_body: Mapping[str, Any] | None = None,
-        not_json: Any = _REQUIRED,
+        not_json: Any = REQUIRED,
     ) -> Any:
+        """One request, answered: its body, or the fault or error its answer means (pipelines.responses)."""
+        response, content = self._send_within_deadline(url, params, json_body, endpoint, resource)
+        if self.server_date is None:
+            self.server_date = response.headers.get("date")
+        return classify(
+            response, content, endpoint, posted=json_body is not None, validate=validate, not_json=not_json
+        )
+
+    def _send_within_deadline(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Mapping[str, Any] | None,
+        endpoint: str,
+        resource: str,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request under the request deadline, counted; a transport failure becomes a
+        transient fault, except a certificate that is not trusted (retrying cannot cure it)."""
         started = time.monotonic()
         try:
             self.stats.update(resource, requests=1)
             with deadlines.within(self.request_deadline) as deadline:
-                response, content = self._send(url, params, json_body, endpoint, deadline)
+                return self._send(url, params, json_body, endpoint, deadline)
         except httpx.TimeoutException as exc:
             if time.monotonic() - started >= self.request_deadline:
-                raise _Transient(
+                raise Transient(
                     f"no complete response from {self.host} within request_deadline_seconds="
                     f"{self.request_deadline:g} (a body that trickles?)"
                 ) from None
-            raise _Transient(_describe_transport_error(exc, self.host)) from None
+            raise Transient(describe_transport_error(exc, self.host)) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
-            if any(tls.is_verification_failure(e) for e in _chain(exc)):
+            if any(tls.is_verification_failure(e) for e in exception_chain(exc)):
                 # An untrusted certificate stays untrusted: retrying only delays the line that says why.
-                raise ApiError(_describe_transport_error(exc, self.host)) from None
-            raise _Transient(_describe_transport_error(exc, self.host)) from None
+                raise ApiError(describe_transport_error(exc, self.host)) from None
+            raise Transient(describe_transport_error(exc, self.host)) from None
         finally:
             self.stats.update(resource, finished=1)
-        if self.server_date is None:
-            self.server_date = response.headers.get("date")
-        status = response.status_code
-        if status == 200 or (status == 201 and json_body is not None):
-            request_id = response.headers.get("x-request-id")
-            try:
-                body = json.loads(content)
-            except (ValueError, RecursionError) as exc:
-                if not_json is not _REQUIRED:
-                    return not_json
-                what = "nested too deeply to decode" if isinstance(exc, RecursionError) else "not valid JSON"
-                raise _Transient(f"200 with a body that is {what}", status, request_id) from None
-            if holds_secret(content, pieces=False):
-                # A server that echoes the token into a record must not get it into a table.
-                body = scrub(body)
-            if validate is not None:
-                try:
-                    validate(body)
-                except BadPageError as exc:
-                    raise _Transient(f"200 with a malformed page: {exc}", status, request_id) from None
-            return body
-        if status == 429:
-            raise _Throttled(max(1.0, _retry_after(response, default=1.0) or 1.0))
-        code, message, request_id = _error_body(response, content)
-        problem = _problem(response, content, endpoint)
-        if status in RETRYABLE_STATUS or 500 <= status < 600:
-            wait = _retry_after(response, default=None) if status == 503 else None
-            raise _Transient(f"HTTP {status}", status, request_id, retry_after=wait)
-        text = problem or shown(message or response.reason_phrase or "error", 300)
-        if status == 401:
-            said = f": {problem}" if problem else ""
-            raise AuthError(
-                f"the API refused the token (401 unauthorized{said}); check PIXEE_TOKEN",
-                status=401,
-                code=code if isinstance(code, str) else None,
-                endpoint=endpoint,
-                request_id=request_id,
-            )
-        kind = {403: ForbiddenError, 404: NotFoundError}.get(status, ApiError)
-        raise kind(
-            text,
-            status=status,
-            code=code if isinstance(code, str) else None,
-            endpoint=endpoint,
-            request_id=request_id,
-        )
 
     def _send(
         self,
@@ -737,18 +361,12 @@ class PixeeClient:
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                raise _Transient(
+                raise Transient(
                     f"{self.host} sent a body above {MAX_BODY_BYTES:,} bytes", response.status_code
                 )
             if time.monotonic() >= deadline:
                 raise httpx.ReadTimeout("request deadline passed")
         return b"".join(chunks)
-
-
-class _Throttled(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
 
 
 def segment(value: str) -> str:

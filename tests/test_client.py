@@ -13,12 +13,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from pipelines.client import (
-    PixeeClient,
-    TokenBucket,
-    redact,
-    register_secret,
-)
+from pipelines.client import PixeeClient
 from pipelines.errors import (
     ApiError,
     AuthError,
@@ -28,6 +23,8 @@ from pipelines.errors import (
     RateLimitCeilingError,
 )
 from pipelines.paging import envelope_of
+from pipelines.rate_limit import TokenBucket
+from pipelines.redaction import redact, register_secret
 from pipelines.settings import Secret, Settings, load_settings
 
 TOKEN = "pixee-test-token-7f3a9c"

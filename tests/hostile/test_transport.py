@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.client import PixeeClient, TokenBucket
+from pipelines.client import PixeeClient
 from pipelines.errors import ApiError, RateLimitCeilingError
+from pipelines.rate_limit import TokenBucket
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
 from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
