@@ -133,7 +133,7 @@ def our_sync(
 def bucket_full() -> bool:
     """True while the client's token bucket is at capacity: from then on, tokens the rate adds
     are lost. Reads the bucket's state (read-only) for the diagnosis of utilisation."""
-    from pipelines import rate_limit
+    from pipelines.api import rate_limit
 
     now = time.monotonic()
     for bucket in list(rate_limit._buckets.values()):

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from pipelines.redaction import redact
+from pipelines.api.redaction import redact
 
 if TYPE_CHECKING:
     from pipelines.checks import CheckResult

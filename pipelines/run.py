@@ -23,9 +23,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.flavour import Flavour, lacking_api_path, resolve
 from pipelines.errors import IncompleteSyncError, NotFoundError
-from pipelines.flavour import Flavour, lacking_api_path, resolve
 from pipelines.marts import build_marts
 from pipelines.report import SyncReport
 from pipelines.serving import publish

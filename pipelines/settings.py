@@ -129,7 +129,7 @@ class Settings:
     token: Secret | None = None
     tier: str = "standard"
     # "auto" reads the API's root once to tell the platform (HAL) API from the v1 one
-    # (pipelines.flavour); "v1" or "platform" skip or insist on that.
+    # (pipelines.api.flavour); "v1" or "platform" skip or insist on that.
     api_flavour: str = "auto"
     # A private CA (PIXEE_CA_BUNDLE, else SSL_CERT_FILE) trusted on top of the usual ones.
     ca_bundle: Path | None = None
@@ -295,7 +295,7 @@ def _base_url(env: Mapping[str, str], api: Mapping[str, Any]) -> tuple[str, str]
 def _ca_bundle(env: Mapping[str, str]) -> Path | None:
     """The private CA file to trust, checked now so a bad one is a line naming it, not a TLS
     failure later: PIXEE_CA_BUNDLE, else the standard SSL_CERT_FILE."""
-    from pipelines.tls import check_bundle  # ssl and certifi only when a bundle is set
+    from pipelines.api.tls import check_bundle  # ssl and certifi only when a bundle is set
 
     for variable in ("PIXEE_CA_BUNDLE", "SSL_CERT_FILE"):
         value = env.get(variable)

@@ -13,7 +13,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import envelope_of
+from pipelines.api.rate_limit import TokenBucket
+from pipelines.api.redaction import redact, register_secret
 from pipelines.errors import (
     ApiError,
     AuthError,
@@ -22,9 +25,6 @@ from pipelines.errors import (
     NotFoundError,
     RateLimitCeilingError,
 )
-from pipelines.paging import envelope_of
-from pipelines.rate_limit import TokenBucket
-from pipelines.redaction import redact, register_secret
 from pipelines.settings import Secret, Settings, load_settings
 
 TOKEN = "pixee-test-token-7f3a9c"

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines import client
+from pipelines.api import client
 from pipelines.settings import DEFAULT_PROFILES_DIR
 from pipelines.sync import sync
 from tests.faults_support import (

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError, AuthError, ForbiddenError, NotFoundError
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import Answer, problem, serving

@@ -28,7 +28,7 @@ from typing import Any
 import dlt
 
 from pipelines import records
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.endpoints import NOT_LOADED, PLATFORM, VERSION, Endpoint, root_relations, unknown_table
 from pipelines.errors import ApiError, ForbiddenError, NotFoundError
 from pipelines.platform import hal

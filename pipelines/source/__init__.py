@@ -44,10 +44,10 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from pipelines import records
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import iter_pages
 from pipelines.dlt_files import guard_trace
 from pipelines.errors import ForbiddenError
-from pipelines.paging import iter_pages
 from pipelines.schemas import API_SCHEMA
 from pipelines.source import columns
 from pipelines.source.cursors import Cursor, run_start

@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.client import PixeeClient, segment
+from pipelines.api.client import PixeeClient, segment
+from pipelines.api.paging import iter_pages
 from pipelines.errors import ApiError, AuthError, NotFoundError
-from pipelines.paging import iter_pages
 from pipelines.records import mend, shape_problem
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS, declared

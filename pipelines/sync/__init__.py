@@ -36,7 +36,7 @@ sync(settings)                              what it commits to the warehouse
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
-That is the v1 flavour. A platform API (pipelines.flavour) shares phases 1 and 4 and reads in
+That is the v1 flavour. A platform API (pipelines.api.flavour) shares phases 1 and 4 and reads in
 between as pipelines.platform.sync describes: the root's collections, in units committed in
 segments with the state that covers them.
 Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
@@ -51,10 +51,10 @@ from __future__ import annotations
 import dlt
 import httpx
 
-from pipelines.client import make_client
+from pipelines.api.client import make_client
+from pipelines.api.flavour import Flavour, FlavourName, resolve
 from pipelines.destinations import make_pipeline
 from pipelines.errors import DestinationError, IncompleteSyncError
-from pipelines.flavour import Flavour, FlavourName, resolve
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories, segment_requests
@@ -103,7 +103,7 @@ def sync(
 
     `flavour` is the API's flavour when the caller has already resolved it (`run` prints it
     first; a Flavour carries the root's links, so the root is read once), or its name; None
-    resolves settings.api_flavour here (pipelines.flavour: "auto" costs one request). One path
+    resolves settings.api_flavour here (pipelines.api.flavour: "auto" costs one request). One path
     for both: phases 1 and 4 are shared, the reading in between is the flavour's
     (pipelines.platform for the platform API).
     """

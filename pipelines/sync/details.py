@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import dlt
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dlt
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.report import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source, read_webhooks

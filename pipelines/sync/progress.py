@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipelines.client import PixeeClient
-from pipelines.redaction import redact
+from pipelines.api.client import PixeeClient
+from pipelines.api.redaction import redact
 from pipelines.report import SyncReport
 
 log = logging.getLogger("pipelines.sync")

@@ -13,9 +13,9 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.api.redaction import redact
 from pipelines.disk import disk_full, tree_bytes
 from pipelines.errors import DestinationError, PixeeEtlError, in_chain
-from pipelines.redaction import redact
 from pipelines.report import SyncReport
 
 log = logging.getLogger("pipelines.sync")

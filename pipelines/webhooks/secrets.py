@@ -13,8 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.api.redaction import register_secret
 from pipelines.errors import ConfigError
-from pipelines.redaction import register_secret
 
 ENV_CURRENT = "PIXEE_WEBHOOK_SECRET"
 ENV_PREVIOUS = "PIXEE_WEBHOOK_SECRET_PREVIOUS"

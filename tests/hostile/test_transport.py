@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.rate_limit import TokenBucket
 from pipelines.errors import ApiError, RateLimitCeilingError
-from pipelines.rate_limit import TokenBucket
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
 from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
@@ -107,7 +107,7 @@ def test_a_response_bad_every_time_fails_in_one_line(
 def test_an_endless_body_is_cut_off_at_the_size_cap(
     proxy: Callable[..., HostileProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipelines.client.MAX_BODY_BYTES", 10_000)
+    monkeypatch.setattr("pipelines.api.client.MAX_BODY_BYTES", 10_000)
     server = proxy()
     server.tamper = lambda p, q, u: Reply(body={"data": ["x" * 100] * 500})
     with client_for(server) as client, pytest.raises(ApiError) as failed:

@@ -3,13 +3,13 @@
 A request passes one layer per method, each with one job:
 ```
 get_json / post_json        retry policy: backoff with jitter, Retry-After, 429 waits (one per verb)
- -> _attempt                one request, answered: pipelines.responses.classify says what it means
+ -> _attempt                one request, answered: pipelines.api.responses.classify says what it means
  -> _send_within_deadline   the request deadline, counted; transport failures become faults
  -> _send                   307/308 followed within this origin only, the token never elsewhere
  -> _read_body              the body, cut at MAX_BODY_BYTES or the deadline
 ```
-Around it: pipelines.rate_limit (the bucket), pipelines.request_stats (what requests cost),
-pipelines.redaction (the token out of every log line and error).
+Around it: pipelines.api.rate_limit (the bucket), pipelines.api.request_stats (what requests cost),
+pipelines.api.redaction (the token out of every log line and error).
 """
 
 from __future__ import annotations
@@ -24,17 +24,12 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from pipelines import deadline as deadlines
-from pipelines import tls
-from pipelines.errors import (
-    ApiError,
-    RateLimitCeilingError,
-    shown,
-)
-from pipelines.rate_limit import TokenBucket, bucket_for
-from pipelines.redaction import register_secret, secrets
-from pipelines.request_stats import ClientStats
-from pipelines.responses import (
+from pipelines.api import deadline as deadlines
+from pipelines.api import tls
+from pipelines.api.rate_limit import TokenBucket, bucket_for
+from pipelines.api.redaction import register_secret, secrets
+from pipelines.api.request_stats import ClientStats
+from pipelines.api.responses import (
     REQUIRED,
     Throttled,
     Transient,
@@ -42,9 +37,14 @@ from pipelines.responses import (
     describe_transport_error,
     exception_chain,
 )
+from pipelines.errors import (
+    ApiError,
+    RateLimitCeilingError,
+    shown,
+)
 from pipelines.settings import Settings, validate_base_url
 
-log = logging.getLogger("pipelines.client")
+log = logging.getLogger("pipelines.api.client")
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=120.0)
 USER_AGENT = "pixee-etl/0.1 (+dlt)"
@@ -258,7 +258,7 @@ class PixeeClient:
         json_body: Mapping[str, Any] | None = None,
         not_json: Any = REQUIRED,
     ) -> Any:
-        """One request, answered: its body, or the fault or error its answer means (pipelines.responses)."""
+        """One request, answered: its body, or the fault or error its answer means (api.responses)."""
         response, content = self._send_within_deadline(url, params, json_body, endpoint, resource)
         if self.server_date is None:
             self.server_date = response.headers.get("date")

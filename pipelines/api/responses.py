@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from pipelines import tls
+from pipelines.api import tls
+from pipelines.api.redaction import holds_secret, scrub
 from pipelines.errors import ApiError, AuthError, BadPageError, ForbiddenError, NotFoundError, shown
-from pipelines.redaction import holds_secret, scrub
 
 # Statuses a later attempt may get past (any other 5xx is treated alike).
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})

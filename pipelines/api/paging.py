@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError, BadPageError, shown
 from pipelines.records import shape_problem
 
-log = logging.getLogger("pipelines.paging")
+log = logging.getLogger("pipelines.api.paging")
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
 # Empty pages in a row that still say "more": a real list skips a few (items deleted under the
