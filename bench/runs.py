@@ -240,9 +240,9 @@ def ceiling_fetch(base_url: str, token: str) -> dict[str, Any]:
 
 
 def marts_build(base_url: str, token: str, workdir: str) -> dict[str, Any]:
-    """Every mart rebuilt on the DuckDB file our sync loaded (pipelines.marts.build_marts: dbt run)."""
+    """Every mart rebuilt on the DuckDB file our sync loaded (transform.dbt_runner.build_marts: dbt run)."""
     from pipelines.destinations import make_pipeline
-    from pipelines.marts import build_marts
+    from pipelines.transform.dbt_runner import build_marts
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
     pipeline = make_pipeline(settings, pipelines_dir=str(Path(workdir) / "pipelines"))

@@ -3,7 +3,8 @@ run per destination at once.
 
 The sync, the marts and the serving file run through pipelines.run.run_once, the sequence `pixee-etl
 run` and the demo call, with thin Prefect tasks (retries, states) in place of its library steps;
-the checks (pipelines.checks) and the HTML report (pipelines.html_report) follow under the same hold.
+the checks (pipelines.transform.checks) and the HTML report (pipelines.publish.html_report)
+follow under the same hold.
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 from prefect.tasks import exponential_backoff
 
-from flows.report import read_summary, summary_markdown
-from pipelines.checks import CheckReport, Warehouse, run_checks
+from flows.summary import read_summary, summary_markdown
 from pipelines.destinations import destination_key
 from pipelines.errors import AuthError, ConfigError, LockHeldError, OverlapSkipped, PixeeEtlError
-from pipelines.html_report import ReportResult, report_from_pipeline
 from pipelines.lock import destination_lock
-from pipelines.marts import MartsReport, build_marts
-from pipelines.report import SyncReport
+from pipelines.publish.html_report import ReportResult, report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport, publish
 from pipelines.run import RunContext, RunRequest, RunSteps, run_once
-from pipelines.serving import PublishReport, publish
 from pipelines.settings import Settings, load_settings
 from pipelines.sync import sync
+from pipelines.transform.checks import CheckReport, Warehouse, run_checks
+from pipelines.transform.dbt_runner import MartsReport, build_marts
 
 # Transient failures (an API that stayed down through the client's own retries, a Retry-After
 # over the ceiling, a warehouse hiccup) get another go after a pause; these never do.
@@ -154,7 +155,7 @@ def extract_and_load(
     cache_policy=NO_CACHE,
 )
 def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport:
-    """pipelines.marts.build_marts on the pipeline the sync loaded through."""
+    """pipelines.transform.dbt_runner.build_marts on the pipeline the sync loaded through."""
     result = build_marts(report.pipeline, settings, as_of=as_of)
     get_run_logger().info(result.summary())
     return result
@@ -168,7 +169,7 @@ def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport
     cache_policy=NO_CACHE,
 )
 def publish_serving(report: SyncReport, settings: Settings) -> PublishReport | None:
-    """pipelines.serving.publish: the DuckDB serving file readers open (nothing on Snowflake)."""
+    """pipelines.publish.serving.publish: the DuckDB serving file readers open (nothing on Snowflake)."""
     published = publish(report.pipeline, settings)
     if published:
         get_run_logger().info(published.summary())
@@ -177,7 +178,7 @@ def publish_serving(report: SyncReport, settings: Settings) -> PublishReport | N
 
 @task(name="data-checks", cache_policy=NO_CACHE)
 def data_checks(report: SyncReport, settings: Settings, as_of: dt.date, full_refresh: bool) -> CheckReport:
-    """pipelines.checks.run_checks; the result carries failures for the report, which fails the flow."""
+    """transform.checks.run_checks; the result carries failures for the report, which fails the flow."""
     checks = run_checks(report.pipeline, settings, as_of=as_of, full_refresh=full_refresh)
     logger = get_run_logger()
     for result in checks.results:
@@ -202,7 +203,7 @@ def report_path(settings: Settings, as_of: dt.date, report_dir: str | None = Non
 def html_report(
     sync_report: SyncReport, settings: Settings, as_of: dt.date, report_dir: str | None
 ) -> ReportResult:
-    """pipelines.html_report: the marts as one self-contained HTML file, linked from the summary."""
+    """pipelines.publish.html_report: the marts as one self-contained HTML file, linked from the summary."""
     result = report_from_pipeline(
         sync_report.pipeline, settings, report_path(settings, as_of, report_dir), as_of
     )

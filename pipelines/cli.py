@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pipelines.commands.demo", "simulator on loopback, sync, advance, sync again, summary"),
     "check": ("pipelines.commands.check", "one request proving the token and URL work"),
     "marts": ("pipelines.commands.marts", "rebuild the marts (dbt run) from the raw tables"),
-    "report": ("pipelines.commands.report", "the marts as one self-contained HTML report"),
+    "report": ("pipelines.commands.html_report", "the marts as one self-contained HTML report"),
     "dbt": ("pipelines.commands.dbt", "any dbt command on the marts project: test, docs generate, ..."),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pipelines.api.redaction import redact
 
 if TYPE_CHECKING:
-    from pipelines.checks import CheckResult
+    from pipelines.transform.checks import CheckResult
 
 E = TypeVar("E", bound=BaseException)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import LockHeldError
-from pipelines.serving import check_working_file_free
+from pipelines.publish.serving import check_working_file_free
 from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.lock")

@@ -6,8 +6,8 @@ run_once(context, request)          context: settings, clock, where dlt works, w
  |- lock            (context.lock)   pipelines.lock, or the flow's Prefect-wide hold
  |- api             (optional)       the API's flavour, read once and said ("api: ...")
  |- sync            (steps.sync)     pipelines.sync: the API into the destination
- |- marts           (steps.marts)    pipelines.marts: dbt on the pipeline the sync loaded through
- '- publish         (steps.publish)  pipelines.serving: the read-only DuckDB file readers open
+ |- marts           (steps.marts)    pipelines.transform.dbt_runner: dbt on the sync's pipeline
+ '- publish         (steps.publish)  pipelines.publish.serving: the read-only DuckDB file readers open
 ```
 Each step is a plain function of (context, ...) so that the flow can run the same sequence with
 its Prefect tasks (retries, states) in their place. A sync that loaded everything it could but
@@ -26,11 +26,11 @@ from typing import Any, Protocol
 from pipelines.api.client import PixeeClient
 from pipelines.api.flavour import Flavour, lacking_api_path, resolve
 from pipelines.errors import IncompleteSyncError, NotFoundError
-from pipelines.marts import build_marts
-from pipelines.report import SyncReport
-from pipelines.serving import publish
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import publish
 from pipelines.settings import Settings
 from pipelines.sync import sync
+from pipelines.transform.dbt_runner import build_marts
 
 
 class Summarised(Protocol):

@@ -137,7 +137,7 @@ class Settings:
     burst: int = TIERS["standard"][1]
     destination: str = "duckdb"  # "duckdb" or "snowflake"
     duckdb_path: Path = Path("pixee_warehouse.duckdb")  # the working file, which dlt loads
-    # The read-only copy readers open (None: beside the working file, see pipelines.serving), and the
+    # The read-only copy readers open (None: beside the working file, see pipelines.publish.serving), and the
     # DuckDB storage version it is written in: v1.1.0 files open in DuckDB 1.1 and every later release.
     serving_path: Path | None = None
     storage_version: str = "v1.1.0"

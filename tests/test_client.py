@@ -234,7 +234,7 @@ def test_the_progress_lines_rate_limit_wait_is_wall_time_not_a_sum_over_threads(
     import threading
     import time
 
-    from pipelines.report import SyncReport
+    from pipelines.publish.run_summary import SyncReport
 
     bucket = TokenBucket(600, 1, headroom_seconds=0)
     bucket.acquire()  # the one token: everyone after it queues

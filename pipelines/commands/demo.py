@@ -13,11 +13,11 @@ import duckdb
 
 from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
-from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
-from pipelines.report import SyncReport
+from pipelines.publish.html_report import report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport
 from pipelines.run import RunContext, RunRequest, run_once
-from pipelines.serving import PublishReport
 from pipelines.settings import Secret, Settings, load_settings
 
 # The simulator and the client share one rate, high enough that the demo takes seconds, paced

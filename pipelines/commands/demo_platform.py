@@ -22,11 +22,11 @@ from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
 from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.errors import PixeeEtlError
-from pipelines.html_report import report_from_pipeline
 from pipelines.lock import destination_lock
-from pipelines.report import SyncReport
+from pipelines.publish.html_report import report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport
 from pipelines.run import LIBRARY_STEPS, RunContext, RunRequest, Summarised, marts_step, run_once
-from pipelines.serving import PublishReport
 
 EXAMPLE_SQL = """\
 -- findings whose triage changed between runs, with each version the warehouse saw

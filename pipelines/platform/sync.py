@@ -35,7 +35,7 @@ from pipelines.platform import hal
 from pipelines.platform.expiry import late_warning, mark_expired
 from pipelines.platform.rows import clean, finding_row, versioned
 from pipelines.platform.source import platform_segment, saved_state
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 from pipelines.schemas import api_schema
 from pipelines.settings import Settings
 from pipelines.source.cursors import Cursor, parse_ts, run_start, server_clock

@@ -82,7 +82,7 @@ _CHILD_COLUMNS = {
 
 
 class Tally(Protocol):
-    """Where the source reports rows and skipped things (pipelines.report.SyncReport is one)."""
+    """Where the source reports rows and skipped things (pipelines.publish.run_summary.SyncReport is one)."""
 
     run_id: str | None
 

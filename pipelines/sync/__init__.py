@@ -55,7 +55,7 @@ from pipelines.api.client import make_client
 from pipelines.api.flavour import Flavour, FlavourName, resolve
 from pipelines.destinations import make_pipeline
 from pipelines.errors import DestinationError, IncompleteSyncError
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories, segment_requests
 from pipelines.sync.details import backfill_details

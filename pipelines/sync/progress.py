@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from pipelines.api.client import PixeeClient
 from pipelines.api.redaction import redact
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 
 log = logging.getLogger("pipelines.sync")
 PROGRESS_SECONDS = 0.5

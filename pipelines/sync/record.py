@@ -14,8 +14,8 @@ from pipelines.disk import disk_full
 from pipelines.endpoints import FlavourName
 from pipelines.errors import DestinationError
 from pipelines.history import record_unrecorded_loads, record_versions
+from pipelines.publish.run_summary import SyncReport
 from pipelines.refresh import keep_prior_rows, restore_disappeared
-from pipelines.report import SyncReport
 from pipelines.sync.steps import cause_line, roomy_memory_limit
 
 T = TypeVar("T")

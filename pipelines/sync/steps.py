@@ -16,7 +16,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.api.redaction import redact
 from pipelines.disk import disk_full, tree_bytes
 from pipelines.errors import DestinationError, PixeeEtlError, in_chain
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 
 log = logging.getLogger("pipelines.sync")
 

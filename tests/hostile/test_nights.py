@@ -21,7 +21,7 @@ from dlt.destinations.exceptions import DatabaseTransientException
 
 from pipelines.disk import disk_full
 from pipelines.errors import ApiError, DiskFullError, IncompleteSyncError
-from pipelines.serving import publish
+from pipelines.publish.serving import publish
 from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.etl_driver import fill

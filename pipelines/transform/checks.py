@@ -17,8 +17,8 @@ import sqlglot
 
 from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import DataCheckError
-from pipelines.marts import TestOutcome, destination_dialect, test_marts
 from pipelines.settings import Settings
+from pipelines.transform.dbt_runner import TestOutcome, destination_dialect, test_marts
 
 Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 
