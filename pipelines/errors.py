@@ -26,14 +26,21 @@ Our exception hierarchy:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from pipelines.api.redaction import redact
 
-if TYPE_CHECKING:
-    from pipelines.transform.checks import CheckResult
-
 E = TypeVar("E", bound=BaseException)
+
+
+class CheckFailure(Protocol):
+    """A failed data check as DataCheckError names it (pipelines.transform.checks.CheckResult)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 def shown(value: object, limit: int = 120) -> str:
@@ -136,7 +143,7 @@ class MartsError(PixeeEtlError):
 class DataCheckError(PixeeEtlError):
     """One or more data checks failed; the message lists every failure, one per line."""
 
-    def __init__(self, failures: Sequence[CheckResult]) -> None:
+    def __init__(self, failures: Sequence[CheckFailure]) -> None:
         self.failures = list(failures)
         lines = [f"{len(self.failures)} data check(s) failed:"]
         lines += [f"  {f.name}: {f.message}" for f in self.failures]

@@ -9,14 +9,14 @@ from typing import Any
 
 import duckdb
 
-from pipelines.commands.demo import (
+from pipelines.commands.demo_common import (
     DEMO_BURST,
     DEMO_RPM,
-    _indent,
-    _scalar,
-    _shown,
     demo_settings,
     duckdb_shell,
+    indented,
+    scalar,
+    shown,
 )
 from pipelines.commands.run import configure_logging
 from pipelines.destinations import destination_for
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
         settings = replace(demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
         destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
-            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(_indent(text)))
+            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
             steps = replace(LIBRARY_STEPS, marts=_marts_or_skipped)
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
             full = run_once(context, RunRequest(full_refresh=True, progress=True, publish=False), steps)
@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
 
             print("4. The report: tiles and charts from the marts, one HTML file")
             report = _report(incremental.synced, settings, path, sim)
-            print(_indent(report) + "\n")
+            print(indented(report) + "\n")
         print(tour(published, full.synced, incremental.synced))
     return 0
 
@@ -123,7 +123,7 @@ def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
 
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) -> str:
     """Tables, versions, expired scans and request counts, all read from the serving file."""
-    path = _shown(published.path)
+    path = shown(published.path)
     lines = [f"What is in {path} now:"]
     with duckdb.connect(str(published.path), read_only=True) as con:
         have = {
@@ -136,14 +136,12 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
             for table in (entry.table, entry.history_table if entry.versioned_by else None):
                 if table in have:
                     lines.append(
-                        f"  pixee.{table:<22} {_scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
+                        f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
                     )
         for table in sorted(t for t in have if t.startswith("collection_")):
-            lines.append(
-                f"  pixee.{table:<22} {_scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
-            )
+            lines.append(f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows")
         twice = (
-            _scalar(
+            scalar(
                 con,
                 "select count(*) from (select scan_id, id from pixee.findings_history group by all "
                 "having count(*) > 1)",
@@ -152,7 +150,7 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
             else 0
         )
         expired = (
-            _scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
+            scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
             if "scans" in have
             else 0
         )
@@ -165,6 +163,6 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
         f"incremental {incremental.total_requests:,} ({incremental.rows:,} rows): {ratio:.1f}x fewer.",
         "",
         f"Try it: {duckdb_shell(published.path)}",
-        _indent(EXAMPLE_SQL),
+        indented(EXAMPLE_SQL),
     ]
     return "\n".join(lines)
