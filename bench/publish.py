@@ -29,7 +29,7 @@ SECTION_END = "<!-- bench.publish: end -->"
 
 def publish_serving(base_url: str, token: str, workdir: str) -> dict[str, Any]:
     """pipelines.publish.serving.publish on the DuckDB file our sync loaded."""
-    from pipelines.destinations import make_pipeline
+    from pipelines.load.destinations import make_pipeline
     from pipelines.publish.serving import publish
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)

@@ -241,7 +241,7 @@ def ceiling_fetch(base_url: str, token: str) -> dict[str, Any]:
 
 def marts_build(base_url: str, token: str, workdir: str) -> dict[str, Any]:
     """Every mart rebuilt on the DuckDB file our sync loaded (transform.dbt_runner.build_marts: dbt run)."""
-    from pipelines.destinations import make_pipeline
+    from pipelines.load.destinations import make_pipeline
     from pipelines.transform.dbt_runner import build_marts
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)

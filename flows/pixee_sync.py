@@ -24,9 +24,9 @@ from prefect.states import Completed, Failed, State
 from prefect.tasks import exponential_backoff
 
 from flows.summary import read_summary, summary_markdown
-from pipelines.destinations import destination_key
 from pipelines.errors import AuthError, ConfigError, LockHeldError, OverlapSkipped, PixeeEtlError
-from pipelines.lock import destination_lock
+from pipelines.load.destinations import destination_key
+from pipelines.load.lock import destination_lock
 from pipelines.publish.html_report import ReportResult, report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport, publish

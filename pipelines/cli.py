@@ -11,8 +11,8 @@ import sys
 from types import FrameType
 
 from pipelines.api.redaction import redact
-from pipelines.disk import disk_full
 from pipelines.errors import Interrupted, PixeeEtlError, in_chain
+from pipelines.load.disk import disk_full
 
 # Each module exposes `add_arguments(parser)` and `main(args) -> int`. Imported lazily so that
 # `pixee-etl check` does not pay for importing Prefect.

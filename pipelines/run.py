@@ -3,7 +3,7 @@ demo and the Prefect flow all call run_once.
 
 ```
 run_once(context, request)          context: settings, clock, where dlt works, where lines go
- |- lock            (context.lock)   pipelines.lock, or the flow's Prefect-wide hold
+ |- lock            (context.lock)   pipelines.load.lock, or the flow's Prefect-wide hold
  |- api             (optional)       the API's flavour, read once and said ("api: ...")
  |- sync            (steps.sync)     pipelines.sync: the API into the destination
  |- marts           (steps.marts)    pipelines.transform.dbt_runner: dbt on the sync's pipeline

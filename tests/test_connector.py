@@ -317,7 +317,7 @@ def test_a_package_left_by_a_killed_run_is_loaded_before_new_reads(
     tmp_path: Path,
 ) -> None:
     from pipelines.api.client import make_client
-    from pipelines.destinations import make_pipeline
+    from pipelines.load.destinations import make_pipeline
     from pipelines.source import pixee_source
 
     sim = simulator(repositories=2, days=20)

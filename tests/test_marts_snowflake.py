@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from pipelines.destinations import snowflake_credentials
+from pipelines.load.destinations import snowflake_credentials
 from pipelines.settings import Settings, load_settings
 from pipelines.transform.dbt_runner import SQL_DIR, build_marts
 from tests.marts_expected import KEYS, expected_marts

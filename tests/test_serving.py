@@ -16,8 +16,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.destinations import destination_for
 from pipelines.errors import ConfigError
+from pipelines.load.destinations import destination_for
 from pipelines.publish.serving import publish, serving_path
 from pipelines.settings import REPO_ROOT, Settings
 from pipelines.sync import sync

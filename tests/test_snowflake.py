@@ -34,8 +34,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from pipelines.destinations import destination_for, snowflake_credentials
 from pipelines.errors import ConfigError
+from pipelines.load.destinations import destination_for, snowflake_credentials
 from pipelines.settings import Settings, load_settings
 
 PASSWORD = "s3cr3t-Hunter2-pw"

@@ -19,10 +19,10 @@ from pipelines.commands.demo_common import (
     shown,
 )
 from pipelines.commands.run import configure_logging
-from pipelines.destinations import destination_for
 from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.errors import PixeeEtlError
-from pipelines.lock import destination_lock
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
 from pipelines.publish.html_report import report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport

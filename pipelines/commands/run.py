@@ -8,8 +8,8 @@ import sys
 
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
-from pipelines.destinations import destination_for
-from pipelines.lock import destination_lock
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
 from pipelines.run import RunContext, RunRequest, run_once
 
 

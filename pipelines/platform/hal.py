@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from pipelines.api.client import PixeeClient
 from pipelines.api.paging import MAX_EMPTY_PAGES, _same_url, next_link
 from pipelines.errors import ApiError, BadPageError, shown
-from pipelines.records import shape_problem
+from pipelines.rejected_rows import shape_problem
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
 # Pages a list may take beyond what its `total` needs (items added while it is read), and the

@@ -27,7 +27,7 @@ from typing import Any
 
 import dlt
 
-from pipelines import records
+from pipelines import rejected_rows as records
 from pipelines.api.client import PixeeClient
 from pipelines.endpoints import NOT_LOADED, PLATFORM, VERSION, Endpoint, root_relations, unknown_table
 from pipelines.errors import ApiError, ForbiddenError, NotFoundError

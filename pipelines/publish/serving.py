@@ -21,8 +21,8 @@ from typing import Any
 import dlt
 import duckdb
 
-from pipelines.disk import disk_full
 from pipelines.errors import ConfigError, PixeeEtlError, WorkingFileInUseError
+from pipelines.load.disk import disk_full
 from pipelines.settings import Settings
 
 # The catalog the publishing connection attaches the new file under, for the length of the copy.

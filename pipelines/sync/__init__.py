@@ -9,7 +9,7 @@ sync(settings)                              what it commits to the warehouse
  |                                           -> that run's last segment: rows with their cursors;
  |                                              the versions of loads not yet in the history;
  |                                              with --full-refresh, copies of the main tables
- |                                              (pipelines.refresh) before phase 3 drops them
+ |                                              (pipelines.load.refresh) before phase 3 drops them
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
@@ -53,8 +53,8 @@ import httpx
 
 from pipelines.api.client import make_client
 from pipelines.api.flavour import Flavour, FlavourName, resolve
-from pipelines.destinations import make_pipeline
 from pipelines.errors import DestinationError, IncompleteSyncError
+from pipelines.load.destinations import make_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories, segment_requests
@@ -92,9 +92,9 @@ def sync(
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
-    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.history)
+    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.load.history)
     and reads everything; `reconcile` reads every list from the start without dropping anything,
-    so what the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False`
+    so what the API no longer lists gets `_deleted_at` (pipelines.load.deletions). `history=False`
     leaves the history tables alone (for measuring what they cost; the contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError

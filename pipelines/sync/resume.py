@@ -9,8 +9,8 @@ from pathlib import Path
 import dlt
 
 from pipelines.api.redaction import redact
-from pipelines.destinations import make_pipeline
 from pipelines.errors import DestinationError, PixeeEtlError, in_chain
+from pipelines.load.destinations import make_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.steps import normalize_and_load, run_step

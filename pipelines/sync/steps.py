@@ -14,8 +14,8 @@ from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.api.redaction import redact
-from pipelines.disk import disk_full, tree_bytes
 from pipelines.errors import DestinationError, PixeeEtlError, in_chain
+from pipelines.load.disk import disk_full, tree_bytes
 from pipelines.publish.run_summary import SyncReport
 
 log = logging.getLogger("pipelines.sync")

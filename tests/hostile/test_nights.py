@@ -19,8 +19,8 @@ import duckdb
 import pytest
 from dlt.destinations.exceptions import DatabaseTransientException
 
-from pipelines.disk import disk_full
 from pipelines.errors import ApiError, DiskFullError, IncompleteSyncError
+from pipelines.load.disk import disk_full
 from pipelines.publish.serving import publish
 from pipelines.sync import sync
 from tests.conftest import diff_table

@@ -18,7 +18,7 @@ from pipelines.errors import LockHeldError
 from pipelines.publish.serving import check_working_file_free
 from pipelines.settings import Settings
 
-log = logging.getLogger("pipelines.lock")
+log = logging.getLogger("pipelines.load.lock")
 
 
 def lock_path(settings: Settings) -> Path:
