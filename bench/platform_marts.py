@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="daily incremental runs after the full one")
     args = parser.parse_args(argv)
 
-    from pipelines.marts import build_marts
     from pipelines.settings import Secret, Settings
     from pipelines.sync import sync
+    from pipelines.transform.dbt_runner import build_marts
     from simulator import SimConfig, Simulator
 
     work = Path(tempfile.mkdtemp(prefix="bench-platform-marts-"))

@@ -28,9 +28,9 @@ SECTION_END = "<!-- bench.publish: end -->"
 
 
 def publish_serving(base_url: str, token: str, workdir: str) -> dict[str, Any]:
-    """pipelines.serving.publish on the DuckDB file our sync loaded."""
-    from pipelines.destinations import make_pipeline
-    from pipelines.serving import publish
+    """pipelines.publish.serving.publish on the DuckDB file our sync loaded."""
+    from pipelines.load.destinations import make_pipeline
+    from pipelines.publish.serving import publish
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
     pipeline = make_pipeline(settings, pipelines_dir=str(Path(workdir) / "pipelines"))
@@ -80,7 +80,8 @@ def render(results: dict[str, Any]) -> str:
         f"Written on {results['date']} at {results['code']}; load average at start "
         f"{results['load_start']}, at end {results['load_end']}. The warehouse of measurement 3: "
         f"{results['findings']:,} findings in {results['repositories']} repositories synced with no rate "
-        "limit, marts built, then the serving file published (`pipelines.serving.publish`: every table "
+        "limit, marts built, then the serving file published "
+        "(`pipelines.publish.serving.publish`: every table "
         f"copied into a new file in DuckDB storage {full['storage_version']}, checkpointed, fsynced, "
         "renamed onto the serving path); then a simulated day and the same again incrementally, which "
         "is what each scheduled run does. Each step ran in a fresh child process.",

@@ -373,7 +373,8 @@ def render(results: dict[str, Any]) -> str:
     marts = thr["marts"]
     out += ["", "## 4. Marts", ""]
     out.append(
-        "`pipelines.marts.build_marts` (`dbt run` of the project in sql/, in-process) on the DuckDB file of "
+        "`pipelines.transform.dbt_runner.build_marts` (`dbt run` of the project in sql/, in-process) "
+        "on the DuckDB file of "
         f"measurement 3 ({sizes['throughput_findings']:,} findings), in its own process."
     )
     out.append("")

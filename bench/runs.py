@@ -133,10 +133,10 @@ def our_sync(
 def bucket_full() -> bool:
     """True while the client's token bucket is at capacity: from then on, tokens the rate adds
     are lost. Reads the bucket's state (read-only) for the diagnosis of utilisation."""
-    from pipelines import client
+    from pipelines.api import rate_limit
 
     now = time.monotonic()
-    for bucket in list(client._buckets.values()):
+    for bucket in list(rate_limit._buckets.values()):
         tokens = bucket._tokens + max(0.0, now - bucket._last) * bucket.rate
         if tokens >= bucket.capacity - 1e-9 and now >= bucket._blocked_until:
             return True
@@ -240,9 +240,9 @@ def ceiling_fetch(base_url: str, token: str) -> dict[str, Any]:
 
 
 def marts_build(base_url: str, token: str, workdir: str) -> dict[str, Any]:
-    """Every mart rebuilt on the DuckDB file our sync loaded (pipelines.marts.build_marts: dbt run)."""
-    from pipelines.destinations import make_pipeline
-    from pipelines.marts import build_marts
+    """Every mart rebuilt on the DuckDB file our sync loaded (transform.dbt_runner.build_marts: dbt run)."""
+    from pipelines.load.destinations import make_pipeline
+    from pipelines.transform.dbt_runner import build_marts
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
     pipeline = make_pipeline(settings, pipelines_dir=str(Path(workdir) / "pipelines"))

@@ -63,7 +63,7 @@ def classify_fetch(frame: FrameType) -> str:
         name, path = f.f_code.co_name, f.f_code.co_filename
         if path.endswith("/queue.py") and name == "put":
             return "blocked: page queue full (loader behind)"
-        if name == "acquire" and "pipelines/client" in path:
+        if name == "acquire" and "pipelines/api/rate_limit" in path:
             return "waiting on the token bucket"
         if name == "_work" and "pipelines/source" in path and _is_waiting(leaf):
             return "idle: no repository to read"

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import PixeeEtlError
+from pipelines.errors import ServerStartError
 
 DEFAULT_STARTUP_SECONDS = 300.0
 STOP_SECONDS = 30.0
@@ -41,10 +41,6 @@ STOP_SECONDS = 30.0
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0"}
 # A server serve starts for itself does not phone home unless the user asked it to.
 SERVER_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-
-
-class ServerStartError(PixeeEtlError):
-    """The local Prefect server exited or did not answer in time."""
 
 
 def startup_seconds() -> float:

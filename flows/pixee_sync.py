@@ -1,10 +1,10 @@
 """Prefect flow `pixee-sync`: extract-and-load, marts, publish, data checks, HTML report, summary; one
 run per destination at once.
 
-The tasks are thin: they call the same library functions as `pixee-etl run` (pipelines.sync.sync,
-pipelines.marts.build_marts, pipelines.serving.publish, pipelines.checks.run_checks,
-pipelines.html_report), so a scheduled
-run and a manual run share one code path.
+The sync, the marts and the serving file run through pipelines.run.run_once, the sequence `pixee-etl
+run` and the demo call, with thin Prefect tasks (retries, states) in place of its library steps;
+the checks (pipelines.transform.checks) and the HTML report (pipelines.publish.html_report)
+follow under the same hold.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 from prefect.tasks import exponential_backoff
 
-from flows.report import read_summary, summary_markdown
-from pipelines.checks import CheckReport, Warehouse, run_checks
-from pipelines.destinations import destination_key
-from pipelines.errors import AuthError, ConfigError, LockHeldError, PixeeEtlError
-from pipelines.html_report import ReportResult, report_from_pipeline
-from pipelines.lock import destination_lock
-from pipelines.marts import MartsReport, build_marts
-from pipelines.report import SyncReport
-from pipelines.serving import PublishReport, publish
+from flows.summary import read_summary, summary_markdown
+from pipelines.errors import AuthError, ConfigError, LockHeldError, OverlapSkipped, PixeeEtlError
+from pipelines.load.destinations import destination_key
+from pipelines.load.lock import destination_lock
+from pipelines.publish.html_report import ReportResult, report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport, publish
+from pipelines.run import RunContext, RunRequest, RunSteps, run_once
 from pipelines.settings import Settings, load_settings
 from pipelines.sync import sync
+from pipelines.transform.checks import CheckReport, Warehouse, run_checks
+from pipelines.transform.dbt_runner import MartsReport, build_marts
 
 # Transient failures (an API that stayed down through the client's own retries, a Retry-After
 # over the ceiling, a warehouse hiccup) get another go after a pause; these never do.
@@ -42,10 +43,6 @@ TASK_RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=60)(TASK_RETRIES)  # 1, 2, 4 minutes
 # How long a run with overlap="wait" waits for the one holding the destination.
 DEFAULT_MAX_WAIT_SECONDS = 2 * 3600
-
-
-class OverlapSkipped(Exception):
-    """Another run holds this destination and the run was told to skip rather than wait."""
 
 
 def _transient(task: Any, task_run: Any, state: State) -> bool:
@@ -158,7 +155,7 @@ def extract_and_load(
     cache_policy=NO_CACHE,
 )
 def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport:
-    """pipelines.marts.build_marts on the pipeline the sync loaded through."""
+    """pipelines.transform.dbt_runner.build_marts on the pipeline the sync loaded through."""
     result = build_marts(report.pipeline, settings, as_of=as_of)
     get_run_logger().info(result.summary())
     return result
@@ -172,7 +169,7 @@ def marts(report: SyncReport, settings: Settings, as_of: dt.date) -> MartsReport
     cache_policy=NO_CACHE,
 )
 def publish_serving(report: SyncReport, settings: Settings) -> PublishReport | None:
-    """pipelines.serving.publish: the DuckDB serving file readers open (nothing on Snowflake)."""
+    """pipelines.publish.serving.publish: the DuckDB serving file readers open (nothing on Snowflake)."""
     published = publish(report.pipeline, settings)
     if published:
         get_run_logger().info(published.summary())
@@ -181,7 +178,7 @@ def publish_serving(report: SyncReport, settings: Settings) -> PublishReport | N
 
 @task(name="data-checks", cache_policy=NO_CACHE)
 def data_checks(report: SyncReport, settings: Settings, as_of: dt.date, full_refresh: bool) -> CheckReport:
-    """pipelines.checks.run_checks; the result carries failures for the report, which fails the flow."""
+    """transform.checks.run_checks; the result carries failures for the report, which fails the flow."""
     checks = run_checks(report.pipeline, settings, as_of=as_of, full_refresh=full_refresh)
     logger = get_run_logger()
     for result in checks.results:
@@ -206,7 +203,7 @@ def report_path(settings: Settings, as_of: dt.date, report_dir: str | None = Non
 def html_report(
     sync_report: SyncReport, settings: Settings, as_of: dt.date, report_dir: str | None
 ) -> ReportResult:
-    """pipelines.html_report: the marts as one self-contained HTML file, linked from the summary."""
+    """pipelines.publish.html_report: the marts as one self-contained HTML file, linked from the summary."""
     result = report_from_pipeline(
         sync_report.pipeline, settings, report_path(settings, as_of, report_dir), as_of
     )
@@ -280,6 +277,42 @@ def _failed(state: State, step: str, settings: Settings, as_of: dt.date, full_re
     return state
 
 
+class _StepFailed(Exception):
+    """A task of the run ended Failed; the flow ends in its state."""
+
+    def __init__(self, state: State, step: str) -> None:
+        super().__init__(state.message)
+        self.state, self.step = state, step
+
+
+def _outcome(state: State, step: str) -> Any:
+    if state.is_failed():
+        raise _StepFailed(state, step)
+    return state.result()
+
+
+def _flow_sync(context: RunContext, request: RunRequest, flavour: Any) -> SyncReport:
+    """The sync as a Prefect task (retried when transient)."""
+    settings, pipelines_dir = context.settings, context.pipelines_dir
+    state = extract_and_load(
+        settings, request.full_refresh, pipelines_dir, request.reconcile, return_state=True
+    )
+    return _outcome(state, "extract-and-load")
+
+
+def _flow_marts(context: RunContext, synced: SyncReport) -> MartsReport:
+    return _outcome(marts(synced, context.settings, context.marts_day(), return_state=True), "marts")
+
+
+def _flow_publish(context: RunContext, synced: SyncReport) -> PublishReport | None:
+    # Readers see the new marts as soon as they exist, whatever the checks say of them: the
+    # working file holds them already, and a failed check fails the run loudly.
+    return _outcome(publish_serving(synced, context.settings, return_state=True), "publish")
+
+
+FLOW_STEPS = RunSteps(sync=_flow_sync, marts=_flow_marts, publish=_flow_publish)
+
+
 @flow(name="pixee-sync", log_prints=True)
 def pixee_sync(
     profile: str | None = None,
@@ -304,31 +337,31 @@ def pixee_sync(
     settings = load_settings(profile, duckdb_path=duckdb_path)
     settings.require_token()  # fail in one line before taking any lock
     as_of = as_of or dt.datetime.now(dt.UTC).date()
+    context = RunContext(
+        settings,
+        as_of=as_of,
+        pipelines_dir=pipelines_dir,
+        say=lambda text: None,  # each task logs its own lines to the flow run
+    )
+    request = RunRequest(full_refresh=full_refresh, reconcile=reconcile)
     try:
+        # The checks and the report read the warehouse too, so the hold spans them as well as
+        # run_once's steps.
         guard = exclusive(settings, overlap=overlap, max_wait_seconds=max_wait_seconds, say=logger.warning)
         with guard as held:
-            started = dt.datetime.now(dt.UTC)
             logger.info("holding %s; %s", held, "full refresh" if full_refresh else "incremental")
-            synced = extract_and_load(settings, full_refresh, pipelines_dir, reconcile, return_state=True)
-            if synced.is_failed():
-                return _failed(synced, "extract-and-load", settings, as_of, full_refresh or reconcile)
-            sync_report: SyncReport = synced.result()
-            built = marts(sync_report, settings, as_of, return_state=True)
-            if built.is_failed():
-                return _failed(built, "marts", settings, as_of, full_refresh)
-            marts_report: MartsReport = built.result()
-            # Readers see the new marts as soon as they exist, whatever the checks say of them:
-            # the working file holds them already, and a failed check fails the run loudly.
-            served = publish_serving(sync_report, settings, return_state=True)
-            if served.is_failed():
-                return _failed(served, "publish", settings, as_of, full_refresh)
-            published: PublishReport | None = served.result()
+            done = run_once(context, request, FLOW_STEPS)
+            sync_report, published = done.synced, done.published
             checks = data_checks(sync_report, settings, as_of, full_refresh)
             drawn = html_report(sync_report, settings, as_of, report_dir, return_state=True)
             report = _report_or_error(drawn)
             # both a full refresh and a reconciliation read every list in full: "full read" names both
             report_artifacts(sync_report, settings, as_of, full_refresh or reconcile, checks, report)
             finished = dt.datetime.now(dt.UTC)
+    except _StepFailed as failed:
+        # a reconciliation's failed read is named a full read, as the report names it
+        read_all = full_refresh or (reconcile and failed.step == "extract-and-load")
+        return _failed(failed.state, failed.step, settings, as_of, read_all)
     except OverlapSkipped as skipped:
         logger.warning(str(skipped))
         return Completed(name="Skipped", message=str(skipped))
@@ -349,8 +382,8 @@ def pixee_sync(
         "as_of": as_of.isoformat(),
         "rows": sync_report.rows,
         "requests": sync_report.total_requests,
-        "marts": dict(marts_report.rows),
-        "started": started.isoformat(),
+        "marts": dict(done.marts.rows),  # type: ignore[union-attr]
+        "started": done.started.isoformat(),
         "finished": finished.isoformat(),
         "destination": held,
         "report": str(report.path),

@@ -10,9 +10,9 @@ import signal
 import sys
 from types import FrameType
 
-from pipelines.disk import disk_full
+from pipelines.api.redaction import redact
 from pipelines.errors import Interrupted, PixeeEtlError, in_chain
-from pipelines.redaction import redact
+from pipelines.load.disk import disk_full
 
 # Each module exposes `add_arguments(parser)` and `main(args) -> int`. Imported lazily so that
 # `pixee-etl check` does not pay for importing Prefect.
@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pipelines.commands.demo", "simulator on loopback, sync, advance, sync again, summary"),
     "check": ("pipelines.commands.check", "one request proving the token and URL work"),
     "marts": ("pipelines.commands.marts", "rebuild the marts (dbt run) from the raw tables"),
-    "report": ("pipelines.commands.report", "the marts as one self-contained HTML report"),
+    "report": ("pipelines.commands.html_report", "the marts as one self-contained HTML report"),
     "dbt": ("pipelines.commands.dbt", "any dbt command on the marts project: test, docs generate, ..."),
     "simulate": ("simulator.cli", "serve the Pixee API simulator"),
     "serve": ("flows.serve", "run the Prefect schedules in this process"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from dlt.pipeline import trace as dlt_trace
 
-from pipelines.redaction import holds_secret
+from pipelines.api.redaction import holds_secret
 
 log = logging.getLogger("pipelines.dlt_files")
 # dlt.pipeline is also a function; the module that calls save_trace is this one.

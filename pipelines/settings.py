@@ -129,7 +129,7 @@ class Settings:
     token: Secret | None = None
     tier: str = "standard"
     # "auto" reads the API's root once to tell the platform (HAL) API from the v1 one
-    # (pipelines.flavour); "v1" or "platform" skip or insist on that.
+    # (pipelines.api.flavour); "v1" or "platform" skip or insist on that.
     api_flavour: str = "auto"
     # A private CA (PIXEE_CA_BUNDLE, else SSL_CERT_FILE) trusted on top of the usual ones.
     ca_bundle: Path | None = None
@@ -137,7 +137,7 @@ class Settings:
     burst: int = TIERS["standard"][1]
     destination: str = "duckdb"  # "duckdb" or "snowflake"
     duckdb_path: Path = Path("pixee_warehouse.duckdb")  # the working file, which dlt loads
-    # The read-only copy readers open (None: beside the working file, see pipelines.serving), and the
+    # The read-only copy readers open (None: beside the working file, see pipelines.publish.serving), and the
     # DuckDB storage version it is written in: v1.1.0 files open in DuckDB 1.1 and every later release.
     serving_path: Path | None = None
     storage_version: str = "v1.1.0"
@@ -295,7 +295,7 @@ def _base_url(env: Mapping[str, str], api: Mapping[str, Any]) -> tuple[str, str]
 def _ca_bundle(env: Mapping[str, str]) -> Path | None:
     """The private CA file to trust, checked now so a bad one is a line naming it, not a TLS
     failure later: PIXEE_CA_BUNDLE, else the standard SSL_CERT_FILE."""
-    from pipelines.tls import check_bundle  # ssl and certifi only when a bundle is set
+    from pipelines.api.tls import check_bundle  # ssl and certifi only when a bundle is set
 
     for variable in ("PIXEE_CA_BUNDLE", "SSL_CERT_FILE"):
         value = env.get(variable)

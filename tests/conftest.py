@@ -205,7 +205,7 @@ def id_counts(db_path: Path, table: str) -> tuple[int, int]:
 def handmade_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made edge-case organisation loaded and its marts built once for the whole session
     (a dbt run costs seconds): read it only; copy the file to change anything."""
-    from pipelines.marts import build_marts
+    from pipelines.transform.dbt_runner import build_marts
     from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw
 
     tmp = tmp_path_factory.mktemp("handmade")

@@ -29,7 +29,7 @@ def main() -> int:
 
     backoff = os.environ.get("PIXEE_TEST_BACKOFF_SECONDS")
     if backoff:
-        from pipelines.client import PixeeClient
+        from pipelines.api.client import PixeeClient
 
         assert PixeeClient.__init__.__kwdefaults__ is not None
         PixeeClient.__init__.__kwdefaults__["backoff_base"] = float(backoff)

@@ -15,7 +15,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ETL = [sys.executable, "-m", "tests.etl_driver"]
 CHILD_ROUTES = tuple(f"GET /repositories/{{id}}/{kind}" for kind in ("fixes", "scans", "findings"))
-PAGE_SIZE = 100  # pipelines.paging asks for the API's maximum
+PAGE_SIZE = 100  # pipelines.api.paging asks for the API's maximum
 
 
 def etl_env(

@@ -13,16 +13,18 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from pipelines.client import (
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import envelope_of
+from pipelines.api.rate_limit import TokenBucket
+from pipelines.api.redaction import redact, register_secret
+from pipelines.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
     ForbiddenError,
     NotFoundError,
-    PixeeClient,
-    TokenBucket,
-    redact,
-    register_secret,
+    RateLimitCeilingError,
 )
-from pipelines.errors import ApiError, AuthError, ConfigError, RateLimitCeilingError
-from pipelines.paging import envelope_of
 from pipelines.settings import Secret, Settings, load_settings
 
 TOKEN = "pixee-test-token-7f3a9c"
@@ -232,7 +234,7 @@ def test_the_progress_lines_rate_limit_wait_is_wall_time_not_a_sum_over_threads(
     import threading
     import time
 
-    from pipelines.report import SyncReport
+    from pipelines.publish.run_summary import SyncReport
 
     bucket = TokenBucket(600, 1, headroom_seconds=0)
     bucket.acquire()  # the one token: everyone after it queues

@@ -316,8 +316,8 @@ def test_a_package_left_by_a_killed_run_is_loaded_before_new_reads(
     assert_matches_truth: Check,
     tmp_path: Path,
 ) -> None:
-    from pipelines.client import make_client
-    from pipelines.destinations import make_pipeline
+    from pipelines.api.client import make_client
+    from pipelines.load.destinations import make_pipeline
     from pipelines.source import pixee_source
 
     sim = simulator(repositories=2, days=20)
@@ -342,7 +342,7 @@ def test_the_source_alone_in_a_plain_dlt_pipeline(
 ) -> None:
     import dlt
 
-    from pipelines.client import make_client
+    from pipelines.api.client import make_client
     from pipelines.source import pixee_source
 
     sim = simulator(repositories=2, days=20)

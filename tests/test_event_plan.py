@@ -112,7 +112,7 @@ def test_a_short_outage_inside_the_retry_schedule_loses_nothing() -> None:
 def test_reconcile_means_one_thing_in_a_run_summary() -> None:
     """A run polling every list from its cursors says "poll"; "reconcile" is `run --reconcile` alone,
     which reads every list from the start."""
-    from pipelines.report import SyncReport
+    from pipelines.publish.run_summary import SyncReport
 
     polled = SyncReport(60.0, 10, mode=_plan([], state={}).summary())
     lines = [polled.mode, polled.deletions_line()]
@@ -130,9 +130,9 @@ def test_the_flow_summary_calls_a_full_refresh_a_full_read_not_a_reconciliation(
 ) -> None:
     import duckdb
 
-    from flows.report import read_summary, summary_markdown
-    from pipelines.checks import Warehouse
+    from flows.summary import read_summary, summary_markdown
     from pipelines.settings import Settings
+    from pipelines.transform.checks import Warehouse
     from tests.marts_support import HANDMADE_AS_OF
 
     with duckdb.connect(str(handmade_warehouse), read_only=True) as con:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines import client
+from pipelines.api import client
 from pipelines.settings import DEFAULT_PROFILES_DIR
 from pipelines.sync import sync
 from tests.faults_support import (
@@ -174,7 +174,8 @@ def test_a_destination_driver_error_while_syncing_state_is_one_line(tmp_path: Pa
     from dlt.pipeline.exceptions import PipelineStepFailed
     from snowflake.connector.errors import OperationalError
 
-    from pipelines.sync import DestinationError, _step
+    from pipelines.errors import DestinationError
+    from pipelines.sync import _step
 
     pipeline = dlt.pipeline("faults", destination="duckdb", pipelines_dir=str(tmp_path))
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.flavour import resolve
 from pipelines.errors import ApiError, AuthError, ConfigError
-from pipelines.flavour import resolve
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import as_json, hal_root, serving
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import ApiError, AuthError, ConfigError, RateLimitCeilingError
-from pipelines.lock import destination_lock
+from pipelines.load.lock import destination_lock
 from pipelines.settings import load_settings
 
 pytestmark = pytest.mark.timeout(240)
@@ -216,7 +216,7 @@ def test_a_run_on_another_worker_holding_the_limit_makes_this_one_skip(
     from prefect.concurrency.sync import concurrency
 
     from flows.pixee_sync import _ensure_limit, pixee_sync
-    from pipelines.destinations import destination_key
+    from pipelines.load.destinations import destination_key
 
     name = destination_key(load_settings(duckdb_path=env["duckdb_path"]))
     _ensure_limit(name)
@@ -238,7 +238,7 @@ def test_two_runs_at_once_do_not_overlap(
     prefect_harness: None, sim: Any, env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     from flows.pixee_sync import pixee_sync
-    from pipelines.destinations import destination_key
+    from pipelines.load.destinations import destination_key
 
     name = destination_key(load_settings(duckdb_path=env["duckdb_path"]))
     # One 429 with Retry-After: 3 makes whichever run syncs first hold the destination for >= 3 s,

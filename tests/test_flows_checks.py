@@ -10,8 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.checks import DataCheckError, Warehouse, run_checks_on
+from pipelines.errors import DataCheckError
 from pipelines.settings import load_settings
+from pipelines.transform.checks import Warehouse, run_checks_on
 
 AS_OF = dt.date(2026, 11, 28)
 
@@ -69,8 +70,8 @@ def test_run_checks_runs_dbt_tests_and_names_a_fix_without_its_repository(
 ) -> None:
     import dlt
 
-    from pipelines.checks import run_checks
     from pipelines.settings import Settings
+    from pipelines.transform.checks import run_checks
     from tests.marts_support import HANDMADE_AS_OF
 
     (tmp_path / "copy.duckdb").write_bytes(handmade_warehouse.read_bytes())

@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.marts import build_marts
 from pipelines.sync import sync
+from pipelines.transform.dbt_runner import build_marts
 from tests.conftest import _same, flatten
 from tests.faults_support import etl_env, kill_after_requests, run_etl, start_etl
 from tests.marts_expected import expected_marts

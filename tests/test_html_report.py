@@ -17,13 +17,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.checks import Warehouse
 from pipelines.cli import main
-from pipelines.html_report import build_report, report_from_pipeline
-from pipelines.html_report.data import ReportError
-from pipelines.marts import build_marts
+from pipelines.errors import ReportError
+from pipelines.publish.html_report import build_report, report_from_pipeline
 from pipelines.settings import REPO_ROOT, Secret, Settings
 from pipelines.sync import sync
+from pipelines.transform.checks import Warehouse
+from pipelines.transform.dbt_runner import build_marts
 from tests.browser_support import Browser, BrowserError, Page, chromium, find_chromium
 from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw
 from tests.test_marts_snowflake import duckdb_raw, snowflake_pipeline  # noqa: F401 - fixtures
@@ -446,7 +446,7 @@ OVERDUE_JS = """[...document.querySelectorAll('section[data-table=overdue] tbody
 def test_at_1400_px_a_lead_sees_the_backlog_sla_first_the_overdue_findings_and_no_overflow(
     warehouse: Path, browser: Browser, tmp_path: Path
 ) -> None:
-    from pipelines.html_report.charts import CRITICAL_LINE
+    from pipelines.publish.html_report.charts import CRITICAL_LINE
     from simulator.catalog import ORG_SLUG
 
     out = _report(warehouse, tmp_path / "report.html")

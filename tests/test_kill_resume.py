@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.destinations import destination_key
+from pipelines.load.destinations import destination_key
 from pipelines.settings import Settings
 from pipelines.sync import sync
 from tests.faults_support import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.lock import destination_lock, lock_path
+from pipelines.load.lock import destination_lock, lock_path
 from tests.faults_support import etl_env, run_etl, start_etl
 
 

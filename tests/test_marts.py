@@ -13,8 +13,9 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.marts import MartsError, build_marts, test_marts
+from pipelines.errors import MartsError
 from pipelines.settings import Settings
+from pipelines.transform.dbt_runner import build_marts, test_marts
 from tests.marts_expected import KEYS, expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
 
@@ -208,7 +209,7 @@ def test_pixee_etl_marts_rebuilds_for_the_given_day(
 def test_a_failing_model_is_named_and_the_build_date_stays(handmade_warehouse: Path, tmp_path: Path) -> None:
     import shutil
 
-    from pipelines.marts import SQL_DIR
+    from pipelines.transform.dbt_runner import SQL_DIR
 
     pipeline = _copy(handmade_warehouse, tmp_path)
     broken = tmp_path / "sql"

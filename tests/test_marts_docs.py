@@ -15,9 +15,9 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from pipelines.marts import build_marts
-from pipelines.marts_docs import render, updated
 from pipelines.settings import REPO_ROOT, Settings
+from pipelines.transform.dbt_runner import build_marts
+from pipelines.transform.docs import render, updated
 from tests.marts_expected_platform import KEYS
 from tests.marts_support import HANDMADE_AS_OF, load_raw
 from tests.platform_marts_support import (
@@ -69,7 +69,7 @@ def test_there_are_twelve_example_queries_five_on_the_remediation_marts_two_on_t
 
 
 def test_the_data_dictionary_is_the_one_generated_from_the_dbt_schema_file() -> None:
-    assert updated(DOC, render()) == DOC, "docs/warehouse.md is stale: run python -m pipelines.marts_docs"
+    assert updated(DOC, render()) == DOC, "docs/warehouse.md is stale: run python -m pipelines.transform.docs"
 
 
 @pytest.mark.parametrize("number", range(QUERIES))
@@ -139,8 +139,8 @@ def _answers_org() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def answers_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.marts import build_marts
     from pipelines.settings import Settings
+    from pipelines.transform.dbt_runner import build_marts
 
     tmp = tmp_path_factory.mktemp("answers")
     pipeline = load_raw(_answers_org(), tmp / "warehouse.duckdb", tmp / "pipelines")

@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.marts import build_marts
 from pipelines.settings import Settings
+from pipelines.transform.dbt_runner import build_marts
 from tests.marts_expected import KEYS, Row, expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
 

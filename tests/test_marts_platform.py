@@ -14,9 +14,9 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.checks import run_checks
-from pipelines.marts import build_marts, raw_flavour, test_marts
 from pipelines.settings import Settings
+from pipelines.transform.checks import run_checks
+from pipelines.transform.dbt_runner import build_marts, raw_flavour, test_marts
 from tests.marts_expected_platform import KEYS, expected_platform_marts
 from tests.marts_support import assert_same_rows
 from tests.platform_marts_support import (
@@ -249,7 +249,7 @@ def test_without_history_every_platform_mart_still_builds(warehouse: Path, tmp_p
 
 
 def test_a_platform_table_replaced_each_run_may_shrink_a_merged_one_may_not(tmp_path: Path) -> None:
-    from pipelines.checks import Warehouse, check_row_counts, record_row_counts
+    from pipelines.transform.checks import Warehouse, check_row_counts, record_row_counts
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         con.execute("create schema pixee_marts")

@@ -23,9 +23,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from pipelines.destinations import snowflake_credentials
-from pipelines.marts import SQL_DIR, build_marts
+from pipelines.load.destinations import snowflake_credentials
 from pipelines.settings import Settings, load_settings
+from pipelines.transform.dbt_runner import SQL_DIR, build_marts
 from tests.marts_expected import KEYS, expected_marts
 from tests.marts_expected_platform import KEYS as PLATFORM_KEYS
 from tests.marts_expected_platform import expected_platform_marts

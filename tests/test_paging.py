@@ -10,8 +10,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from pipelines.client import BadPageError, PixeeClient, TokenBucket
-from pipelines.paging import PAGE_SIZE, envelope_of, iter_pages
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import PAGE_SIZE, envelope_of, iter_pages
+from pipelines.api.rate_limit import TokenBucket
+from pipelines.errors import BadPageError
 from pipelines.settings import Secret, Settings
 
 ITEMS = [{"id": f"f_{i:03d}"} for i in range(250)]

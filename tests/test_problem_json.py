@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from pipelines.client import ForbiddenError, NotFoundError, PixeeClient
-from pipelines.errors import ApiError, AuthError
+from pipelines.api.client import PixeeClient
+from pipelines.errors import ApiError, AuthError, ForbiddenError, NotFoundError
 from pipelines.settings import Secret, Settings
 from tests.loopback_support import Answer, problem, serving
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines import client
+from pipelines.api import client
 from tests.secrets_scan import scan_duckdb, scan_files
 
 pytestmark = pytest.mark.timeout(240)

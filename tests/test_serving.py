@@ -16,12 +16,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.destinations import destination_for
 from pipelines.errors import ConfigError
-from pipelines.marts import build_marts
-from pipelines.serving import publish, serving_path
+from pipelines.load.destinations import destination_for
+from pipelines.publish.serving import publish, serving_path
 from pipelines.settings import REPO_ROOT, Settings
 from pipelines.sync import sync
+from pipelines.transform.dbt_runner import build_marts
 from tests.faults_support import etl_env, run_etl
 from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw
 from tests.test_marts_docs import example_queries

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.destinations import destination_key
+from pipelines.load.destinations import destination_key
 from pipelines.sync import sync
 from tests.faults_support import batch_pages, child_pages, etl_env, route_counts, start_etl
 

@@ -34,8 +34,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from pipelines.destinations import destination_for, snowflake_credentials
 from pipelines.errors import ConfigError
+from pipelines.load.destinations import destination_for, snowflake_credentials
 from pipelines.settings import Settings, load_settings
 
 PASSWORD = "s3cr3t-Hunter2-pw"
@@ -338,10 +338,10 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     """The flow's library path end to end on Snowflake: sync -> build_marts -> run_checks."""
     import datetime as dt
 
-    from flows.report import read_summary
-    from pipelines.checks import Warehouse, run_checks
-    from pipelines.marts import build_marts
+    from flows.summary import read_summary
     from pipelines.sync import sync
+    from pipelines.transform.checks import Warehouse, run_checks
+    from pipelines.transform.dbt_runner import build_marts
     from simulator import SimConfig, Simulator
 
     with Simulator(SimConfig(seed=7, repositories=2, days=20, requests_per_minute=None)) as sim:

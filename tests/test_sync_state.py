@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.errors import IncompleteSyncError
-from pipelines.sync import DUCKDB_GLOBAL_CONFIG, DestinationError, sync
+from pipelines.errors import DestinationError, IncompleteSyncError
+from pipelines.sync import DUCKDB_GLOBAL_CONFIG, sync
 from tests.faults_support import etl_env, run_etl
 
 Check = Callable[..., None]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError
 from pipelines.settings import Secret, Settings, load_settings
 from tests.loopback_support import Loopback, as_json, private_ca, serving
@@ -62,7 +62,7 @@ def test_with_the_standard_ssl_cert_file_the_server_is_accepted(https: Loopback,
 
 
 def test_the_bundle_adds_to_the_usual_cas_it_does_not_replace_them(ca: dict[str, Path]) -> None:
-    from pipelines import tls
+    from pipelines.api import tls
 
     subjects = [dict(part[0] for part in c["subject"]) for c in tls.context(ca["ca"]).get_ca_certs()]
     assert {"commonName": "pixee-etl test CA"} in subjects

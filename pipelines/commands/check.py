@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.client import NotFoundError, PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.flavour import Flavour, lacking_api_path, resolve
+from pipelines.api.paging import envelope_of, items_of
 from pipelines.commands import add_settings_arguments, settings_from_args
-from pipelines.errors import ApiError, shown
-from pipelines.flavour import Flavour, lacking_api_path, resolve
-from pipelines.paging import envelope_of, items_of
+from pipelines.errors import ApiError, NotFoundError, shown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

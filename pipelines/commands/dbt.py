@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date, require_warehouse
-from pipelines.destinations import make_pipeline
 from pipelines.errors import ConfigError
-from pipelines.lock import destination_lock
-from pipelines.marts import SQL_DIR, invoke_dbt
+from pipelines.load.destinations import make_pipeline
+from pipelines.load.lock import destination_lock
+from pipelines.transform.dbt_runner import SQL_DIR, invoke_dbt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

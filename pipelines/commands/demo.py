@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
+from pipelines.commands.demo_common import (
+    DEMO_BURST,
+    DEMO_RPM,
+    demo_settings,
+    duckdb_shell,
+    indented,
+    scalar,
+    shown,
+)
 from pipelines.commands.run import configure_logging
-from pipelines.destinations import destination_for
-from pipelines.html_report import report_from_pipeline
-from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
-from pipelines.report import SyncReport
-from pipelines.serving import PublishReport, publish
-from pipelines.settings import Secret, Settings, load_settings
-from pipelines.sync import sync
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
+from pipelines.publish.html_report import report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport
+from pipelines.run import RunContext, RunRequest, run_once
 
-# The simulator and the client share one rate, high enough that the demo takes seconds, paced
-# exactly like a real sync (the client's bucket mirrors the server's, so no 429 is expected).
-DEMO_RPM = 1200.0
-DEMO_BURST = 20
 RAW_TABLES = ("repositories", "scans", "findings", "fixes", "fixes__finding_ids", "webhooks")
 EXAMPLE_SQL = """\
 -- open backlog by severity, the last 14 days
@@ -58,22 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
-    """The default profile aimed at the simulator; nothing is read from PIXEE_* variables."""
-    settings = load_settings(env={})
-    return replace(
-        settings,
-        base_url=base_url,
-        token=Secret(token),
-        tier="demo",
-        requests_per_minute=DEMO_RPM,
-        burst=DEMO_BURST,
-        duckdb_path=duckdb_path,
-        # Its own dlt working directory, apart from `pixee-etl run`'s.
-        pipeline_name="pixee_demo",
-    )
-
-
 def main(args: argparse.Namespace) -> int:
     if getattr(args, "api", "v1") == "platform":
         from pipelines.commands.demo_platform import main as platform_main
@@ -100,42 +83,40 @@ def main(args: argparse.Namespace) -> int:
         settings = demo_settings(sim.base_url, sim.org_token, path)
         destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
+            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
-            full = sync(settings, full_refresh=True, details=args.details, progress=True)
-            print(_indent(full.summary_table()))
-            marts = build_marts(full.pipeline, settings, as_of=sim.now.date())
-            print(_indent(marts.summary()) + "\n")
+            full = run_once(
+                context, RunRequest(full_refresh=True, details=args.details, progress=True, publish=False)
+            )
+            print()
 
             print(f"2. {args.hours:g} simulated hours pass: scans, triage, fixes, PRs merged and closed")
             sim.advance(args.hours)
 
             print("3. Incremental sync: only what changed")
-            incremental = sync(settings, details=args.details, progress=True)
-            print(_indent(incremental.summary_table()))
-            marts = build_marts(incremental.pipeline, settings, as_of=sim.now.date())
-            print(_indent(marts.summary()))
-            published = publish(incremental.pipeline, settings)
+            incremental = run_once(context, RunRequest(details=args.details, progress=True))
+            published = incremental.published
             assert published is not None  # the demo is DuckDB
-            print(_indent(published.summary()) + "\n")
+            print()
 
             print("4. The report: tiles and charts from the marts, one HTML file")
             # beside the warehouse, named for its date: the demo's files stay together
-            report = report_from_pipeline(incremental.pipeline, settings, path.parent, sim.now.date())
-            print(_indent(report.summary()) + "\n")
+            report = report_from_pipeline(incremental.synced.pipeline, settings, path.parent, sim.now.date())
+            print(indented(report.summary()) + "\n")
         # The report line comes before the tour, whose last lines are SQL to paste into the hint.
         print(f"Report: {report.path} (open it in a browser; it needs no network)\n")
-        print(tour(published, full, incremental, sim.now.date().isoformat()))
+        print(tour(published, full.synced, incremental.synced, sim.now.date().isoformat()))
     return 0
 
 
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as_of: str) -> str:
     """What a newcomer should look at: tables, request counts, a few mart numbers, SQL to try,
     all read from the serving file, the one readers open."""
-    path = _shown(published.path)
+    path = shown(published.path)
     lines = [f"What is in {path} now:"]
     with duckdb.connect(str(published.path), read_only=True) as con:
         for table in RAW_TABLES:
-            count = _scalar(con, f"select count(*) from pixee.{table}")
+            count = scalar(con, f"select count(*) from pixee.{table}")
             lines.append(f"  pixee.{table:<20} {count:>8,} rows")
         open_by = con.execute(
             "select coalesce(sum(open_findings), 0), coalesce(sum(open_critical), 0), "
@@ -143,7 +124,7 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as
             "coalesce(sum(prs_merged), 0), coalesce(sum(prs_closed_unmerged), 0) "
             "from pixee_marts.repository_scorecard"
         ).fetchone() or (0, 0, 0, 0, 0, 0)
-        p50 = _scalar(
+        p50 = scalar(
             con,
             "select round(median(hours_detect_to_merge), 1) from pixee_marts.fix_latency "
             "where merged_at is not null",
@@ -163,34 +144,6 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as
         f"  median hours from detection to merged fix: {p50 if p50 is not None else 'n/a'}",
         "",
         f"Try it: {duckdb_shell(published.path)}",
-        _indent(EXAMPLE_SQL),
+        indented(EXAMPLE_SQL),
     ]
     return "\n".join(lines)
-
-
-def duckdb_shell(path: Path) -> str:
-    """The command that opens `path` read-only in the DuckDB CLI installed with pixee-etl (the
-    duckdb-cli package puts `duckdb` beside this Python), as a path that works from here."""
-    beside = Path(sys.executable).parent / "duckdb"
-    cli = str(beside) if beside.exists() else shutil.which("duckdb")
-    if cli is None:  # pixee-etl installed without its dependencies
-        return f"duckdb -readonly {_shown(path)}   (the DuckDB CLI: pip install duckdb-cli)"
-    return f"{_shown(Path(cli))} -readonly {_shown(path)}"
-
-
-def _shown(path: Path) -> str:
-    """The path relative to the current directory when it lies below it, else absolute."""
-    absolute = path.absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(absolute)
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    row = con.execute(sql).fetchone()
-    return row[0] if row else None
-
-
-def _indent(text: str) -> str:
-    return "\n".join("   " + line if line else line for line in text.splitlines())

@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipelines.commands.demo import (
+from pipelines.commands.demo_common import (
     DEMO_BURST,
     DEMO_RPM,
-    _indent,
-    _scalar,
-    _shown,
     demo_settings,
     duckdb_shell,
+    indented,
+    scalar,
+    shown,
 )
 from pipelines.commands.run import configure_logging
-from pipelines.destinations import destination_for
 from pipelines.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.errors import PixeeEtlError
-from pipelines.html_report import report_from_pipeline
-from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
-from pipelines.report import SyncReport
-from pipelines.serving import PublishReport, publish
-from pipelines.sync import sync
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
+from pipelines.publish.html_report import report_from_pipeline
+from pipelines.publish.run_summary import SyncReport
+from pipelines.publish.serving import PublishReport
+from pipelines.run import LIBRARY_STEPS, RunContext, RunRequest, Summarised, marts_step, run_once
 
 EXAMPLE_SQL = """\
 -- findings whose triage changed between runs, with each version the warehouse saw
@@ -65,10 +64,11 @@ def main(args: argparse.Namespace) -> int:
         settings = replace(demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
         destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
         with destination_lock(settings, what="pixee-etl demo"):
+            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
+            steps = replace(LIBRARY_STEPS, marts=_marts_or_skipped)
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
-            full = sync(settings, full_refresh=True, progress=True)
-            print(_indent(full.summary_table()))
-            print(_indent(_marts(full, settings, sim)) + "\n")
+            full = run_once(context, RunRequest(full_refresh=True, progress=True, publish=False), steps)
+            print()
 
             print(
                 f"2. {args.hours:g} simulated hours pass: scans imported, triage and fixes done, scans expire"
@@ -76,31 +76,39 @@ def main(args: argparse.Namespace) -> int:
             sim.advance(args.hours)
 
             print("3. Incremental sync: only what changed")
-            incremental = sync(settings, progress=True)
-            print(_indent(incremental.summary_table()))
-            print(_indent(_marts(incremental, settings, sim)))
-            published = publish(incremental.pipeline, settings)
+            incremental = run_once(context, RunRequest(progress=True), steps)
+            published = incremental.published
             assert published is not None  # the demo is DuckDB
-            print(_indent(published.summary()) + "\n")
+            print()
 
             print("4. The report: tiles and charts from the marts, one HTML file")
-            report = _report(incremental, settings, path, sim)
-            print(_indent(report) + "\n")
-        print(tour(published, full, incremental))
+            report = _report(incremental.synced, settings, path, sim)
+            print(indented(report) + "\n")
+        print(tour(published, full.synced, incremental.synced))
     return 0
 
 
 _COUNTED = ("repositories", "scans", "findings", "analyses", "patches")
 
 
-def _marts(report: SyncReport, settings: Any, sim: Any) -> str:
-    """The marts' summary, or one line saying why they were skipped (a dbt project that does not
-    cover a platform source yet fails on it; the raw tables and history are what this demo shows)."""
+@dataclass(frozen=True)
+class SkippedMarts:
+    """The one line a platform demo shows in place of the marts' summary when they could not build."""
+
+    line: str
+
+    def summary(self) -> str:
+        return self.line
+
+
+def _marts_or_skipped(context: RunContext, synced: SyncReport) -> Summarised:
+    """The marts, or one line saying why they were skipped (a dbt project that does not cover a
+    platform source yet fails on it; the raw tables and history are what this demo shows)."""
     try:
-        return build_marts(report.pipeline, settings, as_of=sim.now.date()).summary()
+        return marts_step(context, synced)
     except PixeeEtlError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"marts: skipped for this platform warehouse ({first[:200]})"
+        return SkippedMarts(f"marts: skipped for this platform warehouse ({first[:200]})")
 
 
 def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
@@ -115,7 +123,7 @@ def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
 
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) -> str:
     """Tables, versions, expired scans and request counts, all read from the serving file."""
-    path = _shown(published.path)
+    path = shown(published.path)
     lines = [f"What is in {path} now:"]
     with duckdb.connect(str(published.path), read_only=True) as con:
         have = {
@@ -128,14 +136,12 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
             for table in (entry.table, entry.history_table if entry.versioned_by else None):
                 if table in have:
                     lines.append(
-                        f"  pixee.{table:<22} {_scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
+                        f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
                     )
         for table in sorted(t for t in have if t.startswith("collection_")):
-            lines.append(
-                f"  pixee.{table:<22} {_scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
-            )
+            lines.append(f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows")
         twice = (
-            _scalar(
+            scalar(
                 con,
                 "select count(*) from (select scan_id, id from pixee.findings_history group by all "
                 "having count(*) > 1)",
@@ -144,7 +150,7 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
             else 0
         )
         expired = (
-            _scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
+            scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
             if "scans" in have
             else 0
         )
@@ -157,6 +163,6 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
         f"incremental {incremental.total_requests:,} ({incremental.rows:,} rows): {ratio:.1f}x fewer.",
         "",
         f"Try it: {duckdb_shell(published.path)}",
-        _indent(EXAMPLE_SQL),
+        indented(EXAMPLE_SQL),
     ]
     return "\n".join(lines)

@@ -6,12 +6,12 @@ import argparse
 import datetime as dt
 
 from pipelines.commands import add_settings_arguments, settings_from_args
-from pipelines.destinations import make_pipeline
 from pipelines.errors import ConfigError
-from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
-from pipelines.serving import publish
+from pipelines.load.destinations import make_pipeline
+from pipelines.load.lock import destination_lock
+from pipelines.publish.serving import publish
 from pipelines.settings import Settings
+from pipelines.transform.dbt_runner import build_marts
 
 
 def as_of_date(text: str) -> dt.date:

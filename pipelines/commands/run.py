@@ -6,16 +6,11 @@ import argparse
 import logging
 import sys
 
-from pipelines.client import NotFoundError, PixeeClient
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
-from pipelines.destinations import destination_for
-from pipelines.errors import IncompleteSyncError
-from pipelines.flavour import lacking_api_path, resolve
-from pipelines.lock import destination_lock
-from pipelines.marts import build_marts
-from pipelines.serving import publish
-from pipelines.sync import sync
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
+from pipelines.run import RunContext, RunRequest, run_once
 
 
 def configure_logging() -> None:
@@ -64,33 +59,18 @@ def main(args: argparse.Namespace) -> int:
     settings.require_token()
     destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
     configure_logging()
-    with destination_lock(settings, wait=args.wait, remedy="retry later or pass --wait"):
-        incomplete: IncompleteSyncError | None = None
-        # Under the lock, as every request of a run: a run that waits, or is refused, asks
-        # nothing. The sync is handed what was found, so the root is read once.
-        with PixeeClient(settings) as client:
-            flavour = resolve(settings, client)
-        print(f"api: {flavour.describe()}", flush=True)
-        try:
-            report = sync(
-                settings,
-                flavour=flavour,
-                full_refresh=args.full_refresh,
-                details=args.details,
-                progress=True,
-                reconcile=args.reconcile,
-            )
-        except IncompleteSyncError as exc:  # the rest is committed: summarise it, then fail
-            report, incomplete = exc.report, exc  # type: ignore[assignment]
-        except NotFoundError as exc:  # a run cut short by a 404 may only have been pointed wrong
-            raise lacking_api_path(settings.base_url, exc) or exc from None
-        print(report.summary_table())
-        if not args.no_marts:
-            marts = build_marts(report.pipeline, settings, as_of=args.as_of)
-            print(marts.summary())
-        published = publish(report.pipeline, settings)
-        if published:
-            print(published.summary())
-    if incomplete is not None:
-        raise incomplete
+    context = RunContext(
+        settings,
+        as_of=args.as_of,
+        lock=destination_lock(settings, wait=args.wait, remedy="retry later or pass --wait"),
+    )
+    request = RunRequest(
+        full_refresh=args.full_refresh,
+        reconcile=args.reconcile,
+        details=args.details,
+        progress=True,
+        marts=not args.no_marts,
+        announce_api=True,
+    )
+    run_once(context, request)
     return 0

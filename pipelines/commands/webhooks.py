@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipelines.client import make_client, register_secret
+from pipelines.api.client import make_client
+from pipelines.api.paging import iter_pages
+from pipelines.api.redaction import register_secret
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.errors import ApiError, ConfigError
-from pipelines.paging import iter_pages
 from pipelines.settings import is_loopback, shown_url
 from pipelines.webhooks.plan import LISTS_BY_TYPE
 from pipelines.webhooks.secrets import DEFAULT_SECRETS_FILE, fingerprint, store_secret

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipelines.endpoints import EXPIRED_AT, PLATFORM
-from pipelines.history import chunks, rowcount
+from pipelines.load.history import chunks, rowcount
 from pipelines.schemas import api_schema
 
 EXPIRY = timedelta(days=7)  # the API's: a scan answers 404 seven days after its import

@@ -4,7 +4,7 @@ A walk asks for `page-size=100&page-number=1` plus the caller's filters on its f
 follows the server's own `next` link (never a URL built here). It stops, in one line naming the
 endpoint, on a next link already followed, a page already served, more pages than the list's
 `total` can fill, a run of empty pages that say there is more, or a link to another origin (the
-key never leaves its server; pipelines.client.PixeeClient.resolve_link). A link in an odd shape
+key never leaves its server; pipelines.api.client.PixeeClient.resolve_link). A link in an odd shape
 (an array, a number, an empty href) is a bad page: retried by the client, then failed.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from pipelines.client import BadPageError, PixeeClient
-from pipelines.errors import ApiError, shown
-from pipelines.paging import MAX_EMPTY_PAGES, _same_url, next_link
-from pipelines.records import shape_problem
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import MAX_EMPTY_PAGES, _same_url, next_link
+from pipelines.errors import ApiError, BadPageError, shown
+from pipelines.rejected_rows import shape_problem
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
 # Pages a list may take beyond what its `total` needs (items added while it is read), and the

@@ -9,7 +9,7 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
-from pipelines import records
+from pipelines import rejected_rows as records
 from pipelines.endpoints import Endpoint
 from pipelines.schemas import API_SCHEMA
 

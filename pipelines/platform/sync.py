@@ -27,15 +27,15 @@ from typing import Any
 
 import dlt
 
-from pipelines import records
-from pipelines.client import ForbiddenError, NotFoundError, PixeeClient
+from pipelines import rejected_rows as records
+from pipelines.api.client import PixeeClient
 from pipelines.endpoints import NOT_LOADED, PLATFORM, VERSION, Endpoint, root_relations, unknown_table
-from pipelines.errors import ApiError
+from pipelines.errors import ApiError, ForbiddenError, NotFoundError
 from pipelines.platform import hal
 from pipelines.platform.expiry import late_warning, mark_expired
 from pipelines.platform.rows import clean, finding_row, versioned
 from pipelines.platform.source import platform_segment, saved_state
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 from pipelines.schemas import api_schema
 from pipelines.settings import Settings
 from pipelines.source.cursors import Cursor, parse_ts, run_start, server_clock

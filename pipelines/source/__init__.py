@@ -11,7 +11,7 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `webhooks` | `GET /webhooks` | replace: exactly the current set each run |
 | `fix_details` | `GET /fixes/{id}` | details on: merge on `id`, only fixes new or changed in this run |
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
-| `rejected_records` | any of the above | append: records set aside, values kept as text (pipelines.records) |
+| `rejected_records` | any of the above | append: records set aside, values kept as text (rejected_rows.py) |
 
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
@@ -43,10 +43,11 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
-from pipelines import records
-from pipelines.client import ForbiddenError, PixeeClient
+from pipelines import rejected_rows as records
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import iter_pages
 from pipelines.dlt_files import guard_trace
-from pipelines.paging import iter_pages
+from pipelines.errors import ForbiddenError
 from pipelines.schemas import API_SCHEMA
 from pipelines.source import columns
 from pipelines.source.cursors import Cursor, run_start
@@ -62,7 +63,7 @@ from pipelines.source.fetcher import (
 )
 
 if TYPE_CHECKING:
-    from pipelines.deletions import ReadLog
+    from pipelines.load.deletions import ReadLog
 
 log = logging.getLogger("pipelines.source")
 guard_trace()  # every sync loads through this source: its dlt trace never holds the token
@@ -81,7 +82,7 @@ _CHILD_COLUMNS = {
 
 
 class Tally(Protocol):
-    """Where the source reports rows and skipped things (pipelines.report.SyncReport is one)."""
+    """Where the source reports rows and skipped things (pipelines.publish.run_summary.SyncReport is one)."""
 
     run_id: str | None
 
@@ -205,7 +206,7 @@ def pixee_source(
 
     `cap`: the run's start, past which no cursor moves (default: the server's clock at the first
     response, else this machine's). `reads` collects the complete reads and vanished repositories
-    (pipelines.deletions); `full_read` reads every list from the start (no updated_since) without
+    (pipelines.load.deletions); `full_read` reads every list from the start (no updated_since) without
     forgetting the state.
     """
     report: Tally = tally or _LogTally()

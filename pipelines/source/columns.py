@@ -103,5 +103,5 @@ BY_TABLE: dict[str, TColumns] = {
 
 
 def declared(table: str) -> dict[str, str]:
-    """The table's declared column types, by flattened name (pipelines.records.mend)."""
+    """The table's declared column types, by flattened name (pipelines.rejected_rows.mend)."""
     return {name: col["data_type"] for name, col in BY_TABLE.get(table, {}).items()}

@@ -13,9 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.client import ApiError, AuthError, NotFoundError, PixeeClient, segment
-from pipelines.paging import iter_pages
-from pipelines.records import mend, shape_problem
+from pipelines.api.client import PixeeClient, segment
+from pipelines.api.paging import iter_pages
+from pipelines.errors import ApiError, AuthError, NotFoundError
+from pipelines.rejected_rows import mend, shape_problem
 from pipelines.source.arrow import ARROW_LISTS, page_to_arrow
 from pipelines.source.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS, declared
 from pipelines.source.cursors import Cursor
@@ -134,7 +135,7 @@ class Warn:
 
 @dataclass
 class Rejected:
-    """A record that cannot be loaded (pipelines.records): it goes to rejected_records instead;
+    """A record that cannot be loaded (pipelines.rejected_rows): it goes to rejected_records instead;
     with `column`, one value stored as text in a row that loads."""
 
     table: str

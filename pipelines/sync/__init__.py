@@ -9,7 +9,7 @@ sync(settings)                              what it commits to the warehouse
  |                                           -> that run's last segment: rows with their cursors;
  |                                              the versions of loads not yet in the history;
  |                                              with --full-refresh, copies of the main tables
- |                                              (pipelines.refresh) before phase 3 drops them
+ |                                              (pipelines.load.refresh) before phase 3 drops them
  |- 2 organisation  (organisation.py)       GET /webhooks (every page), then /repositories since
  |                                           its cursor, extracted as one package
  |                                           -> nothing yet (loaded at the start of phase 3)
@@ -36,7 +36,7 @@ sync(settings)                              what it commits to the warehouse
  '- 4 finish        (finish.py)             schema drift and one log line per table
                                              -> nothing
 ```
-That is the v1 flavour. A platform API (pipelines.flavour) shares phases 1 and 4 and reads in
+That is the v1 flavour. A platform API (pipelines.api.flavour) shares phases 1 and 4 and reads in
 between as pipelines.platform.sync describes: the root's collections, in units committed in
 segments with the state that covers them.
 Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
@@ -51,11 +51,11 @@ from __future__ import annotations
 import dlt
 import httpx
 
-from pipelines.client import make_client
-from pipelines.destinations import make_pipeline
-from pipelines.errors import IncompleteSyncError
-from pipelines.flavour import Flavour, FlavourName, resolve
-from pipelines.report import SyncReport
+from pipelines.api.client import make_client
+from pipelines.api.flavour import Flavour, FlavourName, resolve
+from pipelines.errors import DestinationError, IncompleteSyncError
+from pipelines.load.destinations import make_pipeline
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.batches import load_repositories, segment_requests
 from pipelines.sync.details import backfill_details
@@ -65,7 +65,7 @@ from pipelines.sync.organisation import extract_organisation
 from pipelines.sync.progress import progress as live_progress
 from pipelines.sync.record import RunRecord
 from pipelines.sync.resume import resume
-from pipelines.sync.steps import LOADER_FILE_FORMAT, DestinationError, run_step
+from pipelines.sync.steps import LOADER_FILE_FORMAT, run_step
 
 # DuckDB sizes its buffers to 80% of RAM, and while a batch merges into a large table they made
 # most of a sync's peak memory (1M findings: 645-670 MB, 537 MB with this cap, as fast); what
@@ -92,9 +92,9 @@ def sync(
 ) -> SyncReport:
     """Sync the API into the settings' destination; returns the report (also on report.pipeline).
 
-    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.history)
+    `full_refresh` drops the main tables and the state (the history tables stay, pipelines.load.history)
     and reads everything; `reconcile` reads every list from the start without dropping anything,
-    so what the API no longer lists gets `_deleted_at` (pipelines.deletions). `history=False`
+    so what the API no longer lists gets `_deleted_at` (pipelines.load.deletions). `history=False`
     leaves the history tables alone (for measuring what they cost; the contract wants them).
     `batch_repositories` defaults to settings.batch_repositories (PIXEE_BATCH_REPOSITORIES).
     Raises AuthError, ApiError, RateLimitCeilingError (committed batches are kept), ConfigError
@@ -103,7 +103,7 @@ def sync(
 
     `flavour` is the API's flavour when the caller has already resolved it (`run` prints it
     first; a Flavour carries the root's links, so the root is read once), or its name; None
-    resolves settings.api_flavour here (pipelines.flavour: "auto" costs one request). One path
+    resolves settings.api_flavour here (pipelines.api.flavour: "auto" costs one request). One path
     for both: phases 1 and 4 are shared, the reading in between is the flavour's
     (pipelines.platform for the platform API).
     """

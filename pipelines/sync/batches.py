@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import dlt
 
-from pipelines.client import PixeeClient
-from pipelines.report import SyncReport
+from pipelines.api.client import PixeeClient
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
 from pipelines.source.fetcher import Batch

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import dlt
 
-from pipelines.client import PixeeClient
-from pipelines.report import SyncReport
+from pipelines.api.client import PixeeClient
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source
 from pipelines.source.fetcher import DETAIL_OF, Batch, WorkerPool

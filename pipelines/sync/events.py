@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dlt
 
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
 from pipelines.webhooks.runs import EventRun

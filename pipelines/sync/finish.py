@@ -6,7 +6,7 @@ import logging
 
 import dlt
 
-from pipelines.report import SyncReport
+from pipelines.publish.run_summary import SyncReport
 from pipelines.schemas import api_schema
 
 log = logging.getLogger("pipelines.sync")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dlt
 
-from pipelines.client import PixeeClient
-from pipelines.report import SyncReport
+from pipelines.api.client import PixeeClient
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 from pipelines.source import pixee_source, read_webhooks
 from pipelines.source.cursors import run_start, server_clock

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipelines.client import PixeeClient, redact
-from pipelines.report import SyncReport
+from pipelines.api.client import PixeeClient
+from pipelines.api.redaction import redact
+from pipelines.publish.run_summary import SyncReport
 
 log = logging.getLogger("pipelines.sync")
 PROGRESS_SECONDS = 0.5

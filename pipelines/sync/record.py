@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
 
-from pipelines.deletions import ReadLog, mark_disappeared
-from pipelines.disk import disk_full
 from pipelines.endpoints import FlavourName
-from pipelines.history import record_unrecorded_loads, record_versions
-from pipelines.refresh import keep_prior_rows, restore_disappeared
-from pipelines.report import SyncReport
-from pipelines.sync.steps import DestinationError, cause_line, roomy_memory_limit
+from pipelines.errors import DestinationError
+from pipelines.load.deletions import ReadLog, mark_disappeared
+from pipelines.load.disk import disk_full
+from pipelines.load.history import record_unrecorded_loads, record_versions
+from pipelines.load.refresh import keep_prior_rows, restore_disappeared
+from pipelines.publish.run_summary import SyncReport
+from pipelines.sync.steps import cause_line, roomy_memory_limit
 
 T = TypeVar("T")
 
@@ -23,8 +24,8 @@ T = TypeVar("T")
 class RunRecord:
     """What history and deletions need across the loads of one run.
 
-    `mark` runs after every load the run commits (pipelines.history: one INSERT ... SELECT per
-    table and load; pipelines.deletions: ids a complete read no longer found), so it holds
+    `mark` runs after every load the run commits (pipelines.load.history: one INSERT ... SELECT per
+    table and load; pipelines.load.deletions: ids a complete read no longer found), so it holds
     nothing in memory and makes no request.
 
     None of it may wedge the sync: each step retries once with DuckDB's own memory limit when
@@ -66,13 +67,13 @@ class RunRecord:
             )
 
     def keep_prior(self, pipeline: dlt.Pipeline) -> None:
-        """Before a --full-refresh drops the main tables: their rows copied aside (pipelines.refresh).
+        """Before a --full-refresh drops the main tables: their rows copied aside (pipelines.load.refresh).
         A copy that fails ends the run before anything is dropped."""
         with_more_memory(self.report, "copying the tables a refresh drops", lambda: keep_prior_rows(pipeline))
 
     def restore_gone(self, pipeline: dlt.Pipeline) -> None:
         """After a run that read every list to its end: what a refresh dropped and did not find again
-        goes back, marked deleted (pipelines.refresh); the copies stay for the next run if not."""
+        goes back, marked deleted (pipelines.load.refresh); the copies stay for the next run if not."""
         marked = self._attempt(
             "restoring what a refresh no longer found",
             lambda: restore_disappeared(pipeline, self.report.observed_at),

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import dlt
 
-from pipelines.client import redact
-from pipelines.destinations import make_pipeline
-from pipelines.errors import PixeeEtlError, in_chain
-from pipelines.report import SyncReport
+from pipelines.api.redaction import redact
+from pipelines.errors import DestinationError, PixeeEtlError, in_chain
+from pipelines.load.destinations import make_pipeline
+from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
-from pipelines.sync.steps import DestinationError, normalize_and_load, run_step
+from pipelines.sync.steps import normalize_and_load, run_step
 
 # Where packages that could not be loaded are moved (beside dlt's working dir, never inside it).
 SET_ASIDE = "set-aside"

@@ -13,29 +13,15 @@ from dlt.common.destination.exceptions import DestinationException, DestinationT
 from dlt.load.exceptions import LoadClientJobException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.client import redact
-from pipelines.disk import disk_full, tree_bytes
-from pipelines.errors import PixeeEtlError, in_chain
-from pipelines.report import SyncReport
+from pipelines.api.redaction import redact
+from pipelines.errors import DestinationError, PixeeEtlError, in_chain
+from pipelines.load.disk import disk_full, tree_bytes
+from pipelines.publish.run_summary import SyncReport
 
 log = logging.getLogger("pipelines.sync")
 
 # dlt's default for DuckDB (insert-values) holds gigabytes for a few hundred thousand rows.
 LOADER_FILE_FORMAT = "parquet"
-
-
-class DestinationError(PixeeEtlError):
-    """The warehouse refused or could not be reached; `transient` says whether a retry may help,
-    `job_failed` whether it refused a load job (the package itself, not the connection), and
-    `out_of_memory` whether DuckDB ran out of its memory cap doing so."""
-
-    def __init__(
-        self, message: str, *, transient: bool, job_failed: bool = False, out_of_memory: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.job_failed = job_failed
-        self.out_of_memory = out_of_memory
 
 
 TRACEBACK = "Traceback (most recent call last):"

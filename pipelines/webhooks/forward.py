@@ -19,7 +19,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.destinations import make_pipeline
+from pipelines.load.destinations import make_pipeline
 from pipelines.settings import Settings
 from pipelines.webhooks.journal import Journal
 from pipelines.webhooks.runs import COLUMNS, row

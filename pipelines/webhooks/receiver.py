@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from pipelines.records import value_problem
+from pipelines.rejected_rows import value_problem
 from pipelines.webhooks.journal import Journal
 
 log = logging.getLogger("pipelines.webhooks")

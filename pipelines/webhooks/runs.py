@@ -19,7 +19,7 @@ from typing import Any
 import dlt
 from dlt.extract.source import DltSource
 
-from pipelines.records import value_problem
+from pipelines.rejected_rows import value_problem
 from pipelines.settings import Settings
 from pipelines.webhooks.journal import Journal, StoredEvent, parse_stamp, stamp, utc_now
 from pipelines.webhooks.plan import EventPlan, plan

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines.client import register_secret
+from pipelines.api.redaction import register_secret
 from pipelines.errors import ConfigError
 
 ENV_CURRENT = "PIXEE_WEBHOOK_SECRET"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipelines import client
+from pipelines.api import client
 from tests.hostile.support import HostileProxy
 
 

@@ -19,9 +19,9 @@ import duckdb
 import pytest
 from dlt.destinations.exceptions import DatabaseTransientException
 
-from pipelines.disk import DiskFullError, disk_full
-from pipelines.errors import ApiError, IncompleteSyncError
-from pipelines.serving import publish
+from pipelines.errors import ApiError, DiskFullError, IncompleteSyncError
+from pipelines.load.disk import disk_full
+from pipelines.publish.serving import publish
 from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.etl_driver import fill

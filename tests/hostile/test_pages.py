@@ -13,9 +13,9 @@ from urllib.parse import parse_qs
 import duckdb
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
+from pipelines.api.paging import MAX_EMPTY_PAGES, iter_pages
 from pipelines.errors import ApiError, IncompleteSyncError
-from pipelines.paging import MAX_EMPTY_PAGES, iter_pages
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
 from tests.conftest import diff_table

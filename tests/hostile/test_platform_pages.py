@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.endpoints import PLATFORM, endpoint, root_relations, unknown_table, versioned
 from pipelines.errors import ApiError
 from pipelines.platform import hal

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.records import MAX_DEPTH, RAW_CHARS
+from pipelines.rejected_rows import MAX_DEPTH, RAW_CHARS
 from pipelines.sync import sync
 from tests.conftest import diff_table, table_rows
 from tests.hostile.support import HostileProxy, Reply, Upstream, rejected_rows

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipelines import cli
-from pipelines.client import PixeeClient
+from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError
 from pipelines.settings import Secret, Settings
 from pipelines.source import read_webhooks
@@ -203,7 +203,7 @@ def test_dlt_does_not_write_a_trace_that_holds_the_token(tmp_path: Path) -> None
     import dlt
 
     import pipelines.source  # noqa: F401  (installs the guard, as every sync does)
-    from pipelines.client import register_secret
+    from pipelines.api.redaction import register_secret
 
     register_secret(TOKEN)
 

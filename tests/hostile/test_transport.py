@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.client import PixeeClient, TokenBucket
+from pipelines.api.client import PixeeClient
+from pipelines.api.rate_limit import TokenBucket
 from pipelines.errors import ApiError, RateLimitCeilingError
 from pipelines.settings import Secret, Settings
 from pipelines.sync import sync
@@ -106,7 +107,7 @@ def test_a_response_bad_every_time_fails_in_one_line(
 def test_an_endless_body_is_cut_off_at_the_size_cap(
     proxy: Callable[..., HostileProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipelines.client.MAX_BODY_BYTES", 10_000)
+    monkeypatch.setattr("pipelines.api.client.MAX_BODY_BYTES", 10_000)
     server = proxy()
     server.tamper = lambda p, q, u: Reply(body={"data": ["x" * 100] * 500})
     with client_for(server) as client, pytest.raises(ApiError) as failed:

@@ -1,8 +1,10 @@
-"""Secrets out of every text pixee-etl emits: whole, or any piece of 8+ characters of them."""
+"""Secrets out of every text pixee-etl emits, log records too: whole, or any 8+ character piece."""
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
 
 # A secret cut short (a log line truncated, a header echoed in part) is still a leak: any run of
 # this many characters of a secret is hidden. Shorter runs are too likely to be ordinary text.
@@ -78,3 +80,55 @@ def scrub(value: object) -> object:
     if isinstance(value, list):
         return [scrub(v) for v in value]
     return value
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret so every log record and error text that passes redact() hides it."""
+    add_secret(value)
+    if value and len(value) >= 4:
+        _install_log_filter()
+
+
+class RedactingFilter(logging.Filter):
+    """Formats the record once and replaces every registered secret by '***'."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if secrets():
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string must not hide the record
+                message = str(record.msg)
+            cleaned = redact(message)
+            if cleaned != message or record.args:
+                record.msg, record.args = cleaned, None
+            if record.exc_info and record.exc_info[1] is not None:
+                # Tracebacks are rendered by the handler; render now so the secret can be removed.
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+        return True
+
+
+_FILTER = RedactingFilter()
+_factory_installed = False
+_factory_lock = threading.Lock()
+
+
+def _install_log_filter() -> None:
+    """Attach the filter where every record passes: the record factory, so handlers added later
+    (Prefect's, pytest's) see redacted records too, and httpx/httpcore never log headers."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _FILTER.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+    # httpcore's DEBUG trace names every header event; keep it quiet whatever the root level is.
+    for name in ("httpcore", "hpack"):
+        logging.getLogger(name).setLevel(logging.WARNING)

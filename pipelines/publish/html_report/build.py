@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.checks import Warehouse
 from pipelines.errors import ConfigError
-from pipelines.html_report.charts import render_svg
-from pipelines.html_report.data import ReportData, read_report_data
-from pipelines.html_report.page import page_html
-from pipelines.marts import destination_dialect
+from pipelines.publish.html_report.charts import render_svg
+from pipelines.publish.html_report.data import ReportData, read_report_data
+from pipelines.publish.html_report.page import page_html
 from pipelines.settings import Settings
+from pipelines.transform.checks import Warehouse
+from pipelines.transform.dbt_runner import destination_dialect
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import dlt
 
 from pipelines.errors import ConfigError
-from pipelines.serving import catalog_name, check_serving, reserved_catalogs
+from pipelines.publish.serving import catalog_name, check_serving, reserved_catalogs
 from pipelines.settings import Settings
 
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.client import ClientStats
+from pipelines.api.redaction import redact
+from pipelines.api.request_stats import ClientStats
 from pipelines.endpoints import table_order
-from pipelines.records import TABLE as REJECTED_TABLE
-from pipelines.redaction import redact
+from pipelines.rejected_rows import TABLE as REJECTED_TABLE
 
 # v1 lists first as they always were, then the platform's (pipelines.endpoints); "root" leads.
 RESOURCE_ORDER = (

@@ -16,7 +16,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.errors import ConfigError, PixeeEtlError
+from pipelines.errors import ConfigError, MartsError
 from pipelines.settings import REPO_ROOT, Settings
 
 SQL_DIR = REPO_ROOT / "sql"
@@ -33,10 +33,6 @@ SECRET_ENV_PREFIX = "DBT_ENV_SECRET_PIXEE_SNOWFLAKE_"
 SNOWFLAKE_SECRET_FIELDS = ("password", "private_key", "private_key_passphrase")
 # dbt's runner keeps process-wide state (flags, adapters): one invocation at a time in a process.
 _DBT_LOCK = threading.Lock()
-
-
-class MartsError(PixeeEtlError):
-    """A model (or dbt itself) failed; the message names each failed model and dbt's reason."""
 
 
 @dataclass

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pipelines.client import BadPageError, PixeeClient
-from pipelines.errors import ApiError, shown
-from pipelines.records import shape_problem
+from pipelines.api.client import PixeeClient
+from pipelines.errors import ApiError, BadPageError, shown
+from pipelines.rejected_rows import shape_problem
 
-log = logging.getLogger("pipelines.paging")
+log = logging.getLogger("pipelines.api.paging")
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
 # Empty pages in a row that still say "more": a real list skips a few (items deleted under the
@@ -108,7 +108,7 @@ def iter_pages(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the loadable items of every page of a list endpoint, one list per page.
 
-    Items that are no record (pipelines.records.shape_problem: not an object, no id) go to
+    Items that are no record (pipelines.rejected_rows.shape_problem: not an object, no id) go to
     `reject(item, reason)` instead; the values of the others are the caller's to check.
     The filter parameters (e.g. `updated_since`) are sent unchanged on every page: the caller
     fixes them before the walk starts. A page that changes envelope mid-walk is a bad page.

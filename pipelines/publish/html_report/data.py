@@ -1,4 +1,4 @@
-"""The report's numbers: tiles and chart rows, read from the marts through pipelines.checks.Warehouse.
+"""The report's numbers: tiles and chart rows, read from the marts through transform.checks.Warehouse.
 
 Every metric is defined by a mart (warehouse-contract.md); the SQL here only filters and
 aggregates mart rows into 30-day windows, weeks or months, and picks the rows a chart shows.
@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pipelines.checks import Warehouse, _as_date
-from pipelines.errors import ConfigError, PixeeEtlError
-from pipelines.marts import SEVERITIES
+from pipelines.errors import ConfigError, ReportError
+from pipelines.transform.checks import Warehouse, _as_date
+from pipelines.transform.dbt_runner import SEVERITIES
 
 WINDOW_DAYS = 30
 BACKLOG_DAYS = 365  # the backlog chart's reach: a year reads well, ten years do not
@@ -36,10 +36,6 @@ SEVERITY_ORDER = (*SEVERITIES, "unknown")
 V2_MARTS = ("finding_remediation", "remediation_weekly", "fix_outcomes", "scanner_outcomes")
 
 Kind = Literal["count", "hours", "ratio"]
-
-
-class ReportError(PixeeEtlError):
-    """A mart could not be read for the report; the message names the mart."""
 
 
 @dataclass(frozen=True)
@@ -590,7 +586,7 @@ def read_report_data(wh: Warehouse, as_of: dt.date | None = None) -> ReportData:
     r = _Reader(wh, built_for)
     tiles = [*_backlog_tiles(r), *_remediation_tiles(r), _merge_tile(r)]
     charts = _charts(r)
-    from pipelines.html_report import platform  # imports this module: not at the top
+    from pipelines.publish.html_report import platform  # imports this module: not at the top
 
     if platform.has_platform_source(r):
         charts = [*(platform.without_counterpart(c) for c in charts), *platform.platform_charts(r)]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.endpoints import DELETED_AT, deletable
-from pipelines.history import chunks, rowcount
+from pipelines.load.history import chunks, rowcount
 from pipelines.schemas import api_schema
 
 MARKED_TABLES = deletable("v1")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipelines.deletions import MARKED_TABLES
+from pipelines.load.deletions import MARKED_TABLES
 from pipelines.schemas import api_schema
 from pipelines.source.columns import DELETED_AT
 

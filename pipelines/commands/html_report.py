@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pipelines.commands import add_settings_arguments, settings_from_args
 from pipelines.commands.marts import as_of_date
-from pipelines.destinations import make_pipeline
 from pipelines.errors import ConfigError
-from pipelines.html_report import report_from_pipeline
-from pipelines.lock import destination_lock
+from pipelines.load.destinations import make_pipeline
+from pipelines.load.lock import destination_lock
+from pipelines.publish.html_report import report_from_pipeline
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ import datetime as dt
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pipelines.html_report.data import Chart
+from pipelines.publish.html_report.data import Chart
 
 if TYPE_CHECKING:
-    from pipelines.html_report.data import _Reader
+    from pipelines.publish.html_report.data import _Reader
 
 PLATFORM_MARTS = ("analysis_daily", "scan_daily")
 DAYS = 90  # the reach of the two daily charts
@@ -82,7 +82,7 @@ def platform_charts(r: _Reader) -> list[Chart]:
 
 
 def analysis_daily_spec(chart: Chart) -> dict[str, Any]:
-    from pipelines.html_report.charts import HEIGHT, WIDTH, _utc_x
+    from pipelines.publish.html_report.charts import HEIGHT, WIDTH, _utc_x
 
     return {
         "data": {"name": "days"},
@@ -104,7 +104,7 @@ def analysis_daily_spec(chart: Chart) -> dict[str, Any]:
 
 
 def scan_daily_spec(chart: Chart) -> dict[str, Any]:
-    from pipelines.html_report.charts import HEIGHT, WIDTH, _utc_x
+    from pipelines.publish.html_report.charts import HEIGHT, WIDTH, _utc_x
 
     return {
         "data": {"name": "days"},

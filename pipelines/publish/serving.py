@@ -21,18 +21,14 @@ from typing import Any
 import dlt
 import duckdb
 
-from pipelines.disk import disk_full
-from pipelines.errors import ConfigError, PixeeEtlError
+from pipelines.errors import ConfigError, PixeeEtlError, WorkingFileInUseError
+from pipelines.load.disk import disk_full
 from pipelines.settings import Settings
 
 # The catalog the publishing connection attaches the new file under, for the length of the copy.
 PUBLISH_CATALOG = "pixee_publish"
 # Where DuckDB names the process holding a file it could not lock.
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<process>.+?) \(PID (?P<pid>\d+)\)")
-
-
-class WorkingFileInUseError(PixeeEtlError):
-    """Another process has the DuckDB working file open, so no run can write it."""
 
 
 @dataclass(frozen=True)

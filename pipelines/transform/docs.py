@@ -9,15 +9,15 @@ from typing import Any
 
 import yaml
 
-from pipelines.marts import SQL_DIR
 from pipelines.settings import REPO_ROOT
+from pipelines.transform.dbt_runner import SQL_DIR
 
 SCHEMA_FILE = SQL_DIR / "models" / "marts" / "_marts.yml"
 DOC = REPO_ROOT / "docs" / "warehouse.md"
 # The generated part of the page: from this heading up to the next second-level heading.
 SECTION = "## Marts (`pixee_marts`)"
 NOTE = (
-    "<!-- generated from sql/models/marts/_marts.yml by `python -m pipelines.marts_docs`: "
+    "<!-- generated from sql/models/marts/_marts.yml by `python -m pipelines.transform.docs`: "
     "edit the schema file, then regenerate -->"
 )
 
@@ -66,14 +66,14 @@ def updated(doc: str, section: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.marts_docs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipelines.transform.docs", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/warehouse.md is out of date")
     args = parser.parse_args(argv)
     current = DOC.read_text()
     wanted = updated(current, render())
     if args.check:
         if wanted != current:
-            print(f"{DOC} is out of date: run python -m pipelines.marts_docs", file=sys.stderr)
+            print(f"{DOC} is out of date: run python -m pipelines.transform.docs", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(wanted)

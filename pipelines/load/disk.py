@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.errors import PixeeEtlError
+from pipelines.errors import DiskFullError, PixeeEtlError
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # How DuckDB and SQLite say it: "Could not write all bytes to file "x": wanted=N wrote=M",
@@ -17,10 +17,6 @@ _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _FULL_TEXT = re.compile(r"no space left on device|could not write all bytes|disk is full", re.IGNORECASE)
 _WANTED = re.compile(r"wanted=(\d+)")
 _FILE = re.compile(r"""file ["'](?P<path>[^"']+)["']""")
-
-
-class DiskFullError(PixeeEtlError):
-    """A disk filled up; what was committed before stays, the next run resumes once there is room."""
 
 
 def disk_full(

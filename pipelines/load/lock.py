@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import LockHeldError
-from pipelines.serving import check_working_file_free
+from pipelines.publish.serving import check_working_file_free
 from pipelines.settings import Settings
 
-log = logging.getLogger("pipelines.lock")
+log = logging.getLogger("pipelines.load.lock")
 
 
 def lock_path(settings: Settings) -> Path:

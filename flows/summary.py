@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.checks import CheckResult, Warehouse
-from pipelines.html_report import ReportResult
+from pipelines.publish.html_report import ReportResult
+from pipelines.transform.checks import CheckResult, Warehouse
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "unknown")
 WINDOW_DAYS = 30

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.html_report.data import Chart
-from pipelines.marts import SEVERITIES
+from pipelines.publish.html_report.data import Chart
+from pipelines.transform.dbt_runner import SEVERITIES
 
 # Critical stands apart from high in hue and lightness (two reds made it a dark sliver under high),
 # and its top edge is drawn as a line of its own so a handful of critical findings still shows.
@@ -314,7 +314,7 @@ SPECS: dict[str, Callable[[Chart], Spec]] = {
 
 def spec_for(chart: Chart) -> Spec:
     """The Vega-Lite spec of a chart with its rows inline (no URL: nothing is fetched)."""
-    from pipelines.html_report import platform
+    from pipelines.publish.html_report import platform
 
     spec = {**SPECS, **platform.SPECS}[chart.key](chart)
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "config": CONFIG, **spec}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pipelines.redaction import redact
+from pipelines.api.redaction import redact
 
 TABLE = "rejected_records"
 # Real records nest two or three levels; json and dlt's normalizer recurse per level and give

@@ -16,9 +16,9 @@ from typing import Any
 import sqlglot
 
 from pipelines.endpoints import ENDPOINTS
-from pipelines.errors import PixeeEtlError
-from pipelines.marts import TestOutcome, destination_dialect, test_marts
+from pipelines.errors import DataCheckError
 from pipelines.settings import Settings
+from pipelines.transform.dbt_runner import TestOutcome, destination_dialect, test_marts
 
 Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 
@@ -27,16 +27,6 @@ Execute = Callable[[str], Sequence[Sequence[Any]] | None]
 MAY_SHRINK = frozenset(e.table for e in ENDPOINTS if e.write_disposition == "replace")
 # Row counts of the last good run, kept beside the marts (underscore: bookkeeping, not a mart).
 ROW_COUNTS_TABLE = "_pixee_row_counts"
-
-
-class DataCheckError(PixeeEtlError):
-    """One or more data checks failed; the message lists every failure, one per line."""
-
-    def __init__(self, failures: Sequence[CheckResult]) -> None:
-        self.failures = list(failures)
-        lines = [f"{len(self.failures)} data check(s) failed:"]
-        lines += [f"  {f.name}: {f.message}" for f in self.failures]
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from pipelines.client import NotFoundError, PixeeClient
-from pipelines.errors import ApiError, AuthError, ConfigError, shown
+from pipelines.api.client import PixeeClient
+from pipelines.errors import ApiError, AuthError, ConfigError, NotFoundError, shown
 from pipelines.settings import API_PATH, Settings
 
-log = logging.getLogger("pipelines.flavour")
+log = logging.getLogger("pipelines.api.flavour")
 
 FlavourName = Literal["v1", "platform"]
 # Root relations that name no collection: the document itself and HAL's compact-URI prefixes.

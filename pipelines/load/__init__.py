@@ -1,0 +1,1 @@
+"""Loading: the dlt destination, the lock, history, deletions, refresh copies, a full disk said plainly."""

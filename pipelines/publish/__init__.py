@@ -1,0 +1,1 @@
+"""Publishing: the read-only serving file, the HTML report, and the run summary a sync prints."""
