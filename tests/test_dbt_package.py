@@ -14,8 +14,8 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.marts import SQL_DIR, dbt_vars, invoke_dbt
 from pipelines.settings import REPO_ROOT, Settings
+from pipelines.transform.dbt_runner import SQL_DIR, dbt_vars, invoke_dbt
 from tests.marts_expected import expected_marts
 from tests.marts_support import HANDMADE_AS_OF, assert_same_rows, handmade_org, load_raw
 from tests.test_marts_snowflake import _on_fake_snowflake
