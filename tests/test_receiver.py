@@ -174,11 +174,14 @@ def _children() -> set[int]:
     return found
 
 
-def test_trigger_without_a_prefect_server_says_so_once_and_starts_none(receiver: Any, tmp_path: Path) -> None:
+def test_trigger_without_a_prefect_server_says_so_once_and_starts_none(
+    receiver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No PREFECT_API_URL and no `pixee-etl serve`: one line says so; the events are journaled; no
     throwaway Prefect server is started (no deployment would ever see its events)."""
     env = {"PREFECT_HOME": str(tmp_path / "prefect-home"), "DO_NOT_TRACK": "1"}
-    assert not os.environ.get("PREFECT_API_URL")
+    # A flow test earlier in this worker may have pointed the process at its Prefect server.
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     rx = receiver(extra_args=["--trigger"], extra_env=env)
     assert _post(rx.url, json.dumps(_event(1)).encode()).status_code == 200
     said = [line for line in rx.log.read_text().splitlines() if "--trigger" in line]
@@ -188,9 +191,18 @@ def test_trigger_without_a_prefect_server_says_so_once_and_starts_none(receiver:
 
 
 def test_trigger_fires_into_no_throwaway_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from pipelines.webhooks import trigger
 
     monkeypatch.setattr(trigger, "prefect_home", lambda: tmp_path)  # no serve has run here
+    # A flow test earlier in this worker may have pointed the process at its Prefect server.
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        _fires_into_no_server(trigger, tmp_path)
+
+
+def _fires_into_no_server(trigger: Any, tmp_path: Path) -> None:
     url, where = trigger.prefect_api_url()
     assert (url, where) == (None, str(tmp_path))
     before = _children()
