@@ -94,6 +94,30 @@ def _same_url(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
 
 
+class PageGuard:
+    """The loop guards both envelopes share: a page served again while it says there is more, or
+    a run of empty pages that keep saying so, ends the walk through `looping`."""
+
+    def __init__(self, looping: Callable[[str], Exception]) -> None:
+        self._looping = looping
+        self._served: set[int] = set()
+        self._empty = 0
+
+    def check(self, items: list[Any], following: object) -> None:
+        if items:
+            self._empty = 0
+            page = hash(
+                repr([(i.get("id"), i.get("updated_at")) if isinstance(i, dict) else i for i in items])
+            )
+            if following is not None and page in self._served:
+                raise self._looping("a page already served came again")
+            self._served.add(page)
+        elif following is not None:
+            self._empty += 1
+            if self._empty >= MAX_EMPTY_PAGES:
+                raise self._looping(f"{self._empty} empty pages in a row, each saying there is more")
+
+
 def _log_reject(value: Any, reason: str) -> None:
     log.warning("a record was rejected (not loaded): %s", reason)
 
@@ -133,26 +157,14 @@ def iter_pages(
     target_params: dict[str, Any] | None = query
     cursors: set[str] = set()
     urls = {_same_url(page_url)}
-    pages: set[int] = set()
-    empty = 0
+    guard = PageGuard(looping)
     while True:
         body = client.get_json(target, target_params, resource=resource, validate=validate)
         if shape is None:
             shape = envelope_of(body)
         items = items_of(body, shape)
         following = next_link(body, shape)
-        if items:
-            empty = 0
-            page = hash(
-                repr([(i.get("id"), i.get("updated_at")) if isinstance(i, dict) else i for i in items])
-            )
-            if following is not None and page in pages:
-                raise looping("a page already served came again")
-            pages.add(page)
-        elif following is not None:
-            empty += 1
-            if empty >= MAX_EMPTY_PAGES:
-                raise looping(f"{empty} empty pages in a row, each saying there is more")
+        guard.check(items, following)
         rows = []
         for item in items:
             reason = shape_problem(item)

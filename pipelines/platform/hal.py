@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pipelines.api.client import PixeeClient
-from pipelines.api.paging import MAX_EMPTY_PAGES, _same_url, next_link
+from pipelines.api.paging import PageGuard, _same_url, next_link
 from pipelines.errors import ApiError, BadPageError, shown
 from pipelines.rejected_rows import shape_problem
 
@@ -116,22 +116,11 @@ def walk(
     total = body.get("total") if isinstance(body.get("total"), int) else None
     bound = min(MAX_PAGES, math.ceil(total / PAGE_SIZE) + SPARE_PAGES) if total is not None else MAX_PAGES
     followed = {_same_url(page_url)}
-    served: set[int] = set()
-    pages, empty = 1, 0
+    guard = PageGuard(looping)
+    pages = 1
     while True:
         following = next_link(body, "hal")
-        if items:
-            empty = 0
-            page = hash(
-                repr([(i.get("id"), i.get("updated_at")) if isinstance(i, dict) else i for i in items])
-            )
-            if following is not None and page in served:
-                raise looping("a page already served came again")
-            served.add(page)
-        elif following is not None:
-            empty += 1
-            if empty >= MAX_EMPTY_PAGES:
-                raise looping(f"{empty} empty pages in a row, each saying there is more")
+        guard.check(items, following)
         yield _rows(items, reject, keyed)
         if following is None:
             return

@@ -1,5 +1,9 @@
 """One sync of the platform flavour: the root's collections read in units, committed in segments.
 
+Long (~470 lines) because one object holds the run's segment state (rows, cursors, scans still to
+read, open patches) and every unit reads and writes it; splitting the units out would pass that
+state around instead. The paging, row shaping and expiry it uses are modules of their own.
+
 ```
 root (or the links detection already read)
  |- repositories      full list                 -> _deleted_at for what it no longer lists

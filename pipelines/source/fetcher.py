@@ -1,4 +1,9 @@
-"""Reads many repositories' lists at once inside the one token bucket, into bounded per-table queues."""
+"""Reads many repositories' lists at once inside the one token bucket, into bounded per-table queues.
+
+Long (~500 lines) because the worker threads, the bounded queues and the consumer side share one
+locking discipline (cancellation, checkpoints, a list failing alone); kept in one file so that
+discipline can be read in one place rather than across modules.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 Every metric is defined by a mart (warehouse-contract.md); the SQL here only filters and
 aggregates mart rows into 30-day windows, weeks or months, and picks the rows a chart shows.
+
+Long (~600 lines) because it is one query per tile, chart and table, each short and independent;
+the platform-only charts are already in html_report/platform.py.
 """
 
 from __future__ import annotations
