@@ -15,6 +15,7 @@ of Prefect's own making: no deployment listens there, so the events would trigge
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -137,7 +138,9 @@ class PrefectTrigger:
             if self._timer is not None:
                 return  # a trailing emission is already due: this event rides on it
             wait = max(0.0, self._last_emit + self.debounce - time.monotonic())
-            self._timer = threading.Timer(wait, self._fire)
+            # The timer thread runs in the caller's context: a fresh thread would read Prefect's
+            # process-wide settings, not those the caller set (temporary_settings is a contextvar).
+            self._timer = threading.Timer(wait, contextvars.copy_context().run, args=(self._fire,))
             self._timer.daemon = True
             self._timer.start()
 
