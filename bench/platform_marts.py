@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="daily incremental runs after the full one")
     args = parser.parse_args(argv)
 
+    from pipelines.load.sync import sync
     from pipelines.settings import Secret, Settings
-    from pipelines.sync import sync
     from pipelines.transform.dbt_runner import build_marts
     from simulator import SimConfig, Simulator
 

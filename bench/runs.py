@@ -100,9 +100,9 @@ def our_sync(
     full_refresh: bool,
     history: bool = True,
 ) -> dict[str, Any]:
-    """pixee-etl's sync (pipelines.sync.sync) into DuckDB, sampled by the stack profiler."""
+    """pixee-etl's sync (pipelines.load.sync.sync) into DuckDB, sampled by the stack profiler."""
     from bench.sampler import StackSampler
-    from pipelines.sync import sync
+    from pipelines.load.sync import sync
 
     settings = _settings(base_url, token, workdir, requests_per_minute, burst)
     started = time.monotonic()
@@ -152,7 +152,7 @@ def profiled_sync(base_url: str, token: str, workdir: str) -> dict[str, Any]:
     import cProfile
     import pstats
 
-    from pipelines.sync import sync
+    from pipelines.load.sync import sync
 
     settings = _settings(base_url, token, workdir, UNLIMITED_RPM, 1000)
     profiler = cProfile.Profile()

@@ -65,7 +65,7 @@ def classify_fetch(frame: FrameType) -> str:
             return "blocked: page queue full (loader behind)"
         if name == "acquire" and "pipelines/api/rate_limit" in path:
             return "waiting on the token bucket"
-        if name == "_work" and "pipelines/source" in path and _is_waiting(leaf):
+        if name == "_work" and "pipelines/extract/v1" in path and _is_waiting(leaf):
             return "idle: no repository to read"
         if "/json/" in path:
             return "JSON decode"

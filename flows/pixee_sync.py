@@ -27,12 +27,12 @@ from flows.summary import read_summary, summary_markdown
 from pipelines.errors import AuthError, ConfigError, LockHeldError, OverlapSkipped, PixeeEtlError
 from pipelines.load.destinations import destination_key
 from pipelines.load.lock import destination_lock
+from pipelines.load.sync import sync
 from pipelines.publish.html_report import ReportResult, report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport, publish
 from pipelines.run import RunContext, RunRequest, RunSteps, run_once
 from pipelines.settings import Settings, load_settings
-from pipelines.sync import sync
 from pipelines.transform.checks import CheckReport, Warehouse, run_checks
 from pipelines.transform.dbt_runner import MartsReport, build_marts
 
@@ -140,7 +140,7 @@ def exclusive(
 def extract_and_load(
     settings: Settings, full_refresh: bool, pipelines_dir: str | None, reconcile: bool = False
 ) -> SyncReport:
-    """pipelines.sync.sync: the API into the destination, incremental, reconciling or full."""
+    """pipelines.load.sync.sync: the API into the destination, incremental, reconciling or full."""
     report = sync(settings, full_refresh=full_refresh, pipelines_dir=pipelines_dir, reconcile=reconcile)
     get_run_logger().info("sync done: %s rows, %s requests", report.rows, report.total_requests)
     get_run_logger().info("%s; %s", report.history_line(), report.deletions_line())

@@ -14,7 +14,7 @@ from typing import Any
 
 from flows.local_server import local_server
 from flows.schedules import planned_deployments
-from pipelines.commands import add_settings_arguments, settings_from_args
+from pipelines.cli.arguments import add_settings_arguments, settings_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def _prefect_api() -> Iterator[str]:
         f"pixee-etl serve: starting a local Prefect server (database and log in {PREFECT_HOME.value()})",
         flush=True,
     )
-    from pipelines.webhooks.trigger import remove_serve_marker, write_serve_marker
+    from pipelines.events.trigger import remove_serve_marker, write_serve_marker
 
     home = Path(PREFECT_HOME.value())
     log_path = home / "pixee-etl-server.log"
@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace, settings: Any, planned: list[Any], where: s
                 parameters["duckdb_path"] = args.duckdb_path
             triggers = None
             if settings.events_enabled and not parameters.get("full_refresh"):
-                from pipelines.webhooks.trigger import event_triggers
+                from pipelines.events.trigger import event_triggers
 
                 # `pixee-etl receive --trigger` emits the event: a merged fix is in the marts in a minute.
                 triggers = event_triggers(settings.profile, parameters)

@@ -5,7 +5,7 @@ demo and the Prefect flow all call run_once.
 run_once(context, request)          context: settings, clock, where dlt works, where lines go
  |- lock            (context.lock)   pipelines.load.lock, or the flow's Prefect-wide hold
  |- api             (optional)       the API's flavour, read once and said ("api: ...")
- |- sync            (steps.sync)     pipelines.sync: the API into the destination
+ |- sync            (steps.sync)     pipelines.load.sync: the API into the destination
  |- marts           (steps.marts)    pipelines.transform.dbt_runner: dbt on the sync's pipeline
  '- publish         (steps.publish)  pipelines.publish.serving: the read-only DuckDB file readers open
 ```
@@ -26,10 +26,10 @@ from typing import Any, Protocol
 from pipelines.api.client import PixeeClient
 from pipelines.api.flavour import Flavour, lacking_api_path, resolve
 from pipelines.errors import IncompleteSyncError, NotFoundError
+from pipelines.load.sync import sync
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import publish
 from pipelines.settings import Settings
-from pipelines.sync import sync
 from pipelines.transform.dbt_runner import build_marts
 
 

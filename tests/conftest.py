@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines.extract.v1.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 from pipelines.settings import Secret, Settings
-from pipelines.source.columns import FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS
 
 # dlt's anonymous telemetry would phone home from every test pipeline.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")

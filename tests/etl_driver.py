@@ -51,7 +51,7 @@ def main() -> int:
         DuckDbCopyJob.run = copy_then_die  # type: ignore[method-assign]
     before_history = os.environ.get("PIXEE_TEST_KILL_BEFORE_HISTORY")
     if before_history:
-        from pipelines.sync import record
+        from pipelines.load.sync import record
 
         record_versions = record.record_versions
         calls: list[int] = []
@@ -70,7 +70,7 @@ def main() -> int:
         step, n, filler = fill_at.split(":", 2)
         fill_disk_at(step, int(n), filler)
     if os.environ.get("PIXEE_TEST_DEBUG"):
-        from pipelines.commands import run
+        from pipelines.cli.arguments import run
 
         configure = run.configure_logging
 
@@ -89,7 +89,7 @@ def refuse_bookkeeping() -> None:
     with more memory: the bookkeeping after each load never succeeds."""
     from dlt.destinations.exceptions import DatabaseTransientException
 
-    from pipelines.sync import record
+    from pipelines.load.sync import record
 
     def refuse(*args: object, **kwargs: object) -> dict[str, int]:
         raise DatabaseTransientException(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pipelines.errors import ApiError, AuthError, RateLimitCeilingError
+from pipelines.load.sync import sync
 from pipelines.settings import Secret
-from pipelines.sync import sync
 from tests.conftest import id_counts
 
 Check = Callable[..., None]
@@ -317,8 +317,8 @@ def test_a_package_left_by_a_killed_run_is_loaded_before_new_reads(
     tmp_path: Path,
 ) -> None:
     from pipelines.api.client import make_client
+    from pipelines.extract.v1 import pixee_source
     from pipelines.load.destinations import make_pipeline
-    from pipelines.source import pixee_source
 
     sim = simulator(repositories=2, days=20)
     settings = sim_settings(sim)
@@ -343,7 +343,7 @@ def test_the_source_alone_in_a_plain_dlt_pipeline(
     import dlt
 
     from pipelines.api.client import make_client
-    from pipelines.source import pixee_source
+    from pipelines.extract.v1 import pixee_source
 
     sim = simulator(repositories=2, days=20)
     settings = sim_settings(sim)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines.source.arrow import page_to_arrow
+from pipelines.extract.v1.arrow import page_to_arrow
 
 ROW = {
     "id": "f_1",

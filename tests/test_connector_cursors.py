@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipelines.source.cursors import Cursor
+from pipelines.extract.v1.cursors import Cursor
 
 
 def row(obj_id: str, updated_at: str) -> dict[str, str]:

@@ -93,7 +93,7 @@ def test_every_anchor_a_link_names_is_a_heading() -> None:
 
 
 def repository_paths(text: str) -> set[str]:
-    """The repository paths a page names in backticks: `pipelines/sync/`, `tests/test_docs.py`; globs
+    """The repository paths a page names in backticks: `pipelines/load/sync/`, `tests/test_docs.py`; globs
     and placeholders (`tests/test_flows*.py`, `profiles/<name>.toml`) name no one file and are skipped."""
     paths = set()
     for quoted in re.findall(r"`([^`\n]+)`", _prose(text)):
@@ -122,7 +122,7 @@ def test_every_repository_path_the_docs_name_exists() -> None:
 
 
 def _resolves(dotted: str) -> bool:
-    """Whether `pipelines.sync.sync` names something: the longest module prefix that imports, then
+    """Whether `pipelines.load.sync.sync` names something: the longest module prefix that imports, then
     attributes of it."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
@@ -139,7 +139,7 @@ def _resolves(dotted: str) -> bool:
 
 
 def test_every_python_name_the_docs_give_exists() -> None:
-    """`pipelines.sync.sync`, `pipelines.checks.Warehouse`, `python -m pipelines.marts_docs`: a name
+    """`pipelines.load.sync.sync`, `pipelines.checks.Warehouse`, `python -m pipelines.marts_docs`: a name
     a reader would import or run. HTML comments (the bench's section markers) are not names."""
     missing = []
     for doc in DOCS:

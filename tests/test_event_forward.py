@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import yaml
 
+from pipelines.events import trigger
+from pipelines.events.journal import Journal
+from pipelines.load.sync import sync
 from pipelines.settings import REPO_ROOT
-from pipelines.sync import sync
-from pipelines.webhooks import trigger
-from pipelines.webhooks.journal import Journal
 from tests.test_event_runs import _problems, _requests
 from tests.webhook_support import SECRET, ReceiverProcess, wait_for
 

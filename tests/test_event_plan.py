@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.webhooks.journal import StoredEvent, stamp
-from pipelines.webhooks.plan import plan
+from pipelines.events.journal import StoredEvent, stamp
+from pipelines.events.plan import plan
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RETRIES = timedelta(minutes=75)

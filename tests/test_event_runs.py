@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from tests.conftest import diff_table, table_rows
 from tests.webhook_support import SECRET, ReceiverProcess
 
@@ -103,7 +103,7 @@ def test_an_event_driven_run_reads_only_what_changed_in_1000_repositories(
 
 
 def _lists_of(kind: str) -> tuple[str, ...]:
-    from pipelines.webhooks.plan import LISTS_BY_TYPE
+    from pipelines.events.plan import LISTS_BY_TYPE
 
     return LISTS_BY_TYPE.get(kind, ())
 

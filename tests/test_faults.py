@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from pipelines.api import client
+from pipelines.load.sync import sync
 from pipelines.settings import DEFAULT_PROFILES_DIR
-from pipelines.sync import sync
 from tests.faults_support import (
     batch_pages,
     child_pages,
@@ -98,7 +98,7 @@ def test_bad_pages_and_server_errors_are_retried(
 ) -> None:
     # Retries without the production backoff (0.5 s doubling), so six of them take no time.
     monkeypatch.setattr(
-        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
+        "pipelines.load.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
     )
     sim = simulator(repositories=2, days=10)
     repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
@@ -175,7 +175,7 @@ def test_a_destination_driver_error_while_syncing_state_is_one_line(tmp_path: Pa
     from snowflake.connector.errors import OperationalError
 
     from pipelines.errors import DestinationError
-    from pipelines.sync import _step
+    from pipelines.load.sync import _step
 
     pipeline = dlt.pipeline("faults", destination="duckdb", pipelines_dir=str(tmp_path))
 
@@ -211,7 +211,7 @@ def test_bad_pages_in_hal_lists_and_detail_bodies_are_retried(
     variant: dict[str, Any],
 ) -> None:
     monkeypatch.setattr(
-        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
+        "pipelines.load.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
     )
     details = bool(variant.pop("details", False))
     sim = simulator(repositories=2, days=10, **variant)

@@ -189,7 +189,7 @@ def test_receive_trigger_without_prefect_api_url_sends_to_the_server_serve_runs(
 
     import httpx
 
-    from pipelines.webhooks.trigger import EVENT, SERVE_MARKER
+    from pipelines.events.trigger import EVENT, SERVE_MARKER
     from tests.webhook_support import SECRET, ReceiverProcess, wait_for
 
     home = tmp_path / "prefect-home"

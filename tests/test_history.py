@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from pipelines.transform.dbt_runner import build_marts
 from tests.conftest import _same, flatten
 from tests.faults_support import etl_env, kill_after_requests, run_etl, start_etl

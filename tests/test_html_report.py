@@ -19,9 +19,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.errors import ReportError
+from pipelines.load.sync import sync
 from pipelines.publish.html_report import build_report, report_from_pipeline
 from pipelines.settings import REPO_ROOT, Secret, Settings
-from pipelines.sync import sync
 from pipelines.transform.checks import Warehouse
 from pipelines.transform.dbt_runner import build_marts
 from tests.browser_support import Browser, BrowserError, Page, chromium, find_chromium

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pipelines.load.destinations import destination_key
+from pipelines.load.sync import sync
 from pipelines.settings import Settings
-from pipelines.sync import sync
 from tests.faults_support import (
     batch_pages,
     child_pages,

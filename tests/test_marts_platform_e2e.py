@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from pipelines.transform.dbt_runner import build_marts, test_marts
 from tests.marts_expected_platform import KEYS, Seen, expected_platform_marts, finding_versions
 from tests.marts_support import assert_same_rows

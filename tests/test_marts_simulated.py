@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from pipelines.sync import sync
 from pipelines.transform.dbt_runner import build_marts, test_marts
 from tests.marts_expected import KEYS, expected_marts, ts
 from tests.marts_support import assert_same_rows

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from pipelines.endpoints import PLATFORM
+from pipelines.extract.endpoints import PLATFORM
 
 
 def test_the_platform_demo_ends_0_with_every_raw_table_history_and_expired_scans_served(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from tests.conftest import table_rows
 from tests.platform_support import parse
 

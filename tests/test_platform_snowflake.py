@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.load.sync import sync
 from pipelines.settings import load_settings
-from pipelines.sync import sync
 from simulator import SimConfig, Simulator
 from tests.test_snowflake import fake_snowflake  # noqa: F401  (the fixture)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from tests.conftest import table_rows
 from tests.platform_support import Served, counted, floor, pages, scalar
 

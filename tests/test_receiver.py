@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.webhooks.journal import Journal
-from pipelines.webhooks.receiver import ReceiverApp
+from pipelines.events.journal import Journal
+from pipelines.events.receiver import ReceiverApp
 from tests.webhook_support import SECRET, ReceiverProcess, wait_for
 
 OLD_SECRET = "whsec_old_" + "7" * 24
@@ -193,7 +193,7 @@ def test_trigger_without_a_prefect_server_says_so_once_and_starts_none(
 def test_trigger_fires_into_no_throwaway_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from pipelines.webhooks import trigger
+    from pipelines.events import trigger
 
     monkeypatch.setattr(trigger, "prefect_home", lambda: tmp_path)  # no serve has run here
     # A flow test earlier in this worker may have pointed the process at its Prefect server.

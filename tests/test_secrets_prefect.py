@@ -93,7 +93,7 @@ def test_flow_runs_keep_no_secret_in_prefect(
     # No Prefect task retries (minutes apart) nor client backoff: failures arrive at once.
     monkeypatch.setattr(module, "extract_and_load", module.extract_and_load.with_options(retries=0))
     monkeypatch.setattr(
-        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
+        "pipelines.load.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.005, **kw)
     )
     where = {"duckdb_path": str(tmp_path / "warehouse.duckdb"), "pipelines_dir": str(tmp_path / "dlt")}
     one_list = f"/repositories/{sorted(r['id'] for r in sim.truth()['repositories'])[1]}/findings"

@@ -18,9 +18,9 @@ import pytest
 
 from pipelines.errors import ConfigError
 from pipelines.load.destinations import destination_for
+from pipelines.load.sync import sync
 from pipelines.publish.serving import publish, serving_path
 from pipelines.settings import REPO_ROOT, Settings
-from pipelines.sync import sync
 from pipelines.transform.dbt_runner import build_marts
 from tests.faults_support import etl_env, run_etl
 from tests.marts_support import HANDMADE_AS_OF, handmade_org, load_raw

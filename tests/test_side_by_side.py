@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.load.destinations import destination_key
-from pipelines.sync import sync
+from pipelines.load.sync import sync
 from tests.faults_support import batch_pages, child_pages, etl_env, route_counts, start_etl
 
 

@@ -339,7 +339,7 @@ def test_the_connector_syncs_the_simulator_into_fake_snowflake_and_marts_pass_ch
     import datetime as dt
 
     from flows.summary import read_summary
-    from pipelines.sync import sync
+    from pipelines.load.sync import sync
     from pipelines.transform.checks import Warehouse, run_checks
     from pipelines.transform.dbt_runner import build_marts
     from simulator import SimConfig, Simulator
@@ -403,9 +403,9 @@ def test_events_travel_through_fake_snowflake_and_a_full_refresh_there_keeps_wha
 
     import httpx
 
-    from pipelines.sync import sync
-    from pipelines.webhooks.forward import Forwarder
-    from pipelines.webhooks.journal import Journal
+    from pipelines.events.forward import Forwarder
+    from pipelines.events.journal import Journal
+    from pipelines.load.sync import sync
     from simulator import SimConfig, Simulator
     from tests.webhook_support import SECRET, ReceiverProcess
 

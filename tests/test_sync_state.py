@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from pipelines.errors import DestinationError, IncompleteSyncError
-from pipelines.sync import DUCKDB_GLOBAL_CONFIG, sync
+from pipelines.load.sync import DUCKDB_GLOBAL_CONFIG, sync
 from tests.faults_support import etl_env, run_etl
 
 Check = Callable[..., None]
@@ -225,13 +225,13 @@ def test_details_on_an_existing_warehouse_backfill_what_is_missing_bounded_and_s
     sync(settings, pipelines_dir=dlt_dir)  # loaded without details
     truth = sim.truth()
     rows = len(truth["fixes"]) + len(truth["findings"])
-    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 50 / settings.requests_per_minute)
+    monkeypatch.setattr("pipelines.load.sync.details.BACKFILL_MINUTES", 50 / settings.requests_per_minute)
 
     first = sync(settings, pipelines_dir=dlt_dir, details=True)
 
     assert first.details_backfilled == 50 and first.details_missing == rows - 50
     assert f"{rows - 50} still missing, for the next runs (50 a run)" in first.summary_table()
-    monkeypatch.setattr("pipelines.sync.details.BACKFILL_MINUTES", 10)
+    monkeypatch.setattr("pipelines.load.sync.details.BACKFILL_MINUTES", 10)
     rest = sync(settings, pipelines_dir=dlt_dir, details=True)
     assert rest.details_backfilled == rows - 50 and "none missing now" in rest.summary_table()
     tables = ["repositories", "scans", "findings", "fixes", "webhooks", "fix_details", "finding_details"]

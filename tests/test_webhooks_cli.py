@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.webhooks.journal import Journal
-from pipelines.webhooks.secrets import fingerprint, load_secrets
+from pipelines.events.journal import Journal
+from pipelines.events.secrets import fingerprint, load_secrets
 from tests.webhook_support import ReceiverProcess, free_port, wait_for
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError, BadPageError, shown
-from pipelines.rejected_rows import shape_problem
+from pipelines.extract.rejected_rows import shape_problem
 
 log = logging.getLogger("pipelines.api.paging")
 
@@ -132,7 +132,7 @@ def iter_pages(
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the loadable items of every page of a list endpoint, one list per page.
 
-    Items that are no record (pipelines.rejected_rows.shape_problem: not an object, no id) go to
+    Items that are no record (pipelines.extract.rejected_rows.shape_problem: not an object, no id) go to
     `reject(item, reason)` instead; the values of the others are the caller's to check.
     The filter parameters (e.g. `updated_since`) are sent unchanged on every page: the caller
     fixes them before the walk starts. A page that changes envelope mid-walk is a bad page.

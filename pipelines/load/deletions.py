@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipelines.endpoints import DELETED_AT, deletable
+from pipelines.extract.endpoints import DELETED_AT, deletable
 from pipelines.load.history import chunks, rowcount
-from pipelines.schemas import api_schema
+from pipelines.load.schemas import api_schema
 
 MARKED_TABLES = deletable("v1")
 CHILD_TABLES = tuple(t for t in MARKED_TABLES if t != "repositories")

@@ -1,6 +1,6 @@
 """Every version a run loads, kept once: `<table>_history` filled in the warehouse from each load's rows.
 
-After each load, the rows it wrote to each versioned table of pipelines.endpoints (v1:
+After each load, the rows it wrote to each versioned table of pipelines.extract.endpoints (v1:
 `repositories`, `scans`, `findings`, `fixes`; platform: those and `analyses`, `patches`; their
 `_dlt_load_id`) are inserted into the history table unless that version (the table's key plus
 `updated_at`, or plus `_version` for tables without it) is there already, stamped `observed_at` =
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pipelines.endpoints import DELETED_AT, EXPIRED_AT, FlavourName, versioned
-from pipelines.schemas import api_schema
+from pipelines.extract.endpoints import DELETED_AT, EXPIRED_AT, FlavourName, versioned
+from pipelines.load.schemas import api_schema
 
 TABLES = tuple(e.table for e in versioned("v1"))
 OBSERVED_AT = "observed_at"

@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pipelines.extract.v1.columns import DELETED_AT
 from pipelines.load.deletions import MARKED_TABLES
-from pipelines.schemas import api_schema
-from pipelines.source.columns import DELETED_AT
+from pipelines.load.schemas import api_schema
 
 PRIOR = "_refresh_prior_"
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from pipelines.api.redaction import redact
 from pipelines.api.request_stats import ClientStats
-from pipelines.endpoints import table_order
-from pipelines.rejected_rows import TABLE as REJECTED_TABLE
+from pipelines.extract.endpoints import table_order
+from pipelines.extract.rejected_rows import TABLE as REJECTED_TABLE
 
-# v1 lists first as they always were, then the platform's (pipelines.endpoints); "root" leads.
+# v1 lists first as they always were, then the platform's (pipelines.extract.endpoints); "root" leads.
 RESOURCE_ORDER = (
     "root",
     "repositories",
@@ -77,16 +77,16 @@ class SyncReport:
     # Values stored as text in rows that loaded, per "table.column" (also in rejected_records).
     text_values: dict[str, int] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
-    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.webhooks.plan)
+    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.events.plan)
     deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
     expired: int = 0  # scans given _expired_at by this run (platform flavour)
-    flavour: str = "v1"  # which API the run read (pipelines.endpoints)
+    flavour: str = "v1"  # which API the run read (pipelines.extract.endpoints)
     history_rows: dict[str, int] = field(default_factory=dict)  # versions this run added, per table
     pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
     _t0: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    # -- filled while the sync runs (pipelines.source.Tally) ----------------------------------
+    # -- filled while the sync runs (pipelines.extract.v1.Tally) ----------------------------------
 
     @property
     def observed_at(self) -> datetime:

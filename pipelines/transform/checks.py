@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlglot
 
-from pipelines.endpoints import ENDPOINTS
 from pipelines.errors import DataCheckError
+from pipelines.extract.endpoints import ENDPOINTS
 from pipelines.settings import Settings
 from pipelines.transform.dbt_runner import TestOutcome, destination_dialect, test_marts
 

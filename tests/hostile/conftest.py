@@ -32,5 +32,5 @@ def proxy() -> Iterator[Callable[..., HostileProxy]]:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sync's client without the production backoff (0.5 s doubling): six attempts take no time."""
     monkeypatch.setattr(
-        "pipelines.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.002, **kw)
+        "pipelines.load.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.002, **kw)
     )

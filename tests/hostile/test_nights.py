@@ -21,8 +21,8 @@ from dlt.destinations.exceptions import DatabaseTransientException
 
 from pipelines.errors import ApiError, DiskFullError, IncompleteSyncError
 from pipelines.load.disk import disk_full
+from pipelines.load.sync import sync
 from pipelines.publish.serving import publish
-from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.etl_driver import fill
 from tests.faults_support import etl_env, run_etl
@@ -232,7 +232,7 @@ def warehouse_refuses(monkeypatch: pytest.MonkeyPatch, *steps: str) -> None:
         )
 
     for step in steps:
-        monkeypatch.setattr(f"pipelines.sync.record.{step}", refuse)
+        monkeypatch.setattr(f"pipelines.load.sync.record.{step}", refuse)
 
 
 def test_bookkeeping_that_keeps_failing_never_blocks_the_next_runs_loads_nor_a_full_refresh(

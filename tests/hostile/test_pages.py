@@ -16,8 +16,8 @@ import pytest
 from pipelines.api.client import PixeeClient
 from pipelines.api.paging import MAX_EMPTY_PAGES, iter_pages
 from pipelines.errors import ApiError, IncompleteSyncError
+from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from pipelines.sync import sync
 from tests.conftest import diff_table
 from tests.hostile.support import HostileProxy, Reply, Upstream, busiest, loaded_repositories, one_line
 

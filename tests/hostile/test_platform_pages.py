@@ -12,12 +12,12 @@ from urllib.parse import parse_qs
 import pytest
 
 from pipelines.api.client import PixeeClient
-from pipelines.endpoints import PLATFORM, endpoint, root_relations, unknown_table, versioned
 from pipelines.errors import ApiError
-from pipelines.platform import hal
-from pipelines.platform.rows import finding_row, version_of
+from pipelines.extract.endpoints import PLATFORM, endpoint, root_relations, unknown_table, versioned
+from pipelines.extract.platform import hal
+from pipelines.extract.platform.rows import finding_row, version_of
+from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from pipelines.sync import sync
 from tests.conftest import table_rows
 from tests.hostile.support import HostileProxy, Reply, Upstream, one_line, rejected_rows
 from tests.platform_support import Served

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.rejected_rows import MAX_DEPTH, RAW_CHARS
-from pipelines.sync import sync
+from pipelines.extract.rejected_rows import MAX_DEPTH, RAW_CHARS
+from pipelines.load.sync import sync
 from tests.conftest import diff_table, table_rows
 from tests.hostile.support import HostileProxy, Reply, Upstream, rejected_rows
 

@@ -15,9 +15,9 @@ import pytest
 from pipelines import cli
 from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError
+from pipelines.extract.v1 import read_webhooks
+from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from pipelines.source import read_webhooks
-from pipelines.sync import sync
 from tests.conftest import table_rows
 from tests.faults_support import etl_env, run_etl
 from tests.hostile.support import HostileProxy, Reply, Upstream, one_line
@@ -202,7 +202,7 @@ def test_dlt_does_not_write_a_trace_that_holds_the_token(tmp_path: Path) -> None
     to disk after every step; such a trace is not written."""
     import dlt
 
-    import pipelines.source  # noqa: F401  (installs the guard, as every sync does)
+    import pipelines.extract.v1  # noqa: F401  (installs the guard, as every sync does)
     from pipelines.api.redaction import register_secret
 
     register_secret(TOKEN)

@@ -19,8 +19,8 @@ import pytest
 from pipelines.api.client import PixeeClient
 from pipelines.api.rate_limit import TokenBucket
 from pipelines.errors import ApiError, RateLimitCeilingError
+from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from pipelines.sync import sync
 from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
 from tests.test_client import FakeClock  # time that passes only when the bucket sleeps
 
