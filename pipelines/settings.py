@@ -1,29 +1,29 @@
 """Run settings: a named profile from profiles/, overridden by PIXEE_* environment, then by flags.
 
-Long (~415 lines) because every setting is read, validated and given its one-line error here, so
-the precedence (flag > environment > profile > default) is written once for all of them.
+Every setting is read here, one reader per profile section, so the precedence (flag > environment
+> profile > default) is written once for all of them; the URL and token checks are in
+pipelines.settings_checks.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pipelines.errors import ConfigError
+from pipelines.settings_checks import API_PATH as API_PATH
+from pipelines.settings_checks import check_token, server_base_url
+from pipelines.settings_checks import validate_base_url as validate_base_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILES_DIR = REPO_ROOT / "profiles"
 DEFAULT_BASE_URL = "https://app.pixee.ai/api/v1"
 DEFAULT_PROFILE = "duckdb"
-API_PATH = "/api/v1"  # where a deployment serves the API under PIXEE_SERVER
 FLAVOURS = ("auto", "v1", "platform")
 
 # requests per minute, burst: the documented tiers (api-contract.md, "Rate limits").
@@ -62,63 +62,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only hosts allowed over plain http."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def shown_url(url: str) -> str:
-    """The URL as an error message may show it: no user info, query or fragment (a secret may
-    hide there, e.g. a token pasted as https://user:TOKEN@host)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    path = parts.path if netloc else parts.path.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, path, "", ""))
-
-
-def validate_base_url(url: str, variable: str = "PIXEE_BASE_URL") -> str:
-    """Return the base URL without a trailing slash, or raise ConfigError naming what is wrong
-    (and `variable`, the setting the URL came from)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{variable} {shown_url(url)!r} is not an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise ConfigError(f"{variable} must not carry credentials; use PIXEE_TOKEN")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        if not _resolves(parts.hostname):
-            # `localhots` is a typo of loopback far more often than a plain-http server.
-            raise ConfigError(
-                f"cannot resolve host {parts.hostname!r}; check {variable} "
-                "(plain http is for loopback only, HTTPS is required elsewhere)"
-            )
-        raise ConfigError(
-            f"{variable} {parts.scheme}://{parts.hostname} is plain http; "
-            "HTTPS is required except on loopback"
-        )
-    return url.rstrip("/")
-
-
-def _resolves(host: str) -> bool:
-    """Whether DNS knows `host`; asked only on the way to an error, to name the right one."""
-    try:
-        socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return True
-
-
-def server_base_url(server: str, variable: str = "PIXEE_SERVER") -> str:
-    """The API's base URL of a deployment: its server URL plus /api/v1 (a trailing slash, or the
-    /api/v1 itself, tolerated), under the same rules as PIXEE_BASE_URL."""
-    root = validate_base_url(server.strip(), variable)
-    return root if root.endswith(API_PATH) else root + API_PATH
 
 
 @dataclass(frozen=True)
@@ -188,21 +131,6 @@ class Settings:
             raise ConfigError("PIXEE_TOKEN is not set; export it (it is never read from a flag)")
         check_token(self.token.reveal())
         return self.token
-
-
-def check_token(token: str) -> None:
-    """ConfigError (never showing the token) for a value no API token can be: whitespace or a
-    line break around or in it (a pasted file's newline), or characters a header cannot carry."""
-    if token != token.strip():
-        raise ConfigError(
-            "PIXEE_TOKEN has whitespace or a line break around it; export the token alone "
-            "(e.g. PIXEE_TOKEN=\"$(tr -d '[:space:]' < token-file)\")"
-        )
-    if any(not ("!" <= ch <= "~") for ch in token):
-        raise ConfigError(
-            "PIXEE_TOKEN contains whitespace, a control character or a non-ASCII character; "
-            "a token is printable ASCII only"
-        )
 
 
 def profiles_dir() -> Path:
@@ -316,31 +244,24 @@ def _events_source(profile: str, value: Any) -> str:
     return str(value)
 
 
-def load_settings(
-    profile: str | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    **overrides: Any,
-) -> Settings:
-    """Profile file, then PIXEE_* environment, then keyword overrides (from flags; None = unset)."""
-    env = os.environ if env is None else env
-    name = profile or env.get("PIXEE_PROFILE") or DEFAULT_PROFILE
-    data = read_profile(name)
-    dest = data.get("destination", {})
-    api = data.get("api", {})
-    datasets = data.get("datasets", {})
-    run = data.get("run", {})
-    events = data.get("events", {})
-
+def _rate(env: Mapping[str, str], api: Mapping[str, Any]) -> dict[str, Any]:
+    """The tier and the token bucket it sets, each part overridable."""
     tier = str(env.get("PIXEE_TIER") or api.get("tier", "standard"))
     if tier not in TIERS:
         raise ConfigError(f"tier {tier!r} is unknown; use one of {', '.join(TIERS)}")
     rpm, burst = TIERS[tier]
     rpm = float(api.get("requests_per_minute", rpm))
     burst = int(api.get("burst", burst))
-    rpm = _number(env, "PIXEE_REQUESTS_PER_MINUTE", float) or rpm
-    burst = int(_number(env, "PIXEE_BURST", int) or burst)
+    return {
+        "tier": tier,
+        "requests_per_minute": _number(env, "PIXEE_REQUESTS_PER_MINUTE", float) or rpm,
+        "burst": int(_number(env, "PIXEE_BURST", int) or burst),
+    }
 
+
+def _api(env: Mapping[str, str], api: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the API is, how it is reached and who asks: [api] and the environment."""
+    fields = _rate(env, api)
     token = env.get("PIXEE_TOKEN")
     if token:
         check_token(token)
@@ -356,60 +277,75 @@ def load_settings(
             f"api flavour {flavour!r} (PIXEE_API_FLAVOUR or [api] flavour) is not one of "
             + ", ".join(FLAVOURS)
         )
+    return {
+        **fields,
+        "base_url": validate_base_url(base_url),
+        "token": Secret(token) if token else None,
+        "api_flavour": flavour,
+    }
+
+
+def _destination(profile: str, dest: Mapping[str, Any], datasets: Mapping[str, Any]) -> dict[str, Any]:
+    """The warehouse: [destination] (DuckDB's files or Snowflake's account) and [datasets]."""
     kind = str(dest.get("kind", "duckdb"))
     if kind not in ("duckdb", "snowflake"):
-        raise ConfigError(f"profile {name!r}: destination kind {kind!r} is not duckdb or snowflake")
+        raise ConfigError(f"profile {profile!r}: destination kind {kind!r} is not duckdb or snowflake")
+    return {
+        "destination": kind,
+        "duckdb_path": Path(dest.get("duckdb_path", "pixee_warehouse.duckdb")),
+        "serving_path": Path(dest["serving_path"]) if dest.get("serving_path") else None,
+        "storage_version": str(dest.get("storage_version", "v1.1.0")),
+        "snowflake": MappingProxyType({k: str(v) for k, v in dest.items() if k not in DUCKDB_KEYS}),
+        "dataset": str(datasets.get("raw", "pixee")),
+        "marts_dataset": str(datasets.get("marts", "pixee_marts")),
+    }
 
+
+def _sla_days(profile: str, given: Mapping[str, Any]) -> Mapping[str, int]:
     sla = dict(DEFAULT_SLA_DAYS)
-    for severity, days in data.get("sla_days", {}).items():
+    for severity, days in given.items():
         if severity not in sla or not isinstance(days, int) or days < 0:
-            raise ConfigError(f"profile {name!r}: sla_days.{severity} = {days!r} is not valid")
+            raise ConfigError(f"profile {profile!r}: sla_days.{severity} = {days!r} is not valid")
         sla[severity] = days
+    return MappingProxyType(sla)
 
-    schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
-    own_file = profile_path(name)
-    settings = Settings(
-        profile=profile_label(name),
-        profile_file=own_file.resolve() if own_file is not None else None,
-        base_url=validate_base_url(base_url),
-        token=Secret(token) if token else None,
-        tier=tier,
-        api_flavour=flavour,
-        ca_bundle=_ca_bundle(env),
-        requests_per_minute=rpm,
-        burst=burst,
-        destination=kind,
-        duckdb_path=Path(dest.get("duckdb_path", "pixee_warehouse.duckdb")),
-        serving_path=Path(dest["serving_path"]) if dest.get("serving_path") else None,
-        storage_version=str(dest.get("storage_version", "v1.1.0")),
-        snowflake=MappingProxyType({k: str(v) for k, v in dest.items() if k not in DUCKDB_KEYS}),
-        pipeline_name=str(run.get("pipeline_name", "pixee")),
-        dataset=str(datasets.get("raw", "pixee")),
-        marts_dataset=str(datasets.get("marts", "pixee_marts")),
-        sla_days=MappingProxyType(sla),
-        details=bool(run.get("details", False)),
-        lag_seconds=int(run.get("lag_seconds", 300)),
-        max_retry_after_seconds=float(run.get("max_retry_after_seconds", 900)),
-        max_rate_limit_wait_seconds=float(
+
+def _run(profile: str, env: Mapping[str, str], run: Mapping[str, Any]) -> dict[str, Any]:
+    """How a sync paces itself and how much a kill may cost: [run] and the environment."""
+    return {
+        "pipeline_name": str(run.get("pipeline_name", "pixee")),
+        "details": bool(run.get("details", False)),
+        "lag_seconds": int(run.get("lag_seconds", 300)),
+        "max_retry_after_seconds": float(run.get("max_retry_after_seconds", 900)),
+        "max_rate_limit_wait_seconds": float(
             _number(env, "PIXEE_MAX_RATE_LIMIT_WAIT_SECONDS", float)
-            or _positive(run, "max_rate_limit_wait_seconds", 1800.0, name)
+            or _positive(run, "max_rate_limit_wait_seconds", 1800.0, profile)
         ),
-        request_deadline_seconds=float(
+        "request_deadline_seconds": float(
             _number(env, "PIXEE_REQUEST_DEADLINE_SECONDS", float)
-            or _positive(run, "request_deadline_seconds", 120.0, name)
+            or _positive(run, "request_deadline_seconds", 120.0, profile)
         ),
-        concurrency=int(run.get("concurrency", 8)),
-        batch_repositories=int(
+        "concurrency": int(run.get("concurrency", 8)),
+        "batch_repositories": int(
             _number(env, "PIXEE_BATCH_REPOSITORIES", int) or run.get("batch_repositories", 10)
         ),
-        checkpoint_requests=_checkpoint_requests(env, run),
-        schedule=MappingProxyType(schedule),
-        events_enabled=bool(events.get("enabled", False)),
-        events_journal=Path(events.get("journal", "pixee_events.sqlite")),
-        events_source=_events_source(name, events.get("source", "journal")),
-        reconcile_hours=float(events.get("reconcile_hours", 24.0)),
-        events_missed_after_seconds=float(events.get("missed_after_seconds", 4500.0)),
-    )
+        "checkpoint_requests": _checkpoint_requests(env, run),
+    }
+
+
+def _events(profile: str, events: Mapping[str, Any]) -> dict[str, Any]:
+    """Webhook change capture: [events]."""
+    return {
+        "events_enabled": bool(events.get("enabled", False)),
+        "events_journal": Path(events.get("journal", "pixee_events.sqlite")),
+        "events_source": _events_source(profile, events.get("source", "journal")),
+        "reconcile_hours": float(events.get("reconcile_hours", 24.0)),
+        "events_missed_after_seconds": float(events.get("missed_after_seconds", 4500.0)),
+    }
+
+
+def _flags(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """The settings with the flags given (None = unset) put over them."""
     given = {k: v for k, v in overrides.items() if v is not None}
     for name in ("duckdb_path", "serving_path"):
         if name in given:
@@ -417,3 +353,32 @@ def load_settings(
     if "base_url" in given:
         given["base_url"] = validate_base_url(given["base_url"])
     return replace(settings, **given)
+
+
+def load_settings(
+    profile: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Profile file, then PIXEE_* environment, then keyword overrides (from flags; None = unset)."""
+    env = os.environ if env is None else env
+    name = profile or env.get("PIXEE_PROFILE") or DEFAULT_PROFILE
+    data = read_profile(name)
+    api = _api(env, data.get("api", {}))
+    destination = _destination(name, data.get("destination", {}), data.get("datasets", {}))
+    sla_days = _sla_days(name, data.get("sla_days", {}))
+    schedule = {**Settings().schedule, **{k: str(v) for k, v in data.get("schedule", {}).items()}}
+    own_file = profile_path(name)
+    settings = Settings(
+        profile=profile_label(name),
+        profile_file=own_file.resolve() if own_file is not None else None,
+        **api,
+        ca_bundle=_ca_bundle(env),
+        **destination,
+        sla_days=sla_days,
+        **_run(name, env, data.get("run", {})),
+        schedule=MappingProxyType(schedule),
+        **_events(name, data.get("events", {})),
+    )
+    return _flags(settings, overrides)

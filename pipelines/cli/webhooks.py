@@ -13,7 +13,7 @@ from pipelines.cli.arguments import add_settings_arguments, settings_from_args
 from pipelines.errors import ApiError, ConfigError
 from pipelines.events.plan import LISTS_BY_TYPE
 from pipelines.events.secrets import DEFAULT_SECRETS_FILE, fingerprint, store_secret
-from pipelines.settings import is_loopback, shown_url
+from pipelines.settings_checks import is_loopback, shown_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
