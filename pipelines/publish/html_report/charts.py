@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.publish.html_report.data import Chart
+from pipelines.publish.html_report.model import Chart
 from pipelines.transform.dbt_runner import SEVERITIES
 
 # Critical stands apart from high in hue and lightness (two reds made it a dark sliver under high),
@@ -32,8 +32,28 @@ CONFIG: dict[str, Any] = {
 Spec = dict[str, Any]
 
 
-def _utc_x(field: str, title: str | None) -> dict[str, Any]:
+def utc_x(field: str, title: str | None) -> dict[str, Any]:
     return {"field": field, "type": "temporal", "title": title, "scale": {"type": "utc"}}
+
+
+def framed(chart: Chart, dataset: str) -> Spec:
+    """A full-size chart drawn from one of its datasets."""
+    return {"data": {"name": dataset}, "datasets": chart.data, "width": WIDTH, "height": HEIGHT}
+
+
+def _colour(
+    field: str, domain: list[str], colours: list[str], label_expr: str | None = None
+) -> dict[str, Any]:
+    """One fixed colour per value of `field`, in the legend as `label_expr` names it."""
+    colour: dict[str, Any] = {
+        "field": field,
+        "type": "nominal",
+        "title": None,
+        "scale": {"domain": domain, "range": colours},
+    }
+    if label_expr:
+        colour["legend"] = {"labelExpr": label_expr}
+    return colour
 
 
 def backlog(chart: Chart) -> Spec:
@@ -46,19 +66,14 @@ def backlog(chart: Chart) -> Spec:
                 "data": {"name": "backlog"},
                 "mark": {"type": "area", "interpolate": "step-after"},
                 "encoding": {
-                    "x": _utc_x("day", "day"),
+                    "x": utc_x("day", "day"),
                     "y": {
                         "field": "open_findings",
                         "type": "quantitative",
                         "stack": True,
                         "title": "open findings",
                     },
-                    "color": {
-                        "field": "severity",
-                        "type": "nominal",
-                        "title": None,
-                        "scale": {"domain": [*SEVERITIES, OVER_SLA], "range": [*SEVERITY_COLOURS, "#111111"]},
-                    },
+                    "color": _colour("severity", [*SEVERITIES, OVER_SLA], [*SEVERITY_COLOURS, "#111111"]),
                     "order": {"field": "severity_rank", "type": "quantitative"},
                 },
                 "transform": [
@@ -76,7 +91,7 @@ def backlog(chart: Chart) -> Spec:
                     "color": CRITICAL_LINE,
                 },
                 "encoding": {
-                    "x": _utc_x("day", "day"),
+                    "x": utc_x("day", "day"),
                     "y": {"field": "open_findings", "type": "quantitative"},
                 },
             },
@@ -84,7 +99,7 @@ def backlog(chart: Chart) -> Spec:
                 "data": {"name": "over_sla"},
                 "mark": {"type": "line", "strokeWidth": 2, "strokeDash": [5, 3], "interpolate": "step-after"},
                 "encoding": {
-                    "x": _utc_x("day", "day"),
+                    "x": utc_x("day", "day"),
                     "y": {"field": "open_over_sla", "type": "quantitative"},
                     "color": {"datum": OVER_SLA},
                 },
@@ -95,25 +110,18 @@ def backlog(chart: Chart) -> Spec:
 
 def opened_closed(chart: Chart) -> Spec:
     return {
-        "data": {"name": "weeks"},
-        "datasets": chart.data,
-        "width": WIDTH,
-        "height": HEIGHT,
+        **framed(chart, "weeks"),
         "transform": [{"fold": ["opened", "closed", "false_positives"], "as": ["what", "findings"]}],
         "mark": {"type": "line", "point": True},
         "encoding": {
-            "x": _utc_x("week_start", "week starting"),
+            "x": utc_x("week_start", "week starting"),
             "y": {"field": "findings", "type": "quantitative", "title": "findings"},
-            "color": {
-                "field": "what",
-                "type": "nominal",
-                "title": None,
-                "scale": {
-                    "domain": ["opened", "closed", "false_positives"],
-                    "range": ["#d6604d", "#4393c3", "#999999"],
-                },
-                "legend": {"labelExpr": "replace(datum.label, '_', ' ')"},
-            },
+            "color": _colour(
+                "what",
+                ["opened", "closed", "false_positives"],
+                ["#d6604d", "#4393c3", "#999999"],
+                "replace(datum.label, '_', ' ')",
+            ),
         },
     }
 
@@ -122,15 +130,14 @@ def ttr_weekly(chart: Chart) -> Spec:
     line = {
         "mark": {"type": "line", "point": {"size": 18}},
         "encoding": {
-            "x": _utc_x("week_start", None),
+            "x": utc_x("week_start", None),
             "y": {"field": "days", "type": "quantitative", "title": "days"},
-            "color": {
-                "field": "percentile",
-                "type": "nominal",
-                "title": None,
-                "scale": {"domain": ["p50_days", "p90_days"], "range": ["#2166ac", "#b2182b"]},
-                "legend": {"labelExpr": "datum.label == 'p50_days' ? 'p50' : 'p90'"},
-            },
+            "color": _colour(
+                "percentile",
+                ["p50_days", "p90_days"],
+                ["#2166ac", "#b2182b"],
+                "datum.label == 'p50_days' ? 'p50' : 'p90'",
+            ),
         },
     }
     # The severity's SLA across its panel (and inside its y scale), labelled at the right end.
@@ -169,10 +176,7 @@ def merge_monthly(chart: Chart) -> Spec:
         "axis": {"format": "%b %Y", "labelAngle": -40},
     }
     return {
-        "data": {"name": "months"},
-        "datasets": chart.data,
-        "width": WIDTH,
-        "height": HEIGHT,
+        **framed(chart, "months"),
         "layer": [
             {
                 "mark": {"type": "bar", "color": "#4c78a8"},
@@ -220,13 +224,12 @@ def sla_repositories(chart: Chart) -> Spec:
                 "axis": {"labelLimit": 160},
             },
             "x": _horizontal("findings", "open findings"),
-            "color": {
-                "field": "sla",
-                "type": "nominal",
-                "title": None,
-                "scale": {"domain": ["over_sla", "within_sla"], "range": ["#cb181d", "#d9d9d9"]},
-                "legend": {"labelExpr": "datum.label == 'over_sla' ? 'over SLA' : 'within SLA'"},
-            },
+            "color": _colour(
+                "sla",
+                ["over_sla", "within_sla"],
+                ["#cb181d", "#d9d9d9"],
+                "datum.label == 'over_sla' ? 'over SLA' : 'within SLA'",
+            ),
             "order": {"field": "sla", "sort": "ascending"},
         },
     }
@@ -289,12 +292,7 @@ def fix_outcomes(chart: Chart) -> Spec:
                     "axis": {"labelLimit": 200},
                 },
                 "x": _horizontal("fixes_of_outcome", "fixes"),
-                "color": {
-                    "field": "outcome",
-                    "type": "nominal",
-                    "title": None,
-                    "scale": {"domain": OUTCOMES, "range": OUTCOME_COLOURS},
-                },
+                "color": _colour("outcome", OUTCOMES, OUTCOME_COLOURS),
                 "order": {"field": "outcome_rank", "type": "quantitative"},
             },
         },

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from html import escape
 
-from pipelines.publish.html_report.data import WINDOW_DAYS, Chart, ReportData, Table, Tile, windows
+from pipelines.publish.html_report.model import WINDOW_DAYS, Chart, ReportData, Table, Tile, windows
 
 # Nothing may load: no script at all, styles only inline, images only as data: URIs. A name
 # from the API that slipped past escaping still could not fetch or run anything.

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipelines.publish.html_report.data import Chart
-
-if TYPE_CHECKING:
-    from pipelines.publish.html_report.data import _Reader
+from pipelines.publish.html_report.model import Chart
+from pipelines.publish.html_report.reader import Reader, Rows, fill_chart
 
 PLATFORM_MARTS = ("analysis_daily", "scan_daily")
 DAYS = 90  # the reach of the two daily charts
@@ -23,7 +21,7 @@ NO_COUNTERPART = {
 }
 
 
-def has_platform_source(r: _Reader) -> bool:
+def has_platform_source(r: Reader) -> bool:
     """Whether the marts hold a platform source's rows (only a platform source fills these marts)."""
     for mart in PLATFORM_MARTS:
         if mart in r.present and r.rows(mart, f"select count(*) from {r.wh.mart(mart)}", ("n",))[0]["n"]:
@@ -38,7 +36,7 @@ def without_counterpart(chart: Chart) -> Chart:
     return chart
 
 
-def _analyses(r: _Reader) -> dict[str, list[dict[str, Any]]]:
+def _analyses(r: Reader) -> Rows:
     since = r.as_of - dt.timedelta(days=DAYS)
     rows = r.rows(
         "analysis_daily",
@@ -49,7 +47,7 @@ def _analyses(r: _Reader) -> dict[str, list[dict[str, Any]]]:
     return {"days": rows}
 
 
-def _scans(r: _Reader) -> dict[str, list[dict[str, Any]]]:
+def _scans(r: Reader) -> Rows:
     since = r.as_of - dt.timedelta(days=DAYS)
     rows = r.rows(
         "scan_daily",
@@ -62,7 +60,7 @@ def _scans(r: _Reader) -> dict[str, list[dict[str, Any]]]:
     return {"days": rows}
 
 
-def platform_charts(r: _Reader) -> list[Chart]:
+def platform_charts(r: Reader) -> list[Chart]:
     """The two charts of a platform source's own marts."""
     specs = (
         (Chart("analysis_daily", "Analyses completed and failed per day",
@@ -72,58 +70,39 @@ def platform_charts(r: _Reader) -> list[Chart]:
                f"Scans imported each day on every branch, by detector (last {DAYS} days); the platform "
                "keeps a scan seven days, the warehouse for good.", ("scan_daily",)), _scans),
     )  # fmt: skip
-    out = []
-    for chart, fill in specs:
-        if missing := r.missing(chart.marts):
-            out.append(replace(chart, missing=missing))
-        else:
-            out.append(replace(chart, data=fill(r)))
-    return out
+    return [fill_chart(r, chart, fill) for chart, fill in specs]
+
+
+def _daily_bars(
+    chart: Chart, y: dict[str, Any], colour: str, transform: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Stacked bars per UTC day, one colour a series: both daily charts are drawn this way."""
+    from pipelines.publish.html_report.charts import framed, utc_x  # charts imports this module
+
+    return {
+        **framed(chart, "days"),
+        "transform": transform,
+        "mark": "bar",
+        "encoding": {
+            "x": {**utc_x("day", "day"), "timeUnit": "utcyearmonthdate"},
+            "y": {**y, "type": "quantitative", "stack": True},
+            "color": {"field": colour, "type": "nominal", "title": None},
+        },
+    }
 
 
 def analysis_daily_spec(chart: Chart) -> dict[str, Any]:
-    from pipelines.publish.html_report.charts import HEIGHT, WIDTH, _utc_x
-
-    return {
-        "data": {"name": "days"},
-        "datasets": chart.data,
-        "width": WIDTH,
-        "height": HEIGHT,
-        "transform": [
-            {"fold": ["completed", "failed"], "as": ["outcome", "analyses"]},
-            {"calculate": "datum.type + ' ' + datum.outcome", "as": "series"},
-            {"filter": "datum.analyses > 0"},
-        ],
-        "mark": "bar",
-        "encoding": {
-            "x": {**_utc_x("day", "day"), "timeUnit": "utcyearmonthdate"},
-            "y": {"field": "analyses", "type": "quantitative", "stack": True, "title": "analyses"},
-            "color": {"field": "series", "type": "nominal", "title": None},
-        },
-    }
+    transform = [
+        {"fold": ["completed", "failed"], "as": ["outcome", "analyses"]},
+        {"calculate": "datum.type + ' ' + datum.outcome", "as": "series"},
+        {"filter": "datum.analyses > 0"},
+    ]
+    return _daily_bars(chart, {"field": "analyses", "title": "analyses"}, "series", transform)
 
 
 def scan_daily_spec(chart: Chart) -> dict[str, Any]:
-    from pipelines.publish.html_report.charts import HEIGHT, WIDTH, _utc_x
-
-    return {
-        "data": {"name": "days"},
-        "datasets": chart.data,
-        "width": WIDTH,
-        "height": HEIGHT,
-        "transform": [{"filter": "datum.scans_imported > 0"}],
-        "mark": "bar",
-        "encoding": {
-            "x": {**_utc_x("day", "day"), "timeUnit": "utcyearmonthdate"},
-            "y": {
-                "field": "scans_imported",
-                "type": "quantitative",
-                "stack": True,
-                "title": "scans imported",
-            },
-            "color": {"field": "detector", "type": "nominal", "title": None},
-        },
-    }
+    y = {"field": "scans_imported", "title": "scans imported"}
+    return _daily_bars(chart, y, "detector", [{"filter": "datum.scans_imported > 0"}])
 
 
 SPECS = {"analysis_daily": analysis_daily_spec, "scan_daily": scan_daily_spec}
