@@ -46,15 +46,23 @@ def items_of(body: Mapping[str, Any], envelope: Envelope) -> list[Any]:
     return items
 
 
+def page_part(parent: Mapping[str, Any], key: str, named: str = "", kind: type = dict) -> Any:
+    """parent[key], or None when it is absent or null; BadPageError naming it (`named`, else `key`)
+    when it is there in another type than `kind` (an object, or an array for list)."""
+    value = parent.get(key)
+    if value is not None and not isinstance(value, kind):
+        wanted = "an array" if kind is list else "an object"
+        raise BadPageError(f"'{named or key}' is a {type(value).__name__}, not {wanted}")
+    return value
+
+
 def next_link(body: Mapping[str, Any], envelope: Envelope) -> tuple[str, str] | None:
     """('cursor', value) or ('href', link) for the next page, or None at the end; BadPageError
     for a link that is there but cannot be followed."""
     if envelope == "cursor":
-        pagination = body.get("pagination")
+        pagination = page_part(body, "pagination")
         if pagination is None:
             return None
-        if not isinstance(pagination, dict):
-            raise BadPageError(f"'pagination' is a {type(pagination).__name__}, not an object")
         cursor, more = pagination.get("next_cursor"), pagination.get("has_more")
         if more is False or cursor is None:
             return None
@@ -65,11 +73,9 @@ def next_link(body: Mapping[str, Any], envelope: Envelope) -> tuple[str, str] | 
                 raise BadPageError("'has_more' is true but 'next_cursor' is empty")
             return None
         return "cursor", str(cursor)
-    links = body.get("_links")
+    links = page_part(body, "_links")
     if links is None:
         return None
-    if not isinstance(links, dict):
-        raise BadPageError(f"'_links' is a {type(links).__name__}, not an object")
     following = links.get("next")
     if following is None:
         return None
@@ -95,13 +101,31 @@ def _same_url(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 
 
 class PageGuard:
-    """The loop guards both envelopes share: a page served again while it says there is more, or
-    a run of empty pages that keep saying so, ends the walk through `looping`."""
+    """The loop guards both envelopes share: a page served again while it says there is more, a
+    run of empty pages that keep saying so, or a next link to a page already read ends the walk
+    in one line naming the endpoint."""
 
-    def __init__(self, looping: Callable[[str], Exception]) -> None:
-        self._looping = looping
+    def __init__(self, endpoint: str, first_url: str) -> None:
+        self.endpoint = endpoint
         self._served: set[int] = set()
         self._empty = 0
+        self._urls = {_same_url(first_url)}
+
+    def looping(self, why: str) -> ApiError:
+        return ApiError(
+            f"the server's pages go in a circle ({why}); stopped this list", endpoint=self.endpoint
+        )
+
+    def follow(self, client: PixeeClient, href: str, base: str) -> str:
+        """The next link resolved against the page that held it, unless it was read already."""
+        try:
+            link = client.resolve_link(href, base)
+        except ApiError as exc:
+            raise ApiError(f"{exc}; stopped this list", endpoint=self.endpoint) from None
+        if _same_url(link) in self._urls:
+            raise self.looping(f"next link {shown(href, 80)!r} leads to a page already read")
+        self._urls.add(_same_url(link))
+        return link
 
     def check(self, items: list[Any], following: object) -> None:
         if items:
@@ -110,12 +134,12 @@ class PageGuard:
                 repr([(i.get("id"), i.get("updated_at")) if isinstance(i, dict) else i for i in items])
             )
             if following is not None and page in self._served:
-                raise self._looping("a page already served came again")
+                raise self.looping("a page already served came again")
             self._served.add(page)
         elif following is not None:
             self._empty += 1
             if self._empty >= MAX_EMPTY_PAGES:
-                raise self._looping(f"{self._empty} empty pages in a row, each saying there is more")
+                raise self.looping(f"{self._empty} empty pages in a row, each saying there is more")
 
 
 def _log_reject(value: Any, reason: str) -> None:
@@ -149,15 +173,11 @@ def iter_pages(
             raise BadPageError(f"page switched from the {shape} envelope to {found}")
         next_link(body, found)  # a link that cannot be followed is a bad page, retried
 
-    def looping(why: str) -> ApiError:
-        return ApiError(f"the server's pages go in a circle ({why}); stopped this list", endpoint=endpoint)
-
     page_url = f"{first_url}?{urlencode(query)}"
     target: str = path
     target_params: dict[str, Any] | None = query
     cursors: set[str] = set()
-    urls = {_same_url(page_url)}
-    guard = PageGuard(looping)
+    guard = PageGuard(endpoint, page_url)
     while True:
         body = client.get_json(target, target_params, resource=resource, validate=validate)
         if shape is None:
@@ -178,16 +198,10 @@ def iter_pages(
         kind, value = following
         if kind == "cursor":
             if value in cursors:
-                raise looping(f"next_cursor {shown(value, 40)!r} was already followed")
+                raise guard.looping(f"next_cursor {shown(value, 40)!r} was already followed")
             cursors.add(value)
             target, target_params = path, {**query, "cursor": value}
         else:
-            try:
-                link = client.resolve_link(value, page_url)
-            except ApiError as exc:
-                raise ApiError(f"{exc}; stopped this list", endpoint=endpoint) from None
-            if _same_url(link) in urls:
-                raise looping(f"next link {shown(value, 80)!r} leads to a page already read")
-            urls.add(_same_url(link))
+            link = guard.follow(client, value, page_url)
             # The link already carries the query (limit, filters, page number) as the server built it.
             target, target_params, page_url = link, None, link

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pipelines.api.client import PixeeClient
-from pipelines.api.paging import PageGuard, _same_url, next_link
-from pipelines.errors import ApiError, BadPageError, shown
+from pipelines.api.paging import PageGuard, next_link, page_part
+from pipelines.errors import ApiError, BadPageError
 from pipelines.extract.rejected_rows import shape_problem
 
 PAGE_SIZE = 100  # the API's maximum: fewest requests per item
@@ -32,17 +32,8 @@ def items_of(body: Any) -> list[Any] | None:
     """A list page's items, or None for a document that is no list (no `_embedded.items`)."""
     if not isinstance(body, dict):
         raise BadPageError(f"the body is a JSON {type(body).__name__}, not an object")
-    embedded = body.get("_embedded")
-    if embedded is None:
-        return None
-    if not isinstance(embedded, dict):
-        raise BadPageError(f"'_embedded' is a {type(embedded).__name__}, not an object")
-    items = embedded.get("items")
-    if items is None:
-        return None
-    if not isinstance(items, list):
-        raise BadPageError(f"'_embedded.items' is a {type(items).__name__}, not an array")
-    return items
+    embedded = page_part(body, "_embedded")
+    return None if embedded is None else page_part(embedded, "items", "_embedded.items", list)
 
 
 def links_of(body: Any, where: str) -> dict[str, str]:
@@ -106,17 +97,13 @@ def walk(
     body = client.get_json(url, query, resource=resource, validate=_validate)
     page_url = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
 
-    def looping(why: str) -> ApiError:
-        return ApiError(f"the server's pages go in a circle ({why}); stopped this list", endpoint=endpoint)
-
     items = items_of(body)
     if items is None:  # a document: one row
         yield _rows([body], reject, keyed)
         return
     total = body.get("total") if isinstance(body.get("total"), int) else None
     bound = min(MAX_PAGES, math.ceil(total / PAGE_SIZE) + SPARE_PAGES) if total is not None else MAX_PAGES
-    followed = {_same_url(page_url)}
-    guard = PageGuard(looping)
+    guard = PageGuard(endpoint, page_url)
     pages = 1
     while True:
         following = next_link(body, "hal")
@@ -128,15 +115,8 @@ def walk(
             limit = (
                 f"its total of {total} items fills {bound - SPARE_PAGES}" if total is not None else "allowed"
             )
-            raise looping(f"more than {bound} pages, while {limit}")
-        href = following[1]
-        try:
-            target = client.resolve_link(href, page_url)
-        except ApiError as exc:
-            raise ApiError(f"{exc}; stopped this list", endpoint=endpoint) from None
-        if _same_url(target) in followed:
-            raise looping(f"next link {shown(href, 80)!r} leads to a page already read")
-        followed.add(_same_url(target))
+            raise guard.looping(f"more than {bound} pages, while {limit}")
+        target = guard.follow(client, following[1], page_url)
         body = client.get_json(target, None, resource=resource, validate=_validate)
         page_url = target
         pages += 1
