@@ -20,19 +20,14 @@ from typing import Any
 import dlt
 
 from pipelines.events.journal import Journal
-from pipelines.events.runs import COLUMNS, row
+from pipelines.events.runs import COLUMNS, column_hints, row
 from pipelines.load.destinations import make_pipeline
 from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.webhooks")
 
 SOURCE_NAME = "pixee_receiver"
-SESSION_COLUMNS: dict[str, Any] = {
-    "session": {"data_type": "text", "nullable": False, "primary_key": True},
-    "started_at": {"data_type": "timestamp"},
-    "beat_at": {"data_type": "timestamp"},
-    "stopped_at": {"data_type": "timestamp"},
-}
+SESSION_COLUMNS = column_hints("session", started_at="timestamp", beat_at="timestamp", stopped_at="timestamp")
 FORWARD_COLUMNS = {**COLUMNS, "last_received_at": {"data_type": "timestamp"}}
 
 

@@ -27,16 +27,24 @@ from pipelines.settings import Settings
 log = logging.getLogger("pipelines.webhooks")
 
 SOURCE_NAME = "pixee_events"
-COLUMNS: dict[str, Any] = {
-    "id": {"data_type": "text", "nullable": False, "primary_key": True},
-    "type": {"data_type": "text"},
-    "created_at": {"data_type": "timestamp"},
-    "organization": {"data_type": "text"},
-    "repository": {"data_type": "text"},
-    "repository_id": {"data_type": "text"},
-    "received_at": {"data_type": "timestamp"},
-    "deliveries": {"data_type": "bigint"},
-}
+
+
+def column_hints(key: str, **kinds: str) -> dict[str, Any]:
+    """dlt column hints: `key` the text primary key, then each column with its data type."""
+    primary = {"data_type": "text", "nullable": False, "primary_key": True}
+    return {key: primary, **{name: {"data_type": kind} for name, kind in kinds.items()}}
+
+
+COLUMNS = column_hints(
+    "id",
+    type="text",
+    created_at="timestamp",
+    organization="text",
+    repository="text",
+    repository_id="text",
+    received_at="timestamp",
+    deliveries="bigint",
+)
 
 
 def row(event: StoredEvent) -> dict[str, Any]:
