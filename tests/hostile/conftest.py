@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from pipelines.api import client
-from tests.hostile.support import HostileProxy
+from pipelines.settings import Settings
+from tests.hostile.support import HostileProxy, Proxied
 
 
 @pytest.fixture
@@ -34,3 +35,20 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "pipelines.load.sync.make_client", lambda s, **kw: client.make_client(s, backoff_base=0.002, **kw)
     )
+
+
+@pytest.fixture
+def proxied(
+    simulator: Callable[..., Any],
+    sim_settings: Callable[..., Settings],
+    proxy: Callable[..., HostileProxy],
+    fast_retries: None,
+) -> Callable[..., Proxied]:
+    """Factory: `proxied(**SimConfig fields)` starts a simulator with a proxy in front of it, for
+    a sync whose client retries at once."""
+
+    def make(**config: Any) -> Proxied:
+        sim = simulator(**config)
+        return Proxied(sim, proxy(sim), sim_settings)
+
+    return make

@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from pipelines.settings import Settings
 from tests.test_faults import loaded_repositories
 
 __all__ = [
     "HostileProxy",
+    "Proxied",
     "Reply",
     "Upstream",
     "busiest",
@@ -189,3 +191,15 @@ def busiest(truth: dict[str, Any], kind: str = "findings") -> str:
     for row in truth[kind]:
         counts[row["repository_id"]] = counts.get(row["repository_id"], 0) + 1
     return max(sorted(counts), key=lambda r: counts[r])
+
+
+@dataclass
+class Proxied:
+    """A simulator behind a tampering proxy, and the settings that sync through the proxy."""
+
+    sim: Any
+    server: HostileProxy
+    make_settings: Callable[..., Settings]
+
+    def settings(self, **overrides: Any) -> Settings:
+        return self.make_settings(self.sim, base_url=self.server.base_url, **overrides)  # type: ignore[attr-defined]

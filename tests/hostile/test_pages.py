@@ -19,7 +19,15 @@ from pipelines.errors import ApiError, IncompleteSyncError
 from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
 from tests.conftest import diff_table
-from tests.hostile.support import HostileProxy, Reply, Upstream, busiest, loaded_repositories, one_line
+from tests.hostile.support import (
+    HostileProxy,
+    Proxied,
+    Reply,
+    Upstream,
+    busiest,
+    loaded_repositories,
+    one_line,
+)
 
 TOKEN = "pxo_hostile-pages-4b1c9e0d7a"
 PATH = "/repositories/repo_1/findings"
@@ -189,19 +197,14 @@ def test_a_page_walk_ends_as_served_or_in_one_line_naming_the_endpoint(
 
 
 def test_a_looping_list_fails_alone_and_every_other_list_of_its_batch_commits(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
     # Before: the loop cancelled the batch, and findings, scans and fixes of all three
     # repositories read together were lost with it, on every run.
-    sim = simulator(repositories=3, days=10)
+    run = proxied(repositories=3, days=10)
+    sim, server = run.sim, run.server
     bad = busiest(sim.truth())
     target = f"/repositories/{bad}/findings"
-    server = proxy(sim)
 
     def loop(path: str, query: str, upstream: Upstream) -> Reply | None:
         if path != target:
@@ -212,7 +215,7 @@ def test_a_looping_list_fails_alone_and_every_other_list_of_its_batch_commits(
         return Reply(body=loop.first)  # type: ignore[attr-defined]
 
     server.tamper = loop
-    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    settings = run.settings()
     with pytest.raises(IncompleteSyncError) as failed:
         sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=3)
     message = str(failed.value)
@@ -240,19 +243,14 @@ def finding_count(db: Path, repository_id: str) -> int:
 
 
 def test_a_protocol_relative_hal_next_fails_the_run_instead_of_ending_the_list(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
     # Before: the link was joined under the base URL, answered 404, and the repository's
     # findings after page 1 were silently dropped with exit 0.
-    sim = simulator(repositories=2, days=10, findings=300, envelope="hal")
+    run = proxied(repositories=2, days=10, findings=300, envelope="hal")
+    sim, server = run.sim, run.server
     repos = sorted(r["id"] for r in sim.truth()["repositories"])
     target = f"/repositories/{repos[1]}/findings"
-    server = proxy(sim)
 
     def relative(path: str, query: str, upstream: Upstream) -> Reply | None:
         body = upstream.json()
@@ -262,7 +260,7 @@ def test_a_protocol_relative_hal_next_fails_the_run_instead_of_ending_the_list(
         return Reply(body=body)
 
     server.tamper = relative
-    settings = sim_settings(sim, base_url=server.base_url, concurrency=1)  # type: ignore[attr-defined]
+    settings = run.settings(concurrency=1)
     with pytest.raises(IncompleteSyncError) as failed:
         sync(settings, pipelines_dir=str(tmp_path / "dlt"), batch_repositories=1)
     message = str(failed.value)

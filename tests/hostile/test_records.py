@@ -14,7 +14,7 @@ from typing import Any
 from pipelines.extract.rejected_rows import MAX_DEPTH, RAW_CHARS
 from pipelines.load.sync import sync
 from tests.conftest import diff_table, table_rows
-from tests.hostile.support import HostileProxy, Reply, Upstream, rejected_rows
+from tests.hostile.support import Proxied, Reply, Upstream, rejected_rows
 
 
 def deep(levels: int) -> Any:
@@ -35,14 +35,10 @@ BOGUS_REPOSITORIES = [[1, 2, 3], {"name": "no id", "updated_at": STAMP}]
 
 
 def test_bad_records_are_set_aside_and_everything_else_loads(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
-    sim = simulator(repositories=2, days=10)
+    run = proxied(repositories=2, days=10)
+    sim, server = run.sim, run.server
     truth = sim.truth()
     repo = sorted(r["id"] for r in truth["repositories"])[1]
     fix_ids = sorted(f["id"] for f in truth["fixes"])
@@ -67,9 +63,8 @@ def test_bad_records_are_set_aside_and_everything_else_loads(
         body[key] = body[key] + extra
         return Reply(body=body)
 
-    server = proxy(sim)
     server.tamper = tamper
-    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    settings = run.settings()
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"), details=True)
 
     db = settings.duckdb_path
@@ -123,14 +118,10 @@ BIG = 2**70
 
 
 def test_a_value_no_column_can_hold_keeps_its_row_and_nan_is_the_same_on_both_paths(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
-    sim = simulator(repositories=4, days=10)
+    run = proxied(repositories=4, days=10)
+    sim, server = run.sim, run.server
     truth = sim.truth()
     # Three repositories with findings (a simulated one may have none): one page path each.
     arrow_repo, dict_repo, third_repo = sorted({f["repository_id"] for f in truth["findings"]})[:3]
@@ -169,9 +160,8 @@ def test_a_value_no_column_can_hold_keeps_its_row_and_nan_is_the_same_on_both_pa
         text = json.dumps(body).replace('"__1e400__"', "1e400").replace('"__-1e400__"', "-1e400")
         return Reply(body=text.encode())
 
-    server = proxy(sim)
     server.tamper = tamper
-    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    settings = run.settings()
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
 
     db = settings.duckdb_path

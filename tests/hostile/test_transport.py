@@ -21,7 +21,7 @@ from pipelines.api.rate_limit import TokenBucket
 from pipelines.errors import ApiError, RateLimitCeilingError
 from pipelines.load.sync import sync
 from pipelines.settings import Secret, Settings
-from tests.hostile.support import HostileProxy, Reply, Upstream, loaded_repositories, one_line
+from tests.hostile.support import HostileProxy, Proxied, Reply, Upstream, loaded_repositories, one_line
 from tests.test_client import FakeClock  # time that passes only when the bucket sleeps
 
 TOKEN = "pxo_hostile-transport-8d2f61ac"
@@ -207,16 +207,11 @@ def test_a_closed_port_says_refused_naming_the_host() -> None:
 
 
 def test_a_trickling_page_mid_sync_is_retried_and_the_warehouse_matches(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
-    sim = simulator(repositories=2, days=10)
+    run = proxied(repositories=2, days=10)
+    sim, server = run.sim, run.server
     repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
-    server = proxy(sim)
     served: dict[str, int] = {}
 
     def tamper(path: str, query: str, upstream: Upstream) -> Reply | None:
@@ -232,7 +227,7 @@ def test_a_trickling_page_mid_sync_is_retried_and_the_warehouse_matches(
 
     server.tamper = tamper
     # The trickle would take minutes; 3 s leaves a loaded machine ample time for every other page.
-    settings = sim_settings(sim, base_url=server.base_url, request_deadline_seconds=3.0)  # type: ignore[attr-defined]
+    settings = run.settings(request_deadline_seconds=3.0)
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
     assert report.retries >= 2
     assert_matches_truth(sim, settings.duckdb_path)
@@ -301,17 +296,12 @@ def test_a_redirect_loop_or_to_another_origin_fails_in_one_line_and_never_carrie
 
 
 def test_a_list_moved_by_307_within_the_origin_loads_as_served(
-    simulator: Callable[..., Any],
-    sim_settings: Callable[..., Any],
-    assert_matches_truth: Callable[..., None],
-    proxy: Callable[..., HostileProxy],
-    fast_retries: None,
-    tmp_path: Path,
+    proxied: Callable[..., Proxied], assert_matches_truth: Callable[..., None], tmp_path: Path
 ) -> None:
     # Before: a 307 was an error like any 4xx, and the repository's findings were not read.
-    sim = simulator(repositories=2, days=10)
+    run = proxied(repositories=2, days=10)
+    sim, server = run.sim, run.server
     repo = sorted(r["id"] for r in sim.truth()["repositories"])[1]
-    server = proxy(sim)
 
     def tamper(path: str, query: str, upstream: Upstream) -> Reply | None:
         if path != f"/repositories/{repo}/findings" or "moved=1" in query:
@@ -319,7 +309,7 @@ def test_a_list_moved_by_307_within_the_origin_loads_as_served(
         return Reply(307, b"", {"Location": f"/api/v1{path}?{query}&moved=1"})
 
     server.tamper = tamper
-    settings = sim_settings(sim, base_url=server.base_url)  # type: ignore[attr-defined]
+    settings = run.settings()
     report = sync(settings, pipelines_dir=str(tmp_path / "dlt"))
     assert report.failures == []
     assert_matches_truth(sim, settings.duckdb_path)
