@@ -3,41 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
-from pipelines.publish.html_report.model import WINDOW_DAYS, Kind, Tile
+from pipelines.publish.html_report.model import WINDOW_DAYS, Tile
 from pipelines.publish.html_report.reader import Reader, number, sla_days
 from pipelines.transform.checks import _as_date
 from pipelines.transform.dbt_runner import SEVERITIES
 
 SEVERITY_ORDER = (*SEVERITIES, "unknown")
 
-# What each tile shows and where it comes from, and the short phrase on the tile that says what it
-# counts (an SLA figure over closures must not read as one over the backlog); the functions below
-# fill in the numbers. The open backlog's SLA comes first: it is what a lead is asked about.
-_TILE_ROWS: tuple[tuple[str, str, Kind, Literal["lower", "higher"], str, str, str], ...] = (
-    ("open_over_sla", "Open past SLA", "count", "lower", "backlog_daily",
-     "open findings older than their severity's SLA days; change against 30 days earlier",
-     "open backlog now: findings older than their SLA"),
-    ("open_findings", "Open findings", "count", "lower", "backlog_daily",
-     "open at the end of the as-of date; change against 30 days earlier",
-     "open backlog now, every severity"),
-    ("ttr_p50", "Time to remediate (p50)", "hours", "lower", "finding_remediation",
-     "median hours_to_resolve of the closures resolved in the last 30 days",
-     "findings closed in the last 30 days"),
-    ("sla_attainment", "Closed within SLA", "ratio", "higher", "finding_remediation",
-     "share of the last 30 days' closures resolved within their SLA (within_sla)",
-     "closures of the last 30 days only, not the open backlog"),
-    ("net_resolve_rate", "Net resolve rate", "ratio", "higher", "finding_remediation",
-     "closures resolved in the last 30 days / findings detected in them",
-     "closed / opened in the last 30 days"),
-    ("merge_rate", "Merge rate", "ratio", "higher", "fix_latency",
-     "Pixee PRs merged / (merged + closed unmerged), decided in the last 30 days",
-     "Pixee PRs decided in the last 30 days"),
-)  # fmt: skip
-TILES: dict[str, Tile] = {row[0]: Tile(*row[:4], (row[4],), row[5], measures=row[6]) for row in _TILE_ROWS}
+
+def _tile_words() -> dict[str, Tile]:
+    """Each tile's label, definition and mart from tiles.toml (the report's words, kept as data)."""
+    table = tomllib.loads(Path(__file__).with_name("tiles.toml").read_text(encoding="utf-8"))
+    tiles = {}
+    for key, words in table.items():
+        mart = words.pop("mart")
+        tiles[key] = Tile(key, marts=(mart,), **words)
+    return tiles
+
+
+TILES = _tile_words()
 
 
 def _backlog_tiles(r: Reader) -> list[Tile]:
