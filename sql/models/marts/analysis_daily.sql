@@ -7,10 +7,6 @@ with analyses as (
     select * from {{ ref('stg_pixee__platform_analysis_versions') }}
 ),
 
-calendar as (
-    select * from {{ ref('int_pixee__calendar') }}
-),
-
 ranked as (
     select
         analyses.*,
@@ -23,20 +19,8 @@ states as (
     where state_rank = 1 and created_at < {{ pixee_as_of_end() }}
 ),
 
-types as (
-    select distinct analysis_type from states
-),
-
-first_day as (
-    select min({{ pixee_day_number('created_at') }}) as day_number from states
-),
-
 day_spine as (
-    select calendar.day, calendar.day_number, types.analysis_type
-    from calendar
-    cross join types
-    inner join first_day
-        on calendar.day_number >= first_day.day_number
+    {{ pixee_day_spine('states', 'analysis_type', 'created_at') }}
 ),
 
 created as (

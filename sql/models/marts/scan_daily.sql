@@ -12,24 +12,8 @@ finding_rows as (
     where is_current
 ),
 
-calendar as (
-    select * from {{ ref('int_pixee__calendar') }}
-),
-
-detectors as (
-    select distinct detector from scans
-),
-
-first_day as (
-    select min({{ pixee_day_number('imported_at') }}) as day_number from scans
-),
-
 day_spine as (
-    select calendar.day, calendar.day_number, detectors.detector
-    from calendar
-    cross join detectors
-    inner join first_day
-        on calendar.day_number >= first_day.day_number
+    {{ pixee_day_spine('scans', 'detector', 'imported_at') }}
 ),
 
 rows_per_scan as (
