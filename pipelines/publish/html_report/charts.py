@@ -312,7 +312,7 @@ SPECS: dict[str, Callable[[Chart], Spec]] = {
 
 def spec_for(chart: Chart) -> Spec:
     """The Vega-Lite spec of a chart with its rows inline (no URL: nothing is fetched)."""
-    from pipelines.publish.html_report import platform
+    from pipelines.publish.html_report import platform  # platform draws with this module: not at the top
 
     spec = {**SPECS, **platform.SPECS}[chart.key](chart)
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "config": CONFIG, **spec}

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from pipelines.publish.html_report.charts import framed, utc_x
 from pipelines.publish.html_report.model import Chart
 from pipelines.publish.html_report.reader import Reader, Rows, fill_chart
 
@@ -77,8 +78,6 @@ def _daily_bars(
     chart: Chart, y: dict[str, Any], colour: str, transform: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Stacked bars per UTC day, one colour a series: both daily charts are drawn this way."""
-    from pipelines.publish.html_report.charts import framed, utc_x  # charts imports this module
-
     return {
         **framed(chart, "days"),
         "transform": transform,
