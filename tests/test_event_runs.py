@@ -135,3 +135,53 @@ def test_dropped_deliveries_are_repaired_by_the_reconciliation(
     events = table_rows(settings.duckdb_path, "webhook_events")
     assert len({e["id"] for e in events}) == len(events), "one row per event id"
     assert all("secret" not in str(e).lower() for e in events)
+
+
+def test_an_event_run_whose_list_fails_keeps_its_plan_and_the_next_run_reads_it(
+    simulator: Any, sim_settings: Any, receiver: ReceiverProcess
+) -> None:
+    """The events a failed list was planned from are not used up: the next event-driven run reads
+    that list again, though no new event names it, and the warehouse ends equal to what was served."""
+    from pipelines.errors import IncompleteSyncError
+    from tests.hostile.support import HostileProxy, Reply
+
+    sim = simulator(repositories=12, days=20, webhook_retry_scale=0.001)
+    _subscribe(sim, receiver.url)
+    server = HostileProxy(sim.base_url)
+    try:
+        # No look-back: the events of one run are not read again by the next (the simulator's changes
+        # are visible at once), so only the plan kept in flight can bring the failed lists back.
+        settings = sim_settings(
+            sim, base_url=server.start(), events_enabled=True, events_journal=receiver.journal, lag_seconds=0
+        )
+        assert sim.settle_deliveries(30)
+        assert sync(settings).mode.startswith("mode: poll")
+        sim.advance(24)
+        assert sim.settle_deliveries(60)
+        refused = {"error": {"code": "bad_request", "message": "cursor rejected", "request_id": "req_400"}}
+        failing: list[str] = []
+
+        def refuse_findings(path: str, query: str, upstream: Any) -> Reply | None:
+            if not path.endswith("/findings"):
+                return None
+            failing.append(path)
+            return Reply(400, refused)
+
+        server.tamper = refuse_findings
+        with pytest.raises(IncompleteSyncError) as failed:
+            sync(settings)
+        assert failed.value.report.mode.startswith("mode: events"), failed.value.report.mode
+        assert failing, "the day's events named no findings list: nothing was tested"
+        behind = _problems(sim, settings.duckdb_path)
+        assert any("findings" in p for p in behind), "the refused lists are behind"
+
+        server.tamper = None
+        failing.clear()
+        again = sync(settings)  # no delivery since: only the plan kept in flight names these lists
+        assert again.mode.startswith("mode: events (0 events since the last run -> "), again.mode
+        assert "-> 0 lists" not in again.mode and failing == [], again.mode
+        assert not _problems(sim, settings.duckdb_path), _problems(sim, settings.duckdb_path)[:10]
+        third = sync(settings)  # read once: the plan is done now
+        assert third.mode.startswith("mode: events") and "-> 0 lists" in third.mode, third.mode
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-"""The CLI's subcommands, one module each, and the flags they share."""
+"""The flags every subcommand that touches a destination shares, and the Settings they make."""
 
 from __future__ import annotations
 
