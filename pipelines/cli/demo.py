@@ -17,6 +17,7 @@ from pipelines.cli.demo_common import (
     shown,
 )
 from pipelines.cli.run import configure_logging
+from pipelines.extract.endpoints import V1
 from pipelines.load.destinations import destination_for
 from pipelines.load.lock import destination_lock
 from pipelines.publish.html_report import report_from_pipeline
@@ -24,7 +25,8 @@ from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport
 from pipelines.run import RunContext, RunRequest, run_once
 
-RAW_TABLES = ("repositories", "scans", "findings", "fixes", "fixes__finding_ids", "webhooks")
+# The tour counts every v1 list (not the details) and the child tables the marts read.
+RAW_TABLES = tuple(table for e in V1 if e.walk != "detail" for table in (e.table, *e.child_tables))
 EXAMPLE_SQL = """\
 -- open backlog by severity, the last 14 days
 select day, severity, sum(open_findings) as open_findings
