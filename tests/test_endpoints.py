@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import dlt
 import duckdb
 import pytest
 
@@ -21,6 +20,7 @@ from pipelines.extract.v1.columns import declared
 from pipelines.extract.v1.fetcher import DETAIL_OF
 from pipelines.load.deletions import deletable
 from pipelines.load.history import versioned
+from pipelines.load.sync import sync
 from pipelines.publish.run_summary import RESOURCE_ORDER
 
 # What users see depends on these orders (resources, reads, the tour, the summary): they stay as
@@ -91,18 +91,15 @@ def test_a_v1_list_added_to_the_registry_is_read_per_repository_and_loaded_with_
 
     sim = simulator(repositories=2, days=10)
     settings = sim_settings(sim)
-    pipeline = dlt.pipeline(
-        "registry_entry",
-        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
-        dataset_name="pixee",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
-    with make_client(settings) as client:
-        for _ in range(2):  # the first run learns the repositories, the second reads their lists
-            pipeline.run(pixee_source(client), loader_file_format="parquet")
+    report = sync(settings, pipelines_dir=str(tmp_path / "pipelines"))
+    assert report.resource("scan_copies").rows == report.resource("scans").rows > 0
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         copies = sorted(r[0] for r in con.execute("select id from pixee.scan_copies").fetchall())
         scans = sorted(r[0] for r in con.execute("select id from pixee.scans").fetchall())
+        versions = [
+            con.execute(f"select count(*) from pixee.{table}_history").fetchone()
+            for table in ("scans", "scan_copies")
+        ]
         types = dict(
             con.execute(
                 "select column_name, data_type from information_schema.columns "
@@ -111,9 +108,11 @@ def test_a_v1_list_added_to_the_registry_is_read_per_repository_and_loaded_with_
         )
     served = sorted(scan["id"] for scan in sim.truth()["scans"])
     assert copies == scans == served
+    assert versions[0] == versions[1]  # its history is kept as the registry says
+    assert "scan_copies" in report.summary_table()
     assert types["findings_count"] == "BIGINT" and types["created_at"].startswith("TIMESTAMP")
     # Each repository got a cursor for the new list, committed with its rows.
-    cursors = pipeline.state["sources"]["pixee"]["repos"]
+    cursors = report.pipeline.state["sources"]["pixee"]["repos"]
     assert {repo: set(lists) for repo, lists in cursors.items()} == {
         repo["id"]: {"fixes", "scans", "findings", "scan_copies"} for repo in sim.truth()["repositories"]
     }
