@@ -1,7 +1,7 @@
 """One registry of the API's tables: where each comes from, its key, columns, cursor, versions and deletions.
 
-Both flavours' tables, side by side: every table list (sources, history, deletions, expiry, the
-events plan, the demo, the run summary) is read from here, so adding a resource is one entry and its test.
+Both flavours' tables, side by side: the sources, history, deletions, expiry, the events plan, the
+demos and the run summary read their table lists from here, so adding a resource is one entry and its test.
 
 | field | meaning |
 |---|---|

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pipelines.extract import endpoints
 from pipelines.extract.endpoints import DELETED_AT, TColumns
 
-__all__ = ["DELETED_AT", "FINDING_DETAIL_FIELDS", "FIX_DETAIL_FIELDS", "TColumns", "declared", "hints"]
+__all__ = [
+    "DELETED_AT",
+    "FINDING_DETAIL_FIELDS",
+    "FIX_DETAIL_FIELDS",
+    "TColumns",
+    "declared",
+    "detail_fields",
+    "hints",
+]
 
 
 def hints(table: str) -> TColumns:
