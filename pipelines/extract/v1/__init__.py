@@ -13,6 +13,9 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
 | `rejected_records` | any of the above | append: records set aside, values kept as text (rejected_rows.py) |
 
+Each table's path, key, column hints and place in the order are its entry in pipelines.extract.endpoints;
+the resources below are built from those entries.
+
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
 (`{"hwm": latest updated_at seen, "recent": ids seen in the look-back window}`). The filter sent
