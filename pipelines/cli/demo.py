@@ -10,21 +10,22 @@ import duckdb
 from pipelines.cli.demo_common import (
     DEMO_BURST,
     DEMO_RPM,
+    demo_context,
     demo_settings,
+    demo_simulator,
     duckdb_shell,
     indented,
     scalar,
     shown,
 )
-from pipelines.cli.run import configure_logging
-from pipelines.load.destinations import destination_for
-from pipelines.load.lock import destination_lock
+from pipelines.extract.endpoints import V1
 from pipelines.publish.html_report import report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport
-from pipelines.run import RunContext, RunRequest, run_once
+from pipelines.run import RunRequest, run_once
 
-RAW_TABLES = ("repositories", "scans", "findings", "fixes", "fixes__finding_ids", "webhooks")
+# The tour counts every v1 list (not the details) and the child tables the marts read.
+RAW_TABLES = tuple(table for e in V1 if e.walk != "detail" for table in (e.table, *e.child_tables))
 EXAMPLE_SQL = """\
 -- open backlog by severity, the last 14 days
 select day, severity, sum(open_findings) as open_findings
@@ -62,18 +63,8 @@ def main(args: argparse.Namespace) -> int:
         from pipelines.cli.demo_platform import main as platform_main
 
         return platform_main(args)
-    from simulator import SimConfig, Simulator
-
-    configure_logging()
-    config = SimConfig(
-        seed=args.seed,
-        repositories=args.repositories,
-        days=args.days or 120,
-        requests_per_minute=DEMO_RPM,
-        burst=DEMO_BURST,
-    )
     path = Path(args.duckdb_path)
-    with Simulator(config) as sim:
+    with demo_simulator(args, days=args.days or 120) as sim:
         truth = sim.truth()
         print(
             f"A simulated Pixee organisation on {sim.base_url} (seed {args.seed}): "
@@ -81,9 +72,7 @@ def main(args: argparse.Namespace) -> int:
             f"{len(truth['findings']):,} findings, {len(truth['fixes']):,} fixes.\n"
         )
         settings = demo_settings(sim.base_url, sim.org_token, path)
-        destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
-        with destination_lock(settings, what="pixee-etl demo"):
-            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
+        with demo_context(settings, sim) as context:
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
             full = run_once(
                 context, RunRequest(full_refresh=True, details=args.details, progress=True, publish=False)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipelines.cli.run import configure_logging
+from pipelines.load.destinations import destination_for
+from pipelines.load.lock import destination_lock
+from pipelines.run import RunContext
 from pipelines.settings import Secret, Settings, load_settings
+
+if TYPE_CHECKING:
+    from simulator import Simulator
 
 # The simulator and the client share one rate, high enough that the demo takes seconds, paced
 # exactly like a real sync (the client's bucket mirrors the server's, so no 429 is expected).
@@ -32,6 +42,30 @@ def demo_settings(base_url: str, token: str, duckdb_path: Path) -> Settings:
         # Its own dlt working directory, apart from `pixee-etl run`'s.
         pipeline_name="pixee_demo",
     )
+
+
+def demo_simulator(args: argparse.Namespace, **config: Any) -> Simulator:
+    """The simulated organisation a demo syncs from, at the demo's rate (logging configured first)."""
+    from simulator import SimConfig, Simulator  # the simulator is imported by the demo alone
+
+    configure_logging()
+    return Simulator(
+        SimConfig(
+            seed=args.seed,
+            repositories=args.repositories,
+            requests_per_minute=DEMO_RPM,
+            burst=DEMO_BURST,
+            **config,
+        )
+    )
+
+
+@contextmanager
+def demo_context(settings: Settings, sim: Simulator) -> Iterator[RunContext]:
+    """The context both of a demo's syncs run in, on the simulator's clock, inside the destination's lock."""
+    destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
+    with destination_lock(settings, what="pixee-etl demo"):
+        yield RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
 
 
 def duckdb_shell(path: Path) -> str:

@@ -12,17 +12,16 @@ import duckdb
 from pipelines.cli.demo_common import (
     DEMO_BURST,
     DEMO_RPM,
+    demo_context,
     demo_settings,
+    demo_simulator,
     duckdb_shell,
     indented,
     scalar,
     shown,
 )
-from pipelines.cli.run import configure_logging
 from pipelines.errors import PixeeEtlError
 from pipelines.extract.endpoints import EXPIRED_AT, PLATFORM
-from pipelines.load.destinations import destination_for
-from pipelines.load.lock import destination_lock
 from pipelines.publish.html_report import report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
 from pipelines.publish.serving import PublishReport
@@ -42,19 +41,8 @@ where s._expired_at is not null group by all;"""
 
 
 def main(args: argparse.Namespace) -> int:
-    from simulator import SimConfig, Simulator
-
-    configure_logging()
-    config = SimConfig(
-        api="platform",
-        seed=args.seed,
-        repositories=args.repositories,
-        days=args.days,
-        requests_per_minute=DEMO_RPM,
-        burst=DEMO_BURST,
-    )
     path = Path(args.duckdb_path)
-    with Simulator(config) as sim:
+    with demo_simulator(args, api="platform", days=args.days) as sim:
         truth = sim.truth()
         print(
             f"A simulated Pixee deployment speaking the platform API on {sim.base_url} (seed {args.seed}): "
@@ -62,9 +50,7 @@ def main(args: argparse.Namespace) -> int:
             + ".\n"
         )
         settings = replace(demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
-        destination_for(settings)  # a bad path is one line and exit 2 before the lock writes anything
-        with destination_lock(settings, what="pixee-etl demo"):
-            context = RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
+        with demo_context(settings, sim) as context:
             steps = replace(LIBRARY_STEPS, marts=_marts_or_skipped)
             print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
             full = run_once(context, RunRequest(full_refresh=True, progress=True, publish=False), steps)

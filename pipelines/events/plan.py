@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipelines.events.journal import StoredEvent, parse_stamp
+from pipelines.extract.endpoints import repository_lists
 
 # Which lists an event changes (api-contract "Payloads"). fix.generated also changes its scan:
 # a scan's `fixes_generated` (and so its updated_at) counts the fixes made for its findings.
@@ -26,7 +27,6 @@ LISTS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
     "triage.completed": ("findings",),
     "scan.completed": ("scans", "findings"),
 }
-ALL_LISTS = ("fixes", "scans", "findings")
 
 
 @dataclass
@@ -56,12 +56,13 @@ class EventPlan:
         """Lists to read per repository, None for all; a repository new to the state is read in full."""
         if self.mode == "reconcile":
             return None
+        every = repository_lists()
         chosen: dict[str, tuple[str, ...]] = {}
         for repo, cursors in repos_state.items():
             if not cursors:  # no cursor yet: new to us, so every list in full
-                chosen[repo] = ALL_LISTS
+                chosen[repo] = every
             elif repo in self.lists:
-                chosen[repo] = tuple(k for k in ALL_LISTS if k in self.lists[repo])
+                chosen[repo] = tuple(k for k in every if k in self.lists[repo])
         return chosen
 
 

@@ -1,7 +1,7 @@
 """One registry of the API's tables: where each comes from, its key, columns, cursor, versions and deletions.
 
-Both flavours' tables are here, side by side. The platform source, history, deletions, expiry and
-the run summary read their lists from this module; adding a resource is one entry (and its test).
+Both flavours' tables, side by side: the sources, history, deletions, expiry, the events plan, the
+demos and the run summary read their table lists from here, so adding a resource is one entry and its test.
 
 | field | meaning |
 |---|---|
@@ -15,6 +15,10 @@ the run summary read their lists from this module; adding a resource is one entr
 | `deletable` / `expirable` | gets `_deleted_at` / `_expired_at` when a complete read no longer finds it |
 | `detail` | the table filled from each row's own GET, if any |
 | `walk` | `list` (paged), `document` (one row), `each` (one walk per parent row), `detail` |
+| `arrow` | v1: rows are flat, so pages travel as Arrow tables typed from `columns` |
+| `child_tables` | v1: list fields dlt loads as `<table>__<field>` that the marts read |
+| `resource_rank` | v1 lists read per repository: the order the source yields them |
+| `read_rank` | v1 lists read per repository: the order a batch queues their reads |
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipelines.extract.v1 import columns as v1_columns
-
 TColumns = dict[str, dict[str, Any]]
 FlavourName = Literal["v1", "platform"]
 
 VERSION = "_version"  # a hash of a row's content, for tables whose items carry no updated_at
-DELETED_AT = v1_columns.DELETED_AT
+# Ours, not the API's: when a complete read of the list no longer found the object (NULL while it
+# is listed). A row loaded again carries no value for it, so the merge sets it back to NULL.
+DELETED_AT = "_deleted_at"
 EXPIRED_AT = "_expired_at"  # a scan the API stopped serving (its seven days are over); never dropped
 
 
@@ -51,6 +55,10 @@ class Endpoint:
     detail: str | None = None
     walk: Literal["list", "document", "each", "detail"] = "list"
     write_disposition: Literal["merge", "replace"] = "merge"
+    arrow: bool = False
+    child_tables: tuple[str, ...] = ()
+    resource_rank: int = 0
+    read_rank: int = 0
 
     @property
     def history_table(self) -> str:
@@ -75,68 +83,120 @@ def _key(*names: str) -> TColumns:
     return {name: {"data_type": "text", "nullable": False, "primary_key": True} for name in names}
 
 
+# Of two copies of one object in a load (updated mid-walk, or re-read in the look-back window),
+# the merge keeps the one with the latest updated_at.
 _UPDATED: TColumns = {"updated_at": {"data_type": "timestamp", "nullable": True, "dedup_sort": "desc"}}
 _VERSION: TColumns = _cols("text", VERSION)
+_DELETED: TColumns = _cols("timestamp", DELETED_AT)
 
 # -- v1: the overview API (pipelines.extract.v1) --------------------------------------------------------
 
+
+def _per_repository(
+    table: str, columns: TColumns, resource_rank: int, read_rank: int, **more: Any
+) -> Endpoint:
+    """A v1 list read once per repository from its cursor; an object it no longer lists is deleted."""
+    return Endpoint(
+        table,
+        "v1",
+        path=f"/repositories/{{id}}/{table}",
+        parent="repositories",
+        walk="each",
+        columns={**_key("id"), **columns, **_UPDATED, **_DELETED},
+        incremental="updated_since",
+        versioned_by="updated_at",
+        deletable=True,
+        resource_rank=resource_rank,
+        read_rank=read_rank,
+        **more,
+    )
+
+
+def _v1_detail(table: str, path: str, parent: str, columns: TColumns) -> Endpoint:
+    """A v1 table filled from each `parent` row's own GET (with --details)."""
+    return Endpoint(table, "v1", path=path, parent=parent, walk="detail", columns={**_key("id"), **columns})
+
+
+# Per-repository lists: the source yields fixes, scans, findings; a batch queues the longest
+# first (findings outnumber fixes, fixes outnumber scans), since a page walk is sequential.
 V1: tuple[Endpoint, ...] = (
     Endpoint(
         "repositories",
         "v1",
         path="/repositories",
-        columns=v1_columns.REPOSITORIES,
+        columns={
+            **_key("id"),
+            **_cols("text", "name", "full_name", "scm", "default_branch", "language"),
+            **_cols("bool", "enabled", "settings__auto_fix", "settings__triage"),
+            **_cols("bigint", "settings__max_open_prs"),
+            **_cols("timestamp", "last_scan_at", "created_at"),
+            **_UPDATED,
+            **_DELETED,
+        },
         incremental="updated_since",
         versioned_by="updated_at",
         deletable=True,
     ),
-    Endpoint(
+    _per_repository(
         "scans",
-        "v1",
-        path="/repositories/{id}/scans",
-        parent="repositories",
-        walk="each",
-        columns=v1_columns.SCANS,
-        incremental="updated_since",
-        versioned_by="updated_at",
-        deletable=True,
+        {
+            **_cols("text", "repository_id", "state", "trigger", "detection_tool", "branch", "commit_sha"),
+            **_cols("bigint", "findings_count", "fixes_generated", "duration_seconds"),
+            **_cols("timestamp", "started_at", "completed_at", "created_at"),
+        },
+        resource_rank=1,
+        read_rank=2,
+        arrow=True,
     ),
-    Endpoint(
+    _per_repository(
         "findings",
-        "v1",
-        path="/repositories/{id}/findings",
-        parent="repositories",
-        walk="each",
-        columns=v1_columns.FINDINGS,
-        incremental="updated_since",
-        versioned_by="updated_at",
-        deletable=True,
+        {
+            **_cols("text", "repository_id", "scan_id", "rule_id", "detection_tool", "title", "severity"),
+            **_cols("text", "cwe", "path", "triage_status", "classification", "status"),
+            **_cols("bigint", "start_line"),
+            **_cols("double", "confidence"),
+            **_cols("timestamp", "detected_at", "triaged_at", "resolved_at", "created_at"),
+        },
+        resource_rank=2,
+        read_rank=0,
+        arrow=True,
         detail="finding_details",
     ),
-    Endpoint(
+    _per_repository(
         "fixes",
-        "v1",
-        path="/repositories/{id}/fixes",
-        parent="repositories",
-        walk="each",
-        columns=v1_columns.FIXES,
-        incremental="updated_since",
-        versioned_by="updated_at",
-        deletable=True,
+        {
+            **_cols("text", "repository_id", "codemod", "detection_tool", "summary", "status", "pr_url"),
+            **_cols("bool", "ai_generated"),
+            **_cols("bigint", "files_changed", "pr_number"),
+            **_cols("timestamp", "pr_opened_at", "merged_at", "closed_at", "created_at"),
+        },
+        resource_rank=0,
+        read_rank=1,
         detail="fix_details",
-    ),
-    Endpoint("webhooks", "v1", path="/webhooks", columns=v1_columns.WEBHOOKS, write_disposition="replace"),
-    Endpoint(
-        "fix_details", "v1", path="/fixes/{id}", parent="fixes", walk="detail", columns=v1_columns.FIX_DETAILS
+        child_tables=("fixes__finding_ids",),
     ),
     Endpoint(
-        "finding_details",
+        "webhooks",
         "v1",
-        path="/findings/{id}",
-        parent="findings",
-        walk="detail",
-        columns=v1_columns.FINDING_DETAILS,
+        path="/webhooks",
+        columns={
+            **_key("id"),
+            **_cols("text", "url"),
+            **_cols("bool", "active"),
+            **_cols("timestamp", "created_at"),
+        },
+        write_disposition="replace",
     ),
+    _v1_detail(
+        "fix_details",
+        "/fixes/{id}",
+        "fixes",
+        {
+            **_cols("text", "diff", "rationale"),
+            **_cols("bigint", "quality__safety", "quality__effectiveness", "quality__cleanliness"),
+        },
+    ),
+    _v1_detail("finding_details", "/findings/{id}", "findings", _cols("text", "justification")),
 )
 
 # -- platform: the HAL API discovered from GET /api/v1 (pipelines.extract.platform) ------------------------
@@ -153,6 +213,18 @@ _RESULT_COLUMNS: TColumns = {
     **_cols("timestamp", "sca__analyzed_at"),
 }
 
+
+def _small(table: str, relation: str, *texts: str) -> Endpoint:
+    """A small collection without a time filter: one walk a run, the table replaced whole."""
+    return Endpoint(
+        table,
+        "platform",
+        relation=relation,
+        write_disposition="replace",
+        columns={**_key("id"), **_cols("text", *texts)},
+    )
+
+
 PLATFORM: tuple[Endpoint, ...] = (
     Endpoint(
         "repositories",
@@ -165,7 +237,7 @@ PLATFORM: tuple[Endpoint, ...] = (
             **_cols("text", "name", "full_name", "default_branch", "type", "html_url"),
             **_cols("timestamp", "created_at"),
             **_VERSION,
-            **_cols("timestamp", DELETED_AT),
+            **_DELETED,
         },
     ),
     Endpoint(
@@ -239,27 +311,9 @@ PLATFORM: tuple[Endpoint, ...] = (
             **_cols("bool", "enabled"),
         },
     ),
-    Endpoint(
-        "integrations",
-        "platform",
-        relation="integrations",
-        write_disposition="replace",
-        columns={**_key("id"), **_cols("text", "type")},
-    ),
-    Endpoint(
-        "scales",
-        "platform",
-        relation="scales",
-        write_disposition="replace",
-        columns={**_key("id"), **_cols("text", "type")},
-    ),
-    Endpoint(
-        "system_status",
-        "platform",
-        relation="system-status",
-        write_disposition="replace",
-        columns={**_key("id"), **_cols("text", "type", "name", "status", "description")},
-    ),
+    _small("integrations", "integrations", "type"),
+    _small("scales", "scales", "type"),
+    _small("system_status", "system-status", "type", "name", "status", "description"),
     Endpoint(
         "preferences",
         "platform",
@@ -315,3 +369,32 @@ def table_order() -> tuple[str, ...]:
     for entry in ENDPOINTS:
         seen.setdefault(entry.table, None)
     return tuple(seen)
+
+
+def _each_repository() -> list[Endpoint]:
+    return [e for e in V1 if e.walk == "each" and e.parent == "repositories"]
+
+
+def repository_lists() -> tuple[str, ...]:
+    """The v1 lists read once per repository, in the order the source yields them."""
+    return tuple(e.table for e in sorted(_each_repository(), key=lambda e: e.resource_rank))
+
+
+def read_order() -> tuple[str, ...]:
+    """The v1 lists read once per repository, in the order a batch queues their reads."""
+    return tuple(e.table for e in sorted(_each_repository(), key=lambda e: e.read_rank))
+
+
+def detail_tables() -> tuple[str, ...]:
+    """The v1 tables filled from each row's own GET, in the order the source yields them."""
+    return tuple(e.table for e in V1 if e.walk == "detail")
+
+
+def details_of() -> dict[str, Endpoint]:
+    """v1 list -> the detail endpoint each of its rows is read from."""
+    return {e.table: endpoint("v1", e.detail) for e in V1 if e.detail}
+
+
+def arrow_lists() -> dict[str, TColumns]:
+    """The v1 lists whose flat rows travel as Arrow tables, with the columns that type them."""
+    return {e.table: e.columns for e in V1 if e.arrow}

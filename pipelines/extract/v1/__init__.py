@@ -13,6 +13,9 @@ Tables (dataset `pixee`, names and flattening as in the warehouse contract):
 | `finding_details` | `GET /findings/{id}` | details on: merge on `id`, only findings new or changed |
 | `rejected_records` | any of the above | append: records set aside, values kept as text (rejected_rows.py) |
 
+Each table's path, key, column hints and place in the order are its entry in pipelines.extract.endpoints;
+the resources below are built from those entries.
+
 Incremental state (the source state, stored with the data by dlt, so a fresh machine resumes):
 `repositories` holds the organisation's cursor and `repos` one cursor per repository and list
 (`{"hwm": latest updated_at seen, "recent": ids seen in the look-back window}`). The filter sent
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,18 +51,12 @@ from pipelines.api.client import PixeeClient
 from pipelines.api.paging import iter_pages
 from pipelines.errors import ForbiddenError
 from pipelines.extract import rejected_rows as records
-from pipelines.extract.v1 import columns
+from pipelines.extract.endpoints import DELETED_AT, Endpoint, detail_tables, endpoint, repository_lists
+from pipelines.extract.v1.columns import declared
 from pipelines.extract.v1.cursors import Cursor, run_start
-from pipelines.extract.v1.fetcher import (
-    CHILD_LISTS,
-    Batch,
-    Checkpoint,
-    ListFailed,
-    Rejected,
-    Vanished,
-    Warn,
-    WorkerPool,
-)
+from pipelines.extract.v1.fetcher import Batch
+from pipelines.extract.v1.items import Checkpoint, ListFailed, Rejected, Vanished, Warn
+from pipelines.extract.v1.workers import WorkerPool
 from pipelines.load.dlt_files import guard_trace
 from pipelines.load.schemas import API_SCHEMA
 
@@ -70,15 +68,6 @@ guard_trace()  # every sync loads through this source: its dlt trace never holds
 
 SOURCE_NAME = API_SCHEMA
 ARROW_ROWS = 10_000
-CHILD_RESOURCES = CHILD_LISTS
-DETAIL_RESOURCES = ("fix_details", "finding_details")
-_CHILD_COLUMNS = {
-    "fixes": columns.FIXES,
-    "scans": columns.SCANS,
-    "findings": columns.FINDINGS,
-    "fix_details": columns.FIX_DETAILS,
-    "finding_details": columns.FINDING_DETAILS,
-}
 
 
 class Tally(Protocol):
@@ -132,7 +121,7 @@ def read_webhooks(client: PixeeClient, tally: Tally) -> list[list[Any]] | None:
     try:
         pages: list[list[Any]] = []
         for page in iter_pages(client, "/webhooks", resource="webhooks", reject=reject):
-            good, mended = records.mend(page, columns.declared("webhooks"))
+            good, mended = records.mend(page, declared("webhooks"))
             found += [Rejected("webhooks", fix.reason(), fix.row, fix.column) for fix in mended]
             pages.append(good)
     except ForbiddenError as exc:
@@ -184,9 +173,171 @@ def plan_batch(
     cursors = {
         (repo, kind): Cursor(None if full_read else (repos_state.get(repo) or {}).get(kind), lag_seconds, cap)
         for repo in repository_ids
-        for kind in CHILD_LISTS
+        for kind in repository_lists()
     }
     return Batch(number, list(repository_ids), cursors, details, segment_requests, kinds=kinds)
+
+
+@dataclass
+class _Reading:
+    """What one source's resources share: the client, the run's cap and the batch the lists drain.
+    Both are made on first use, inside the extract step, where the source state can be read."""
+
+    client: PixeeClient
+    lag_seconds: int
+    details: bool
+    concurrency: int
+    made: Batch | None  # the batch given, else one made on first use
+    run_cap: datetime | None  # the cap given, else the server's clock at first use
+
+    def cap(self) -> datetime:
+        if self.run_cap is None:
+            self.run_cap = run_start(self.client.server_date)
+        return self.run_cap
+
+    def batch(self) -> Batch:
+        """The batch given, or (the source used directly) one of every repository known to the state."""
+        if self.made is None:
+            repos_state = dlt.current.source_state().setdefault("repos", {})
+            made = plan_batch(0, sorted(repos_state), repos_state, self.lag_seconds, self.details, self.cap())
+            pool = WorkerPool(self.concurrency)
+            made.on_finish = pool.close
+            made.start(pool, self.client)
+            self.made = made
+        return self.made
+
+
+def _hints(entry: Endpoint) -> dict[str, Any]:
+    """dlt resource hints of a registry entry."""
+    key = entry.key[0] if len(entry.key) == 1 else list(entry.key)
+    return {
+        "name": entry.table,
+        "write_disposition": entry.write_disposition,
+        "primary_key": key,
+        "columns": entry.columns,
+    }
+
+
+def repositories_resource(
+    reading: _Reading, report: Tally, reads: ReadLog | None, full_read: bool
+) -> DltResource:
+    """GET /repositories from the organisation's cursor; every repository listed gets a (maybe
+    empty) entry in the state, so its lists are read."""
+
+    def repositories() -> Iterator[list[dict[str, Any]]]:
+        state = dlt.current.source_state()
+        cursor = Cursor(None if full_read else state.get("repositories"), reading.lag_seconds, reading.cap())
+        known = state.setdefault("repos", {})
+        params = {"updated_since": cursor.since} if cursor.since else None
+        rejected: list[Rejected] = []
+
+        def reject(value: Any, reason: str) -> None:
+            rejected.append(Rejected("repositories", reason, value))
+            if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+                # Its own row cannot load, but its findings, scans and fixes still can.
+                known.setdefault(value["id"], {})
+
+        pages = iter_pages(reading.client, "/repositories", params, resource="repositories", reject=reject)
+        for page in pages:
+            rows = []
+            page, mended = records.mend(page, declared("repositories"))
+            rejected += [Rejected("repositories", fix.reason(), fix.row, fix.column) for fix in mended]
+            for row in page:
+                known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
+                row.pop(DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
+                if cursor.observe(row):
+                    rows.append(row)
+            if rows:
+                report.add_rows("repositories", len(rows))
+                yield rows
+            if rejected:
+                yield set_aside(report, rejected)
+                rejected.clear()
+        state["repositories"] = cursor.saved()
+        if cursor.ahead:
+            report.warn(cursor.skew_warning("repositories"))
+        if cursor.since is None and reads is not None:
+            reads.read_complete("repositories", None)
+
+    return dlt.resource(repositories, **_hints(endpoint("v1", "repositories")))
+
+
+def webhooks_resource(
+    client: PixeeClient, report: Tally, webhook_pages: Sequence[list[dict[str, Any]]] | None
+) -> DltResource:
+    """The current webhooks, replacing the table. A replace resource that yields nothing empties
+    its table, so pipelines.load.sync reads the webhooks first (`webhook_pages`) and leaves this
+    resource out when the token may not."""
+
+    def webhooks() -> Iterator[list[dict[str, Any]]]:
+        try:
+            pages = webhook_pages if webhook_pages is not None else (read_webhooks(client, report) or [])
+            for page in pages:
+                rows = [row for row in page if not isinstance(row, Rejected)]
+                if len(rows) < len(page):
+                    yield set_aside(report, [row for row in page if isinstance(row, Rejected)])
+                report.add_rows("webhooks", len(rows))
+                yield rows
+        except ForbiddenError as exc:
+            report.warn(webhooks_skipped(exc))
+
+    return dlt.resource(webhooks, **_hints(endpoint("v1", "webhooks")))
+
+
+def _note(
+    item: Any, table: str, batch: Batch, repos_state: dict[str, Any], report: Tally, reads: ReadLog | None
+) -> None:
+    """Take what a list's queue carries besides rows: cursors to commit, a vanished repository, a
+    failure, a warning."""
+    if isinstance(item, Checkpoint):
+        if item.repository_id not in batch.vanished:  # else it would come back
+            repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
+            if item.complete and reads is not None:
+                reads.read_complete(table, item.repository_id)
+    elif isinstance(item, Vanished):
+        # Only its cursors go: every row loaded from it stays in the warehouse.
+        repos_state.pop(item.repository_id, None)
+        report.vanish(item.repository_id)
+        if reads is not None:
+            reads.repository_vanished(item.repository_id)
+    elif isinstance(item, ListFailed):
+        report.fail(item.message)
+    elif isinstance(item, Warn):
+        report.warn(item.message)
+
+
+def list_resource(table: str, reading: _Reading, report: Tally, reads: ReadLog | None) -> DltResource:
+    """A list read per repository (or a detail table), drained from the batch as its readers fill it."""
+
+    def read() -> Iterator[list[dict[str, Any]] | pa.Table | None]:
+        repos_state = dlt.current.source_state().setdefault("repos", {})
+        # Arrow pages are gathered into larger tables: dlt's cost per Arrow item is fixed
+        # (a table schema computed and validated each time), so they go out only when
+        # ARROW_ROWS are together or the batch ends, not whenever the queue runs dry.
+        gathered: list[pa.Table] = []
+        gathered_rows = 0
+        batch = reading.batch()
+        for item in batch.drain(table):
+            if isinstance(item, pa.Table):
+                report.add_rows(table, item.num_rows)
+                gathered.append(item)
+                gathered_rows += item.num_rows
+                if gathered_rows >= ARROW_ROWS:
+                    yield pa.concat_tables(gathered)
+                    gathered, gathered_rows = [], 0
+            elif item is None:
+                yield None  # nothing ready: dlt polls the other tables meanwhile
+            elif isinstance(item, list):
+                report.add_rows(table, len(item))
+                yield item
+            elif isinstance(item, Rejected):
+                yield set_aside(report, [item])
+            else:
+                _note(item, table, batch, repos_state, report, reads)
+        if gathered:
+            yield pa.concat_tables(gathered)
+
+    return dlt.resource(read, **_hints(endpoint("v1", table)))
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=1)
@@ -210,138 +361,18 @@ def pixee_source(
     forgetting the state.
     """
     report: Tally = tally or _LogTally()
-    own: dict[str, Any] = {}
-
-    def run_cap() -> datetime:
-        if "cap" not in own:
-            own["cap"] = cap or run_start(client.server_date)
-        return own["cap"]
-
-    def current_batch() -> Batch:
-        # Made on first use inside the extract step, where the source state can be read.
-        if batch is not None:
-            return batch
-        if "batch" not in own:
-            repos_state = dlt.current.source_state().setdefault("repos", {})
-            made = plan_batch(0, sorted(repos_state), repos_state, lag_seconds, details, run_cap())
-            pool = WorkerPool(concurrency)
-            made.on_finish = pool.close
-            made.start(pool, client)
-            own["batch"] = made
-        return own["batch"]
-
-    @dlt.resource(
-        name="repositories", write_disposition="merge", primary_key="id", columns=columns.REPOSITORIES
-    )
-    def repositories() -> Iterator[list[dict[str, Any]]]:
-        state = dlt.current.source_state()
-        cursor = Cursor(None if full_read else state.get("repositories"), lag_seconds, run_cap())
-        known = state.setdefault("repos", {})
-        params = {"updated_since": cursor.since} if cursor.since else None
-        rejected: list[Rejected] = []
-
-        def reject(value: Any, reason: str) -> None:
-            rejected.append(Rejected("repositories", reason, value))
-            if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
-                # Its own row cannot load, but its findings, scans and fixes still can.
-                known.setdefault(value["id"], {})
-
-        for page in iter_pages(client, "/repositories", params, resource="repositories", reject=reject):
-            rows = []
-            page, mended = records.mend(page, columns.declared("repositories"))
-            rejected += [Rejected("repositories", fix.reason(), fix.row, fix.column) for fix in mended]
-            for row in page:
-                known.setdefault(row["id"], {})  # a repository new to us: its lists are read in full
-                row.pop(columns.DELETED_AT, None)  # ours: a server cannot mark its own rows deleted
-                if cursor.observe(row):
-                    rows.append(row)
-            if rows:
-                report.add_rows("repositories", len(rows))
-                yield rows
-            if rejected:
-                yield set_aside(report, rejected)
-                rejected.clear()
-        state["repositories"] = cursor.saved()
-        if cursor.ahead:
-            report.warn(cursor.skew_warning("repositories"))
-        if cursor.since is None and reads is not None:
-            reads.read_complete("repositories", None)
-
-    @dlt.resource(name="webhooks", write_disposition="replace", primary_key="id", columns=columns.WEBHOOKS)
-    def webhooks() -> Iterator[list[dict[str, Any]]]:
-        # A replace resource that yields nothing empties its table, so pipelines.load.sync reads the
-        # webhooks first (`webhook_pages`) and leaves this resource out when the token may not.
-        try:
-            pages = webhook_pages if webhook_pages is not None else (read_webhooks(client, report) or [])
-            for page in pages:
-                rows = [row for row in page if not isinstance(row, Rejected)]
-                if len(rows) < len(page):
-                    yield set_aside(report, [row for row in page if isinstance(row, Rejected)])
-                report.add_rows("webhooks", len(rows))
-                yield rows
-        except ForbiddenError as exc:
-            report.warn(webhooks_skipped(exc))
-
-    def child(table: str) -> DltResource:
-        def read() -> Iterator[list[dict[str, Any]] | pa.Table | None]:
-            repos_state = dlt.current.source_state().setdefault("repos", {})
-            # Arrow pages are gathered into larger tables: dlt's cost per Arrow item is fixed
-            # (a table schema computed and validated each time), so they go out only when
-            # ARROW_ROWS are together or the batch ends, not whenever the queue runs dry.
-            gathered: list[pa.Table] = []
-            gathered_rows = 0
-            batch_now = current_batch()
-            for item in batch_now.drain(table):
-                if isinstance(item, pa.Table):
-                    report.add_rows(table, item.num_rows)
-                    gathered.append(item)
-                    gathered_rows += item.num_rows
-                    if gathered_rows >= ARROW_ROWS:
-                        yield pa.concat_tables(gathered)
-                        gathered, gathered_rows = [], 0
-                    continue
-                if item is None:
-                    yield None  # nothing ready: dlt polls the other tables meanwhile
-                elif isinstance(item, list):
-                    report.add_rows(table, len(item))
-                    yield item
-                elif isinstance(item, Checkpoint):
-                    if item.repository_id not in batch_now.vanished:  # else it would come back
-                        repos_state.setdefault(item.repository_id, {})[item.kind] = item.state
-                        if item.complete and reads is not None:
-                            reads.read_complete(table, item.repository_id)
-                elif isinstance(item, Vanished):
-                    # Only its cursors go: every row loaded from it stays in the warehouse.
-                    repos_state.pop(item.repository_id, None)
-                    report.vanish(item.repository_id)
-                    if reads is not None:
-                        reads.repository_vanished(item.repository_id)
-                elif isinstance(item, ListFailed):
-                    report.fail(item.message)
-                elif isinstance(item, Warn):
-                    report.warn(item.message)
-                elif isinstance(item, Rejected):
-                    yield set_aside(report, [item])
-            if gathered:
-                yield pa.concat_tables(gathered)
-
-        return dlt.resource(
-            read,
-            name=table,
-            write_disposition="merge",
-            primary_key="id",
-            columns=_CHILD_COLUMNS[table],
-        )
-
-    resources: list[DltResource] = [repositories, webhooks]
-    resources += [child(table) for table in CHILD_RESOURCES]
-    if details:
-        resources += [child(table) for table in DETAIL_RESOURCES]
+    reading = _Reading(client, lag_seconds, details, concurrency, batch, cap)
+    resources = [
+        repositories_resource(reading, report, reads, full_read),
+        webhooks_resource(client, report, webhook_pages),
+    ]
+    resources += [list_resource(table, reading, report, reads) for table in child_resource_names(details)]
     return [_sets_aside(resource) for resource in resources]
 
 
 def child_resource_names(details: bool) -> tuple[str, ...]:
-    return CHILD_RESOURCES + (DETAIL_RESOURCES if details else ())
+    """The resources that drain a batch: the lists read per repository, then (with details) their details."""
+    return repository_lists() + (detail_tables() if details else ())
 
 
 __all__ = [

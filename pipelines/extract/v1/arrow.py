@@ -7,19 +7,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.extract.v1 import columns
-from pipelines.extract.v1.columns import TColumns
+from pipelines.extract.endpoints import DELETED_AT, TColumns, arrow_lists
 
 _TYPES = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 # Lists whose objects are flat (no nested object, no list): the bulk of every organisation.
-ARROW_LISTS: dict[str, TColumns] = {"findings": columns.FINDINGS, "scans": columns.SCANS}
+ARROW_LISTS: dict[str, TColumns] = arrow_lists()
 
 
 def _schema(cols: TColumns) -> tuple[pa.Schema, list[str]]:
     fields, stamps = [], []
     for name, col in cols.items():
-        if name == columns.DELETED_AT:
+        if name == DELETED_AT:
             continue  # ours, never the API's: a row that sends it does not fit, and goes as dicts
         kind = col["data_type"]
         if kind == "timestamp":

@@ -1,14 +1,12 @@
 """Reads many repositories' lists at once inside the one token bucket, into bounded per-table queues.
 
-Long (~500 lines) because the worker threads, the bounded queues and the consumer side share one
-locking discipline (cancellation, checkpoints, a list failing alone); kept in one file so that
-discipline can be read in one place rather than across modules.
+The worker threads, the queues and the consumer side share one locking discipline (cancellation,
+checkpoints, a list failing alone), all of it in `Batch`; the pool and the queues themselves are in
+pipelines.extract.v1.workers, what travels besides rows in pipelines.extract.v1.items.
 """
 
 from __future__ import annotations
 
-import collections
-import itertools
 import logging
 import queue
 import threading
@@ -16,76 +14,26 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from pipelines.api.client import PixeeClient, segment
 from pipelines.api.paging import iter_pages
 from pipelines.errors import ApiError, AuthError, NotFoundError
+from pipelines.extract.endpoints import detail_tables, details_of, endpoint, read_order, repository_lists
 from pipelines.extract.rejected_rows import mend, shape_problem
 from pipelines.extract.v1.arrow import ARROW_LISTS, page_to_arrow
-from pipelines.extract.v1.columns import DELETED_AT, FINDING_DETAIL_FIELDS, FIX_DETAIL_FIELDS, declared
+from pipelines.extract.v1.columns import DELETED_AT, declared, detail_fields
 from pipelines.extract.v1.cursors import Cursor
+from pipelines.extract.v1.items import Checkpoint, ListFailed, Rejected, Vanished, Warn
+from pipelines.extract.v1.workers import QUEUE_BYTES, PageQueue, WorkerPool
+
+__all__ = ["Batch", "Checkpoint", "ListFailed", "Rejected", "Vanished", "Warn", "WorkerPool"]
 
 log = logging.getLogger("pipelines.source")
 
-CHILD_LISTS = ("fixes", "scans", "findings")
-READ_ORDER = ("findings", "fixes", "scans")
-DETAIL_OF = {"fixes": ("fix_details", "/fixes/{id}"), "findings": ("finding_details", "/findings/{id}")}
-DETAIL_TABLES = ("fix_details", "finding_details")
-TABLES = (*CHILD_LISTS, *DETAIL_TABLES)
-# Bytes of rows waiting per table: bounds memory however large the organisation. Deep enough
-# that the next batch is read while the current one normalizes and loads (a shallow queue
-# stalls the readers then): ~500 pages of findings as Arrow (~30 kB a page), ~100 as dicts.
-QUEUE_BYTES = 16 << 20
-DICT_ROW_BYTES = 1500  # a decoded JSON object of a list, measured: findings 1.5 kB, fixes 1.3 kB
+# list -> (its detail table, the detail's path)
+DETAIL_OF = {kind: (entry.table, entry.path or "") for kind, entry in details_of().items()}
+DETAIL_TABLES = detail_tables()
 # Rows of one list typed to Arrow at once: pyarrow's cost per call is half of a 100-row page's.
 ARROW_CHUNK_ROWS = 1000
-
-
-def weight(item: Any) -> int:
-    """Approximate bytes an item holds while it waits in a queue."""
-    if isinstance(item, pa.Table):
-        return item.nbytes
-    if isinstance(item, list):
-        return len(item) * DICT_ROW_BYTES
-    return 0
-
-
-class PageQueue:
-    """A FIFO bounded by bytes (see weight), not by items: compact Arrow pages may wait in
-    numbers while pages of dicts (a list that drifted) are held to the same memory."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: collections.deque[tuple[Any, int]] = collections.deque()
-        self._used = 0
-        self._space = threading.Condition(threading.Lock())
-
-    def put(self, item: Any, timeout: float) -> bool:
-        """False when there was no room within `timeout`; an item larger than the whole
-        capacity still goes in once the queue is empty."""
-        size = weight(item)
-        with self._space:
-            if not self._space.wait_for(
-                lambda: not self._items or self._used + size <= self.capacity, timeout
-            ):
-                return False
-            self._items.append((item, size))
-            self._used += size
-            return True
-
-    def empty(self) -> bool:
-        with self._space:
-            return not self._items
-
-    def get_nowait(self) -> Any:
-        with self._space:
-            if not self._items:
-                raise queue.Empty
-            item, size = self._items.popleft()
-            self._used -= size
-            self._space.notify_all()
-            return item
 
 
 class _Cancelled(Exception):
@@ -99,87 +47,8 @@ def fails_alone(exc: ApiError) -> bool:
     return not isinstance(exc, AuthError)
 
 
-@dataclass
-class Checkpoint:
-    """A repository's list was read to here (its end, or part way): its cursor state covers
-    exactly the rows put before it in the same queue, so it may be committed with them."""
-
-    repository_id: str
-    kind: str
-    state: dict[str, Any]
-    requests: int = 0  # made for the rows it covers since the list's previous checkpoint
-    complete: bool = False  # read with no updated_since: every object it lists was loaded
-
-
-@dataclass
-class Vanished:
-    """A list answered 404 and so did GET /repositories/{id}: the repository was deleted."""
-
-    repository_id: str
-    requests: int = 0
-
-
-@dataclass
-class ListFailed:
-    """A list (or a detail) could not be read this run (an error that outlived the retries, a
-    paging loop, a 404 the repository itself does not confirm): its cursor stays where it was,
-    every other list of the batch commits, and the sync ends saying so."""
-
-    repository_id: str
-    kind: str
-    message: str
-    requests: int = 0
-
-
-@dataclass
-class Warn:
-    """Something skipped that the report should count."""
-
-    message: str
-
-
-@dataclass
-class Rejected:
-    """A record that cannot be loaded (pipelines.extract.rejected_rows): it goes to rejected_records instead;
-    with `column`, one value stored as text in a row that loads."""
-
-    table: str
-    reason: str
-    value: Any
-    column: str | None = None
-
-
 def project(row: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     return {k: row[k] for k in fields if k in row}
-
-
-class WorkerPool:
-    """`size` daemon threads running tasks by priority: an earlier batch always goes first, so a
-    prefetched batch only uses threads the current one cannot keep busy."""
-
-    def __init__(self, size: int) -> None:
-        self._tasks: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"pixee-fetch-{i}", daemon=True)
-            for i in range(max(1, size))
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, priority: int, task: Callable[[], None]) -> None:
-        self._tasks.put((priority, next(self._seq), task))
-
-    def _work(self) -> None:
-        while True:
-            _, _, task = self._tasks.get()
-            if task is None:
-                return
-            task()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._tasks.put((1 << 62, next(self._seq), None))
 
 
 @dataclass
@@ -222,7 +91,7 @@ class Batch:
     _pace: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        self.queues = {table: PageQueue(QUEUE_BYTES) for table in TABLES}
+        self.queues = {table: PageQueue(QUEUE_BYTES) for table in (*repository_lists(), *DETAIL_TABLES)}
         # Nothing to read (the empty batch of a full refresh's drop): drained at once, started or not.
         self.finished = not self.repository_ids and not any(self.backfill.values())
         # Rows of a list wait to be typed to Arrow in chunks; in small segments they are put
@@ -288,9 +157,9 @@ class Batch:
         for kind, ids in self.backfill.items():
             for object_id in ids:
                 self._submit(pool, lambda k=kind, i=object_id: self._read_detail(client, k, i))
-        # Longest lists first (findings outnumber fixes, fixes outnumber scans): a page walk is
-        # sequential, so a long one started last would leave the other threads idle at the end.
-        for kind in READ_ORDER:
+        # Longest lists first (the registry's read_rank): a page walk is sequential, so a long
+        # one started last would leave the other threads idle at the end.
+        for kind in read_order():
             for repository_id in self.repository_ids:
                 if self.kinds is not None and kind not in self.kinds.get(repository_id, ()):
                     continue
@@ -340,7 +209,7 @@ class Batch:
         pending: list[dict[str, Any]] = []
         unflushed = 0
         made = 0  # requests since the list's last checkpoint
-        path = f"/repositories/{segment(repository_id)}/{kind}"
+        path = (endpoint("v1", kind).path or "").format(id=segment(repository_id))
 
         def reject(value: Any, reason: str) -> None:
             self.put(kind, Rejected(kind, reason, value))
@@ -446,7 +315,7 @@ class Batch:
 
     def _read_detail(self, client: PixeeClient, kind: str, object_id: str) -> None:
         table, path = DETAIL_OF[kind]
-        fields = FIX_DETAIL_FIELDS if kind == "fixes" else FINDING_DETAIL_FIELDS
+        fields = detail_fields(table)
         self._request()
         try:
             body = client.get_json(path.format(id=segment(object_id)), resource=table)
