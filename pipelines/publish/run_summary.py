@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,9 +46,12 @@ class SyncReport:
 
     requests_per_minute: float
     burst: int
+    # How the run read, as the summary's lines describe it (the sync's options are its SyncRun's).
     full_refresh: bool = False
-    details: bool = False
     reconcile: bool = False
+    concurrency: int = 1
+    flavour: str = "v1"  # which API the run read (pipelines.extract.endpoints)
+    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.events.plan)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed: float = 0.0  # wall time of the whole sync, loads included
     request_window: float = 0.0  # first request sent -> last response received
@@ -61,11 +63,8 @@ class SyncReport:
     details_missing: int = 0  # rows still without details after this run's bounded backfill
     notes: list[str] = field(default_factory=list)  # what the sync did beyond the table above
     checkpoints: int = 0  # loads of repositories' lists: one per batch, more in large repositories
-    concurrency: int = 1
     repositories_read: int = 0
-    load_ids: list[str] = field(default_factory=list)
-    cursor_cap: datetime | None = None  # the run's start on the server's clock; no cursor passes it
-    server_started_at: datetime | None = None  # the server's Date at the run's first answer
+    load_ids: list[str] = field(default_factory=list)  # the _dlt_load_id of every load this run made
     # Repositories whose lists and own GET answered 404: their cursors were dropped, their rows kept.
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
@@ -77,22 +76,30 @@ class SyncReport:
     # Values stored as text in rows that loaded, per "table.column" (also in rejected_records).
     text_values: dict[str, int] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
-    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.events.plan)
     deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
     expired: int = 0  # scans given _expired_at by this run (platform flavour)
-    flavour: str = "v1"  # which API the run read (pipelines.extract.endpoints)
     history_rows: dict[str, int] = field(default_factory=dict)  # versions this run added, per table
-    pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
-    _t0: float = field(default_factory=time.monotonic, repr=False)
+    # Where and when the rows landed, set once as the sync ends (landed()); read-only to callers.
+    _pipeline: Any = field(default=None, repr=False)
+    _observed_at: datetime | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    # -- filled while the sync runs (pipelines.extract.v1.Tally) ----------------------------------
+    @property
+    def pipeline(self) -> Any:
+        """The dlt.Pipeline the sync loaded through (the marts and the serving file read it)."""
+        return self._pipeline
 
     @property
     def observed_at(self) -> datetime:
-        """The run's start as history and deletions stamp it: on the server's clock, the one its
-        updated_at come from (the marts compare them), else this machine's."""
-        return self.server_started_at or self.started_at
+        """The stamp this run's history versions and _deleted_at carry: its start on the server's
+        clock (the one updated_at come from), else this machine's."""
+        return self._observed_at or self.started_at
+
+    def landed(self, pipeline: Any, observed_at: datetime | None) -> None:
+        """Where the run's rows went and the stamp they carry (pipelines.load.sync.context)."""
+        self._pipeline, self._observed_at = pipeline, observed_at
+
+    # -- filled while the sync runs (pipelines.extract.v1.Tally) ----------------------------------
 
     def resource(self, name: str) -> ResourceStats:
         with self._lock:
@@ -181,9 +188,9 @@ class SyncReport:
         totals = stats.totals()
         self.request_window = totals.elapsed
 
-    def finish(self, stats: ClientStats) -> None:
+    def finish(self, stats: ClientStats, elapsed: float) -> None:
         self.absorb(stats)
-        self.elapsed = time.monotonic() - self._t0
+        self.elapsed = elapsed
 
     # -- derived ------------------------------------------------------------------------------
 

@@ -39,12 +39,10 @@ from pipelines.extract.platform import hal
 from pipelines.extract.platform.expiry import late_warning, mark_expired
 from pipelines.extract.platform.rows import clean, finding_row, versioned
 from pipelines.extract.platform.source import platform_segment, saved_state
-from pipelines.extract.v1.cursors import Cursor, parse_ts, run_start, server_clock
+from pipelines.extract.v1.cursors import Cursor, parse_ts
 from pipelines.load.schemas import api_schema
-from pipelines.load.sync.record import RunRecord
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
-from pipelines.publish.run_summary import SyncReport
-from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.platform")
 
@@ -69,22 +67,12 @@ def read_root(client: PixeeClient) -> dict[str, str]:
 class PlatformRun:
     """What one run read and has not committed yet, and the state that will cover it."""
 
-    def __init__(
-        self,
-        pipeline: dlt.Pipeline,
-        client: PixeeClient,
-        settings: Settings,
-        report: SyncReport,
-        record: RunRecord,
-        *,
-        fresh: bool,
-        reconcile: bool,
-        segment_requests: int,
-    ) -> None:
-        self.pipeline, self.client, self.settings = pipeline, client, settings
-        self.report, self.record = report, record
-        self.fresh, self.reconcile = fresh, reconcile
-        self.state: dict[str, Any] = {} if fresh else saved_state(pipeline)
+    def __init__(self, sync: SyncRun, *, segment_requests: int) -> None:
+        self.sync = sync  # the pipeline, client and clock this run shares with the v1 path
+        self.pipeline, self.client, self.settings = sync.pipeline, sync.client, sync.settings
+        self.report, self.record = sync.report, sync.record
+        self.fresh, self.reconcile = sync.full_refresh, sync.reconcile
+        self.state: dict[str, Any] = {} if self.fresh else saved_state(self.pipeline)
         self.previous_run = self.state.get("last_run")
         self.tables = dict(TABLES)
         self.rows: dict[str, list[dict[str, Any]]] = {}
@@ -93,7 +81,7 @@ class PlatformRun:
         self.committed_requests = 0
         self.scans_complete = False  # the scans list was read to its end in the open segment
         self.gone_scans: list[str] = []  # 404 on their findings: expired since the list was read
-        self.scans_href = client.base_url  # what a scan's relative links resolve against
+        self.scans_href = self.client.base_url  # what a scan's relative links resolve against
 
     # -- collecting -------------------------------------------------------------------------------
 
@@ -133,7 +121,7 @@ class PlatformRun:
         if self.scans_complete or self.gone_scans:
             run_loads = self.report.load_ids[self.record.first_load :]
             expired = mark_expired(
-                self.pipeline, run_loads, self.report.observed_at, self.scans_complete, self.gone_scans
+                self.pipeline, run_loads, self.sync.observed_at, self.scans_complete, self.gone_scans
             )
             if expired:
                 self.report.add_expired(expired)
@@ -154,9 +142,8 @@ class PlatformRun:
         repositories = self.read_repositories(links["repositories"])
         # The run's start on the server's clock (its first answer to this client: detection may
         # have read the root with another): no cursor moves past it; history and expiry stamp it.
-        self.report.cursor_cap = run_start(self.client.server_date)
-        self.report.server_started_at = server_clock(self.client.server_date)
-        warning = late_warning(_parsed(self.previous_run), self.report.observed_at)
+        self.sync.read_clock()
+        warning = late_warning(_parsed(self.previous_run), self.sync.observed_at)
         if warning:
             self.report.warn(warning)
         for relation in SMALL:
@@ -175,7 +162,7 @@ class PlatformRun:
             self.commit()
         self.read_workflows(repositories)
         self.read_findings(scans)
-        self.state["last_run"] = self.report.observed_at.isoformat()
+        self.state["last_run"] = self.sync.observed_at.isoformat()
         self.commit(force=True)
 
     def read_repositories(self, href: str) -> dict[str, dict[str, Any]]:
@@ -288,7 +275,7 @@ class PlatformRun:
     def read_analyses(self, href: str, scans: dict[str, dict[str, Any]]) -> None:
         """Analyses updated since the cursor (less the lag); a scan with a new or changed analysis
         gets its findings read again (their representative results moved)."""
-        cursor = Cursor(self.state.get("analyses"), self.settings.lag_seconds, self.report.cursor_cap)
+        cursor = Cursor(self.state.get("analyses"), self.settings.lag_seconds, self.sync.cursor_cap)
         params = {"updated-after": cursor.since} if cursor.since else None
         rows = []
         changed: set[str] = set()
@@ -311,7 +298,7 @@ class PlatformRun:
         its newest patch and that patch's merge_state in every scan that lists it, so the scans
         listing a finding whose patch is new or was decided get their findings read again."""
         saved = self.state.get("patches")
-        cursor = Cursor(saved, self.settings.lag_seconds, self.report.cursor_cap)
+        cursor = Cursor(saved, self.settings.lag_seconds, self.sync.cursor_cap)
         params = {"created-after": cursor.since} if cursor.since else None
         rows: dict[str, dict[str, Any]] = {}
         hrefs: dict[str, str] = {}
@@ -447,32 +434,11 @@ def _parsed(value: Any) -> datetime | None:
         return None
 
 
-def sync_platform(
-    pipeline: dlt.Pipeline,
-    client: PixeeClient,
-    settings: Settings,
-    report: SyncReport,
-    record: RunRecord,
-    *,
-    links: dict[str, str] | None,
-    full_refresh: bool,
-    reconcile: bool,
-    segment_requests: int,
-) -> None:
+def sync_platform(sync: SyncRun, *, links: dict[str, str] | None, segment_requests: int) -> None:
     """Read the platform API into the pipeline (pipelines.load.sync calls it for that flavour)."""
-    if full_refresh:
-        report.notes.append(
+    if sync.full_refresh:
+        sync.report.notes.append(
             "full refresh (platform): every collection and every served scan's findings read anew; "
             "no table is dropped (an expired scan cannot be read again)"
         )
-    run = PlatformRun(
-        pipeline,
-        client,
-        settings,
-        report,
-        record,
-        fresh=full_refresh,
-        reconcile=reconcile,
-        segment_requests=segment_requests,
-    )
-    run.run(links)
+    PlatformRun(sync, segment_requests=segment_requests).run(links)
