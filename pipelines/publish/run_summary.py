@@ -35,6 +35,18 @@ class ResourceStats:
     elapsed: float = 0.0
 
 
+class _Total:
+    """A report attribute read as one ResourceStats counter summed over every table."""
+
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+
+    def __get__(self, report: SyncReport | None, owner: type | None = None) -> Any:
+        if report is None:
+            return self
+        return sum(getattr(r, self.counter) for r in report.resources.values())
+
+
 def allowed_requests(requests_per_minute: float, burst: int, seconds: float) -> float:
     """What a token bucket admits in `seconds` starting full: the burst, then the rate."""
     return burst + requests_per_minute / 60.0 * seconds
@@ -194,25 +206,12 @@ class SyncReport:
 
     # -- derived ------------------------------------------------------------------------------
 
-    @property
-    def rows(self) -> int:
-        return sum(r.rows for r in self.resources.values())
-
-    @property
-    def total_requests(self) -> int:
-        return sum(r.requests for r in self.resources.values())
-
-    @property
-    def throttled_429(self) -> int:
-        return sum(r.throttled_429 for r in self.resources.values())
-
-    @property
-    def retries(self) -> int:
-        return sum(r.retries for r in self.resources.values())
-
-    @property
-    def wait_seconds(self) -> float:
-        return sum(r.wait_seconds for r in self.resources.values())
+    # Every table's counter added up (the summary's total line; flows and the bench read them).
+    rows = _Total("rows")
+    total_requests = _Total("requests")
+    throttled_429 = _Total("throttled_429")
+    retries = _Total("retries")
+    wait_seconds = _Total("wait_seconds")
 
     @property
     def allowed_requests(self) -> float:
@@ -234,30 +233,21 @@ class SyncReport:
         rows = []
         for r in self._ordered():
             share = allowed_requests(self.requests_per_minute, self.burst, r.elapsed) if r.elapsed else 0
+            util = (r.requests - r.throttled_429) / share if share else None
             rows.append(
-                {
-                    "table": r.name,
-                    "rows": r.rows,
-                    "requests": r.requests,
-                    "throttled_429": r.throttled_429,
-                    "retries": r.retries,
-                    "wait_seconds": round(r.wait_seconds, 1),
-                    "elapsed_seconds": round(r.elapsed, 1),
-                    "utilisation": round((r.requests - r.throttled_429) / share, 3) if share else None,
-                }
+                _row(r.name, r.rows, r.requests, r.throttled_429, r.retries, r.wait_seconds, r.elapsed, util)
             )
-        util = self.utilisation
         rows.append(
-            {
-                "table": "total",
-                "rows": self.rows,
-                "requests": self.total_requests,
-                "throttled_429": self.throttled_429,
-                "retries": self.retries,
-                "wait_seconds": round(self.wait_seconds, 1),
-                "elapsed_seconds": round(self.elapsed, 1),
-                "utilisation": round(util, 3) if util is not None else None,
-            }
+            _row(
+                "total",
+                self.rows,
+                self.total_requests,
+                self.throttled_429,
+                self.retries,
+                self.wait_seconds,
+                self.elapsed,
+                self.utilisation,
+            )
         )
         return rows
 
@@ -338,3 +328,26 @@ class SyncReport:
             f"requests {self.total_requests:,}  rows {self.rows:,}  "
             f"429s {self.throttled_429}  retries {self.retries}  {wait}"
         )
+
+
+def _row(
+    table: str,
+    rows: int,
+    requests: int,
+    throttled_429: int,
+    retries: int,
+    wait_seconds: float,
+    elapsed: float,
+    utilisation: float | None,
+) -> dict[str, Any]:
+    """One line of as_rows(), rounded as the artifact and the summary table show it."""
+    return {
+        "table": table,
+        "rows": rows,
+        "requests": requests,
+        "throttled_429": throttled_429,
+        "retries": retries,
+        "wait_seconds": round(wait_seconds, 1),
+        "elapsed_seconds": round(elapsed, 1),
+        "utilisation": round(utilisation, 3) if utilisation is not None else None,
+    }
