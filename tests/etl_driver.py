@@ -70,7 +70,7 @@ def main() -> int:
         step, n, filler = fill_at.split(":", 2)
         fill_disk_at(step, int(n), filler)
     if os.environ.get("PIXEE_TEST_DEBUG"):
-        from pipelines.cli.arguments import run
+        from pipelines.cli import run
 
         configure = run.configure_logging
 
