@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +35,18 @@ class ResourceStats:
     elapsed: float = 0.0
 
 
+class _Total:
+    """A report attribute read as one ResourceStats counter summed over every table."""
+
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+
+    def __get__(self, report: SyncReport | None, owner: type | None = None) -> Any:
+        if report is None:
+            return self
+        return sum(getattr(r, self.counter) for r in report.resources.values())
+
+
 def allowed_requests(requests_per_minute: float, burst: int, seconds: float) -> float:
     """What a token bucket admits in `seconds` starting full: the burst, then the rate."""
     return burst + requests_per_minute / 60.0 * seconds
@@ -47,9 +58,12 @@ class SyncReport:
 
     requests_per_minute: float
     burst: int
+    # How the run read, as the summary's lines describe it (the sync's options are its SyncRun's).
     full_refresh: bool = False
-    details: bool = False
     reconcile: bool = False
+    concurrency: int = 1
+    flavour: str = "v1"  # which API the run read (pipelines.extract.endpoints)
+    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.events.plan)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed: float = 0.0  # wall time of the whole sync, loads included
     request_window: float = 0.0  # first request sent -> last response received
@@ -61,11 +75,8 @@ class SyncReport:
     details_missing: int = 0  # rows still without details after this run's bounded backfill
     notes: list[str] = field(default_factory=list)  # what the sync did beyond the table above
     checkpoints: int = 0  # loads of repositories' lists: one per batch, more in large repositories
-    concurrency: int = 1
     repositories_read: int = 0
-    load_ids: list[str] = field(default_factory=list)
-    cursor_cap: datetime | None = None  # the run's start on the server's clock; no cursor passes it
-    server_started_at: datetime | None = None  # the server's Date at the run's first answer
+    load_ids: list[str] = field(default_factory=list)  # the _dlt_load_id of every load this run made
     # Repositories whose lists and own GET answered 404: their cursors were dropped, their rows kept.
     vanished_repositories: list[str] = field(default_factory=list)
     # Lists not read to their end this run (cursor kept): the sync ends non-zero naming them.
@@ -77,22 +88,30 @@ class SyncReport:
     # Values stored as text in rows that loaded, per "table.column" (also in rejected_records).
     text_values: dict[str, int] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
-    mode: str = ""  # event-driven runs: which mode ran and why (pipelines.events.plan)
     deleted: dict[str, int] = field(default_factory=dict)  # rows given _deleted_at by this run
     expired: int = 0  # scans given _expired_at by this run (platform flavour)
-    flavour: str = "v1"  # which API the run read (pipelines.extract.endpoints)
     history_rows: dict[str, int] = field(default_factory=dict)  # versions this run added, per table
-    pipeline: Any = None  # the dlt.Pipeline the sync loaded through (marts run on it)
-    _t0: float = field(default_factory=time.monotonic, repr=False)
+    # Where and when the rows landed, set once as the sync ends (landed()); read-only to callers.
+    _pipeline: Any = field(default=None, repr=False)
+    _observed_at: datetime | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    # -- filled while the sync runs (pipelines.extract.v1.Tally) ----------------------------------
+    @property
+    def pipeline(self) -> Any:
+        """The dlt.Pipeline the sync loaded through (the marts and the serving file read it)."""
+        return self._pipeline
 
     @property
     def observed_at(self) -> datetime:
-        """The run's start as history and deletions stamp it: on the server's clock, the one its
-        updated_at come from (the marts compare them), else this machine's."""
-        return self.server_started_at or self.started_at
+        """The stamp this run's history versions and _deleted_at carry: its start on the server's
+        clock (the one updated_at come from), else this machine's."""
+        return self._observed_at or self.started_at
+
+    def landed(self, pipeline: Any, observed_at: datetime | None) -> None:
+        """Where the run's rows went and the stamp they carry (pipelines.load.sync.context)."""
+        self._pipeline, self._observed_at = pipeline, observed_at
+
+    # -- filled while the sync runs (pipelines.extract.v1.Tally) ----------------------------------
 
     def resource(self, name: str) -> ResourceStats:
         with self._lock:
@@ -181,31 +200,18 @@ class SyncReport:
         totals = stats.totals()
         self.request_window = totals.elapsed
 
-    def finish(self, stats: ClientStats) -> None:
+    def finish(self, stats: ClientStats, elapsed: float) -> None:
         self.absorb(stats)
-        self.elapsed = time.monotonic() - self._t0
+        self.elapsed = elapsed
 
     # -- derived ------------------------------------------------------------------------------
 
-    @property
-    def rows(self) -> int:
-        return sum(r.rows for r in self.resources.values())
-
-    @property
-    def total_requests(self) -> int:
-        return sum(r.requests for r in self.resources.values())
-
-    @property
-    def throttled_429(self) -> int:
-        return sum(r.throttled_429 for r in self.resources.values())
-
-    @property
-    def retries(self) -> int:
-        return sum(r.retries for r in self.resources.values())
-
-    @property
-    def wait_seconds(self) -> float:
-        return sum(r.wait_seconds for r in self.resources.values())
+    # Every table's counter added up (the summary's total line; flows and the bench read them).
+    rows = _Total("rows")
+    total_requests = _Total("requests")
+    throttled_429 = _Total("throttled_429")
+    retries = _Total("retries")
+    wait_seconds = _Total("wait_seconds")
 
     @property
     def allowed_requests(self) -> float:
@@ -227,30 +233,21 @@ class SyncReport:
         rows = []
         for r in self._ordered():
             share = allowed_requests(self.requests_per_minute, self.burst, r.elapsed) if r.elapsed else 0
+            util = (r.requests - r.throttled_429) / share if share else None
             rows.append(
-                {
-                    "table": r.name,
-                    "rows": r.rows,
-                    "requests": r.requests,
-                    "throttled_429": r.throttled_429,
-                    "retries": r.retries,
-                    "wait_seconds": round(r.wait_seconds, 1),
-                    "elapsed_seconds": round(r.elapsed, 1),
-                    "utilisation": round((r.requests - r.throttled_429) / share, 3) if share else None,
-                }
+                _row(r.name, r.rows, r.requests, r.throttled_429, r.retries, r.wait_seconds, r.elapsed, util)
             )
-        util = self.utilisation
         rows.append(
-            {
-                "table": "total",
-                "rows": self.rows,
-                "requests": self.total_requests,
-                "throttled_429": self.throttled_429,
-                "retries": self.retries,
-                "wait_seconds": round(self.wait_seconds, 1),
-                "elapsed_seconds": round(self.elapsed, 1),
-                "utilisation": round(util, 3) if util is not None else None,
-            }
+            _row(
+                "total",
+                self.rows,
+                self.total_requests,
+                self.throttled_429,
+                self.retries,
+                self.wait_seconds,
+                self.elapsed,
+                self.utilisation,
+            )
         )
         return rows
 
@@ -331,3 +328,26 @@ class SyncReport:
             f"requests {self.total_requests:,}  rows {self.rows:,}  "
             f"429s {self.throttled_429}  retries {self.retries}  {wait}"
         )
+
+
+def _row(
+    table: str,
+    rows: int,
+    requests: int,
+    throttled_429: int,
+    retries: int,
+    wait_seconds: float,
+    elapsed: float,
+    utilisation: float | None,
+) -> dict[str, Any]:
+    """One line of as_rows(), rounded as the artifact and the summary table show it."""
+    return {
+        "table": table,
+        "rows": rows,
+        "requests": requests,
+        "throttled_429": throttled_429,
+        "retries": retries,
+        "wait_seconds": round(wait_seconds, 1),
+        "elapsed_seconds": round(elapsed, 1),
+        "utilisation": round(utilisation, 3) if utilisation is not None else None,
+    }

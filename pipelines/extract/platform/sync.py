@@ -1,8 +1,8 @@
 """One sync of the platform flavour: the root's collections read in units, committed in segments.
 
-Long (~470 lines) because one object holds the run's segment state (rows, cursors, scans still to
-read, open patches) and every unit reads and writes it; splitting the units out would pass that
-state around instead. The paging, row shaping and expiry it uses are modules of their own.
+One object (PlatformRun) holds the run's segment state (rows, cursors, scans still to read, open
+patches) and every unit reads and writes it; the paging, row shaping, patches and expiry it uses
+are modules of their own.
 
 ```
 root (or the links detection already read)
@@ -29,22 +29,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import dlt
-
 from pipelines.api.client import PixeeClient
 from pipelines.errors import ApiError, ForbiddenError, NotFoundError
 from pipelines.extract import rejected_rows as records
 from pipelines.extract.endpoints import NOT_LOADED, PLATFORM, VERSION, Endpoint, root_relations, unknown_table
 from pipelines.extract.platform import hal
 from pipelines.extract.platform.expiry import late_warning, mark_expired
+from pipelines.extract.platform.patches import read_patches
 from pipelines.extract.platform.rows import clean, finding_row, versioned
 from pipelines.extract.platform.source import platform_segment, saved_state
-from pipelines.extract.v1.cursors import Cursor, parse_ts, run_start, server_clock
-from pipelines.load.schemas import api_schema
-from pipelines.load.sync.record import RunRecord
+from pipelines.extract.v1.cursors import Cursor, parse_ts
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
-from pipelines.publish.run_summary import SyncReport
-from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.platform")
 
@@ -53,7 +49,6 @@ TABLES: dict[str, Endpoint] = {e.table: e for e in PLATFORM}
 SMALL = tuple(
     e.relation for e in PLATFORM if e.relation and e.parent is None and e.write_disposition == "replace"
 )
-DONE_STATES = ("merged", "closed")
 
 
 def read_root(client: PixeeClient) -> dict[str, str]:
@@ -69,22 +64,12 @@ def read_root(client: PixeeClient) -> dict[str, str]:
 class PlatformRun:
     """What one run read and has not committed yet, and the state that will cover it."""
 
-    def __init__(
-        self,
-        pipeline: dlt.Pipeline,
-        client: PixeeClient,
-        settings: Settings,
-        report: SyncReport,
-        record: RunRecord,
-        *,
-        fresh: bool,
-        reconcile: bool,
-        segment_requests: int,
-    ) -> None:
-        self.pipeline, self.client, self.settings = pipeline, client, settings
-        self.report, self.record = report, record
-        self.fresh, self.reconcile = fresh, reconcile
-        self.state: dict[str, Any] = {} if fresh else saved_state(pipeline)
+    def __init__(self, sync: SyncRun, *, segment_requests: int) -> None:
+        self.sync = sync  # the pipeline, client and clock this run shares with the v1 path
+        self.pipeline, self.client, self.settings = sync.pipeline, sync.client, sync.settings
+        self.report, self.record = sync.report, sync.record
+        self.fresh, self.reconcile = sync.full_refresh, sync.reconcile
+        self.state: dict[str, Any] = {} if self.fresh else saved_state(self.pipeline)
         self.previous_run = self.state.get("last_run")
         self.tables = dict(TABLES)
         self.rows: dict[str, list[dict[str, Any]]] = {}
@@ -93,7 +78,7 @@ class PlatformRun:
         self.committed_requests = 0
         self.scans_complete = False  # the scans list was read to its end in the open segment
         self.gone_scans: list[str] = []  # 404 on their findings: expired since the list was read
-        self.scans_href = client.base_url  # what a scan's relative links resolve against
+        self.scans_href = self.client.base_url  # what a scan's relative links resolve against
 
     # -- collecting -------------------------------------------------------------------------------
 
@@ -133,7 +118,7 @@ class PlatformRun:
         if self.scans_complete or self.gone_scans:
             run_loads = self.report.load_ids[self.record.first_load :]
             expired = mark_expired(
-                self.pipeline, run_loads, self.report.observed_at, self.scans_complete, self.gone_scans
+                self.pipeline, run_loads, self.sync.observed_at, self.scans_complete, self.gone_scans
             )
             if expired:
                 self.report.add_expired(expired)
@@ -154,9 +139,8 @@ class PlatformRun:
         repositories = self.read_repositories(links["repositories"])
         # The run's start on the server's clock (its first answer to this client: detection may
         # have read the root with another): no cursor moves past it; history and expiry stamp it.
-        self.report.cursor_cap = run_start(self.client.server_date)
-        self.report.server_started_at = server_clock(self.client.server_date)
-        warning = late_warning(_parsed(self.previous_run), self.report.observed_at)
+        self.sync.read_clock()
+        warning = late_warning(_parsed(self.previous_run), self.sync.observed_at)
         if warning:
             self.report.warn(warning)
         for relation in SMALL:
@@ -171,23 +155,17 @@ class PlatformRun:
             self.read_analyses(links["analyses"], scans)
             self.commit()
         if "patches" in links:
-            self.read_patches(links["patches"], scans)
+            read_patches(self, links["patches"], scans)
             self.commit()
         self.read_workflows(repositories)
         self.read_findings(scans)
-        self.state["last_run"] = self.report.observed_at.isoformat()
+        self.state["last_run"] = self.sync.observed_at.isoformat()
         self.commit(force=True)
 
     def read_repositories(self, href: str) -> dict[str, dict[str, Any]]:
         """Every repository (a complete read: what it no longer lists gets _deleted_at); those new
         to the state (every one on a reconcile) get their workflows read."""
-        served: dict[str, dict[str, Any]] = {}
-        rows = []
-        for page in hal.walk(self.client, href, resource="repositories", reject=self.reject("repositories")):
-            for item in page:
-                served[item["id"]] = item
-                rows.append(versioned(item))
-        self.add("repositories", rows)
+        served = self.read_whole(href, "repositories")
         self.record.reads.read_complete("repositories", None)
         seen = set(self.state.get("repositories") or [])
         pending: dict[str, str] = dict(self.state.get("workflows_pending") or {})
@@ -199,6 +177,17 @@ class PlatformRun:
                 )
         self.state["repositories"] = sorted(served)
         self.state["workflows_pending"] = {r: h for r, h in pending.items() if r in served}
+        return served
+
+    def read_whole(self, href: str, table: str) -> dict[str, dict[str, Any]]:
+        """A list read to its end, its rows versioned into `table`; what it served, by id."""
+        served: dict[str, dict[str, Any]] = {}
+        rows = []
+        for page in hal.walk(self.client, href, resource=table, reject=self.reject(table)):
+            for item in page:
+                served[item["id"]] = item
+                rows.append(versioned(item))
+        self.add(table, rows)
         return served
 
     def read_collection(self, entry: Endpoint, href: str) -> None:
@@ -256,26 +245,20 @@ class PlatformRun:
     def read_scans(self, href: str) -> dict[str, dict[str, Any]]:
         """Every scan the API still serves (a complete read: what it no longer lists expires);
         those new to the state get their findings read."""
-        served: dict[str, dict[str, Any]] = {}
-        rows = []
-        for page in hal.walk(self.client, href, resource="scans", reject=self.reject("scans")):
-            for item in page:
-                served[item["id"]] = item
-                rows.append(versioned(item))
-        self.add("scans", rows)
+        served = self.read_whole(href, "scans")
         self.scans_complete = True
         self.scans_href = href
         read = set(self.state.get("scans") or [])
         pending = dict(self.state.get("findings_pending") or {})
         for scan_id, item in served.items():
             if scan_id not in read or self.reconcile:
-                self._pend(pending, item, href)
+                self.pend(pending, item, href)
         self.state["scans"] = sorted(read & set(served))
         # A scan the list no longer serves has expired: its findings cannot be read any more.
         self.state["findings_pending"] = {k: v for k, v in pending.items() if k in served}
         return served
 
-    def _pend(self, pending: dict[str, dict[str, Any]], scan: dict[str, Any], base: str) -> None:
+    def pend(self, pending: dict[str, dict[str, Any]], scan: dict[str, Any], base: str) -> None:
         findings = hal.link(scan, "findings")
         if not findings:
             return
@@ -288,7 +271,7 @@ class PlatformRun:
     def read_analyses(self, href: str, scans: dict[str, dict[str, Any]]) -> None:
         """Analyses updated since the cursor (less the lag); a scan with a new or changed analysis
         gets its findings read again (their representative results moved)."""
-        cursor = Cursor(self.state.get("analyses"), self.settings.lag_seconds, self.report.cursor_cap)
+        cursor = Cursor(self.state.get("analyses"), self.settings.lag_seconds, self.sync.cursor_cap)
         params = {"updated-after": cursor.since} if cursor.since else None
         rows = []
         changed: set[str] = set()
@@ -300,81 +283,10 @@ class PlatformRun:
         self.add("analyses", rows)
         pending = self.state.setdefault("findings_pending", {})
         for scan_id in sorted(changed & set(scans)):
-            self._pend(pending, scans[scan_id], self.scans_href)
+            self.pend(pending, scans[scan_id], self.scans_href)
         self.state["analyses"] = cursor.saved()
         if cursor.ahead:
             self.report.warn(cursor.skew_warning("analyses"))
-
-    def read_patches(self, href: str, scans: dict[str, dict[str, Any]]) -> None:
-        """Patches created since the cursor (less the lag), then one GET of each patch the
-        warehouse holds as still open (merge_state neither merged nor closed). A finding shows
-        its newest patch and that patch's merge_state in every scan that lists it, so the scans
-        listing a finding whose patch is new or was decided get their findings read again."""
-        saved = self.state.get("patches")
-        cursor = Cursor(saved, self.settings.lag_seconds, self.report.cursor_cap)
-        params = {"created-after": cursor.since} if cursor.since else None
-        rows: dict[str, dict[str, Any]] = {}
-        hrefs: dict[str, str] = {}
-        open_patches: dict[str, str] = dict(self.state.get("open_patches") or {})
-        changed: set[tuple[str, str]] = set()  # (repository_id, finding_id) whose patch moved
-
-        def take(item: dict[str, Any], new: bool) -> None:
-            rows[item["id"]] = _plain(item)
-            known_open = item["id"] in open_patches
-            if (new and not known_open) or (known_open and item.get("merge_state") in DONE_STATES):
-                changed.add((str(item.get("repository_id")), str(item.get("finding_id"))))
-            own = hal.link(item, "self")
-            if own:
-                hrefs[item["id"]] = hal.resolve(self.client, own, href, f"patch {item['id']}")
-
-        for page in hal.walk(self.client, href, params, resource="patches", reject=self.reject("patches")):
-            for item in page:
-                take(item, cursor.observe({"id": item["id"], "updated_at": item.get("created_at")}))
-        if any(patch_id not in rows for patch_id in open_patches):
-            # The patches still open, in pages: those the warehouse holds as open and this list
-            # no longer has were decided, and only they are read one by one. A server that
-            # ignores the filter lists them all (still correct); one that refuses it, or whose
-            # `state` means something else, leaves the one GET per open patch.
-            try:
-                for page in hal.walk(self.client, href, {"state": "open"}, resource="patches"):
-                    for item in page:
-                        take(item, False)  # new patches came with the list above
-            except ApiError as exc:
-                if exc.status is None or exc.status >= 500 or exc.status in (401, 429):
-                    raise
-                self.report.warn(
-                    f"patches: the open-state filter was refused ({exc.status}); open patches read one by one"
-                )
-        gone = 0
-        for patch_id, own in sorted(open_patches.items()):
-            if patch_id in rows:
-                continue
-            try:
-                body = self.client.get_json(own, resource="patches")
-            except NotFoundError:
-                gone += 1
-                continue
-            if isinstance(body, dict) and records.shape_problem(body) is None:
-                rows[patch_id] = _plain(body)
-                hrefs.setdefault(patch_id, own)
-                if body.get("merge_state") in DONE_STATES:
-                    changed.add((str(body.get("repository_id")), str(body.get("finding_id"))))
-            else:
-                self.reject("patches")(body, records.shape_problem(body) or "not a patch")
-        if gone:
-            self.report.warn(f"{gone} open patch(es) answered 404: kept as last seen")
-        self.add("patches", list(rows.values()))
-        still_open = {
-            patch_id: hrefs.get(patch_id) or open_patches[patch_id]
-            for patch_id, row in rows.items()
-            if row.get("merge_state") not in DONE_STATES and (hrefs.get(patch_id) or patch_id in open_patches)
-        }
-        self.state["open_patches"] = still_open
-        self.state["patches"] = cursor.saved()
-        pending = self.state.setdefault("findings_pending", {})
-        for scan_id in scans_listing(self.pipeline, changed):
-            if scan_id in scans and scan_id not in pending:
-                self._pend(pending, scans[scan_id], self.scans_href)
 
     def read_workflows(self, repositories: dict[str, dict[str, Any]]) -> None:
         pending: dict[str, str] = self.state.setdefault("workflows_pending", {})
@@ -415,27 +327,6 @@ class PlatformRun:
             self.commit()
 
 
-def scans_listing(pipeline: dlt.Pipeline, findings: set[tuple[str, str]]) -> list[str]:
-    """The scans the warehouse holds that list any of these (repository_id, finding_id)."""
-    if not findings:
-        return []
-    schema = api_schema(pipeline)
-    if schema is None or "findings" not in {t["name"] for t in schema.data_tables(seen_data_only=True)}:
-        return []
-    found: set[str] = set()
-    pairs = sorted(findings)
-    with pipeline.sql_client() as client:
-        col = client.escape_column_name
-        table = client.make_qualified_table_name("findings")
-        for start in range(0, len(pairs), 200):
-            chunk = pairs[start : start + 200]
-            where = " or ".join([f"({col('repository_id')} = %s and {col('id')} = %s)"] * len(chunk))
-            args = [value for pair in chunk for value in pair]
-            rows = client.execute_sql(f"select distinct {col('scan_id')} from {table} where {where}", *args)
-            found.update(str(row[0]) for row in rows or [])
-    return sorted(found)
-
-
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return clean(item)
 
@@ -447,32 +338,11 @@ def _parsed(value: Any) -> datetime | None:
         return None
 
 
-def sync_platform(
-    pipeline: dlt.Pipeline,
-    client: PixeeClient,
-    settings: Settings,
-    report: SyncReport,
-    record: RunRecord,
-    *,
-    links: dict[str, str] | None,
-    full_refresh: bool,
-    reconcile: bool,
-    segment_requests: int,
-) -> None:
+def sync_platform(sync: SyncRun, *, links: dict[str, str] | None, segment_requests: int) -> None:
     """Read the platform API into the pipeline (pipelines.load.sync calls it for that flavour)."""
-    if full_refresh:
-        report.notes.append(
+    if sync.full_refresh:
+        sync.report.notes.append(
             "full refresh (platform): every collection and every served scan's findings read anew; "
             "no table is dropped (an expired scan cannot be read again)"
         )
-    run = PlatformRun(
-        pipeline,
-        client,
-        settings,
-        report,
-        record,
-        fresh=full_refresh,
-        reconcile=reconcile,
-        segment_requests=segment_requests,
-    )
-    run.run(links)
+    PlatformRun(sync, segment_requests=segment_requests).run(links)

@@ -39,14 +39,19 @@ sync(settings)                              what it commits to the warehouse
 That is the v1 flavour. A platform API (pipelines.api.flavour) shares phases 1 and 4 and reads in
 between as pipelines.extract.platform.sync describes: the root's collections, in units committed in
 segments with the state that covers them.
-Every dlt step runs through steps.run_step, so a failure is one line (steps.DestinationError,
-or our own error) and never a traceback; progress.py draws the live status line meanwhile.
+Every phase takes the run's working state, one context.SyncRun (pipeline, client, options, the
+server's clock), and counts what it did on the run's report (pipelines.publish.run_summary), the one
+thing sync returns. Every dlt step runs through steps.run_step, so a failure is one line
+(steps.DestinationError, or our own error) and never a traceback; progress.py draws the live
+status line meanwhile.
 A kill at any point loses at most the segments in flight (about checkpoint_requests requests):
 an extracted package is finished by phase 1 of the next run, or (files beyond repair, a job
 the warehouse keeps refusing) set aside and the state of the last committed load restored.
 """
 
 from __future__ import annotations
+
+import time
 
 import dlt
 import httpx
@@ -56,6 +61,7 @@ from pipelines.api.flavour import Flavour, FlavourName, resolve
 from pipelines.errors import DestinationError, IncompleteSyncError
 from pipelines.load.destinations import make_pipeline
 from pipelines.load.sync.batches import load_repositories, segment_requests
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.details import backfill_details
 from pipelines.load.sync.events import finish_events, plan_events
 from pipelines.load.sync.finish import columns_of, log_tables, schema_changes
@@ -90,7 +96,7 @@ def sync(
     history: bool = True,
     flavour: Flavour | FlavourName | None = None,
 ) -> SyncReport:
-    """Sync the API into the settings' destination; returns the report (also on report.pipeline).
+    """Sync the API into the settings' destination; returns the report (`.pipeline`: where it loaded).
 
     `full_refresh` drops the main tables and the state (the history tables stay, pipelines.load.history)
     and reads everything; `reconcile` reads every list from the start without dropping anything,
@@ -107,26 +113,17 @@ def sync(
     for both: phases 1 and 4 are shared, the reading in between is the flavour's
     (pipelines.extract.platform for the platform API).
     """
-    batch_repositories = batch_repositories or settings.batch_repositories
+    started = time.monotonic()
     details = settings.details if details is None else details
     report = SyncReport(
         settings.requests_per_minute,
         settings.burst,
         full_refresh=full_refresh,
-        details=details,
         concurrency=settings.concurrency,
         reconcile=reconcile,
     )
-    # dlt gzips its intermediate files by default: an eighth of a big sync's CPU for files that
-    # live seconds on local disk (the loaded parquet keeps its own compression). The environment
-    # (DATA_WRITER__DISABLE_COMPRESSION=false) still wins over this.
-    dlt.config["data_writer.disable_compression"] = True
-    # Pages of flat lists travel as Arrow tables (pipelines.extract.v1.arrow); they get the same
-    # _dlt_id and _dlt_load_id columns as rows normalized from dicts, so both mix in one table.
-    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    _configure_dlt()
     pipeline = make_pipeline(settings, pipelines_dir=pipelines_dir)
-    report.pipeline = pipeline
     with (
         dlt.config.values(
             {
@@ -139,49 +136,73 @@ def sync(
         make_client(settings, transport=transport) as client,
         live_progress(report, client, progress),
     ):
+        run = SyncRun(
+            settings,
+            pipeline,
+            client,
+            report,
+            pipelines_dir=pipelines_dir,
+            full_refresh=full_refresh,
+            details=details,
+            reconcile=reconcile,
+            history=history,
+            batch_repositories=batch_repositories or settings.batch_repositories,
+            started=started,
+        )
         try:
-            pipeline = report.pipeline = resume(pipeline, settings, pipelines_dir, report, full_refresh)
-            before = columns_of(pipeline)
-            if flavour is None:
-                flavour = resolve(settings, client)
-            name: FlavourName = flavour if isinstance(flavour, str) else flavour.name
-            links = None if isinstance(flavour, str) or not flavour.links else flavour.links
-            report.flavour = name
-            record = RunRecord(report, len(report.load_ids), reconcile, history, name)
-            record.catch_up(pipeline)
-            if name == "platform":
-                from pipelines.extract.platform.sync import sync_platform  # it uses this package's steps
-
-                sync_platform(
-                    pipeline,
-                    client,
-                    settings,
-                    report,
-                    record,
-                    links=links,
-                    full_refresh=full_refresh,
-                    reconcile=reconcile,
-                    segment_requests=segment_requests(settings),
-                )
-            else:
-                if full_refresh:
-                    record.keep_prior(pipeline)
-                events = plan_events(settings, pipeline, full_refresh, report)
-                extract_organisation(pipeline, client, settings, details, report, full_refresh, record)
-                load_repositories(
-                    pipeline, client, settings, details, report, batch_repositories, events, record
-                )
-                # A failed list keeps the plan in flight: the next run reads its lists again.
-                if not report.lists_failed:
-                    finish_events(pipeline, events, report)
-                if details:
-                    backfill_details(pipeline, client, settings, report)
-                if not report.lists_failed:
-                    record.restore_gone(pipeline)
-            report.schema_changes = schema_changes(before, columns_of(pipeline))
+            resume(run)
+            before = columns_of(run.pipeline)
+            read(run, flavour)
+            report.schema_changes = schema_changes(before, columns_of(run.pipeline))
         finally:
-            report.finish(client.stats)
+            run.finish()
     return _finished(report)
+
+
+def _configure_dlt() -> None:
+    """dlt's settings every sync wants; the environment still wins over each."""
+    # dlt gzips its intermediate files by default: an eighth of a big sync's CPU for files that
+    # live seconds on local disk (the loaded parquet keeps its own compression). The environment
+    # (DATA_WRITER__DISABLE_COMPRESSION=false) still wins over this.
+    dlt.config["data_writer.disable_compression"] = True
+    # Pages of flat lists travel as Arrow tables (pipelines.extract.v1.arrow); they get the same
+    # _dlt_id and _dlt_load_id columns as rows normalized from dicts, so both mix in one table.
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+
+
+def read(run: SyncRun, flavour: Flavour | FlavourName | None) -> None:
+    """Between resume and finish: the flavour's reading (resolved here when the caller did not),
+    after the versions an earlier run left unrecorded."""
+    if flavour is None:
+        flavour = resolve(run.settings, run.client)
+    name: FlavourName = flavour if isinstance(flavour, str) else flavour.name
+    run.report.flavour = name
+    run.begin(RunRecord(run, name))
+    run.record.catch_up(run.pipeline)
+    if name == "platform":
+        from pipelines.extract.platform.sync import sync_platform  # it uses this package's steps
+
+        links = None if isinstance(flavour, str) or not flavour.links else flavour.links
+        sync_platform(run, links=links, segment_requests=segment_requests(run.settings))
+    else:
+        sync_v1(run)
+
+
+def sync_v1(run: SyncRun) -> None:
+    """Phases 2 to 3d: the v1 flavour's organisation, lists, details and events, in that order."""
+    if run.full_refresh:
+        run.record.keep_prior(run.pipeline)
+    events = plan_events(run)
+    extract_organisation(run)
+    load_repositories(run, events)
+    # A failed list keeps the plan in flight: the next run reads its lists again.
+    if not run.report.lists_failed:
+        finish_events(run.pipeline, events, run.report)
+    if run.details:
+        backfill_details(run)
+    if not run.report.lists_failed:
+        run.record.restore_gone(run.pipeline)
 
 
 def _finished(report: SyncReport) -> SyncReport:

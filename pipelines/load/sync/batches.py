@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import dlt
-
-from pipelines.api.client import PixeeClient
-from pipelines.extract.v1 import SOURCE_NAME, WorkerPool, child_resource_names, pixee_source, plan_batch
+from pipelines.extract.v1 import SOURCE_NAME, WorkerPool, child_resource_names, plan_batch
 from pipelines.extract.v1.fetcher import Batch
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
-from pipelines.publish.run_summary import SyncReport
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from pipelines.events.runs import EventRun
-    from pipelines.load.sync.record import RunRecord
 
 # A segment is a third of what a kill may cost: the one loading and the one read meanwhile
 # (fetcher.Batch), with room for requests in flight and rows not yet typed to Arrow.
@@ -30,16 +26,7 @@ def segment_requests(settings: Settings) -> int:
     return max(1, budget // SEGMENTS_PER_CHECKPOINT)
 
 
-def load_repositories(
-    pipeline: dlt.Pipeline,
-    client: PixeeClient,
-    settings: Settings,
-    details: bool,
-    report: SyncReport,
-    batch_repositories: int,
-    events: EventRun | None = None,
-    record: RunRecord | None = None,
-) -> None:
+def load_repositories(run: SyncRun, events: EventRun | None = None) -> None:
     """Load what phase 2 extracted, then every known repository's lists, batch by batch; a batch
     commits in one load, or in several (segments) when it takes more requests than a kill may cost.
 
@@ -48,6 +35,8 @@ def load_repositories(
     loads, so the token bucket never waits for DuckDB. With `events`, only the lists its plan
     names are read.
     """
+    pipeline, client, report, record = run.pipeline, run.client, run.report, run.record
+    settings = run.settings
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
     repos_state: dict[str, Any] = state.get("repos", {})
     repository_ids = sorted(repos_state)
@@ -55,7 +44,7 @@ def load_repositories(
     if kinds is not None:
         repository_ids = [r for r in repository_ids if r in kinds]
     report.repositories_read = len(repository_ids)
-    size = max(1, batch_repositories)
+    size = max(1, run.batch_repositories)
     segment = segment_requests(settings)
     batches: list[Batch] = [
         plan_batch(
@@ -63,11 +52,11 @@ def load_repositories(
             repository_ids[start : start + size],
             repos_state,
             settings.lag_seconds,
-            details,
-            report.cursor_cap,
+            run.details,
+            run.cursor_cap,
             segment,
             kinds,
-            full_read=record is not None and record.reconcile,
+            full_read=record.reconcile,
         )
         for i, start in enumerate(range(0, len(repository_ids), size))
     ]
@@ -76,20 +65,11 @@ def load_repositories(
         if batches:
             batches[0].start(pool, client)
         normalize_and_load(pipeline, report)  # the repositories and webhooks
-        if record is not None:
-            record.mark(pipeline)
+        record.mark(pipeline)
         for i, batch in enumerate(batches):
             while True:
                 batch.begin_segment()
-                source = pixee_source(
-                    client,
-                    lag_seconds=settings.lag_seconds,
-                    details=details,
-                    batch=batch,
-                    tally=report,
-                    cap=report.cursor_cap,
-                    **(record.source_args() if record is not None else {}),
-                ).with_resources(*child_resource_names(details))
+                source = run.v1_source(batch=batch).with_resources(*child_resource_names(run.details))
                 run_step(pipeline.extract, source, loader_file_format=LOADER_FILE_FORMAT)
                 # The segment is now an extracted package, which survives a kill (the next run
                 # loads it first). The next batch is read only once this one is all extracted.
@@ -97,8 +77,7 @@ def load_repositories(
                 if last and i + 1 < len(batches):
                     batches[i + 1].start(pool, client)
                 normalize_and_load(pipeline, report)
-                if record is not None:
-                    record.mark(pipeline)
+                record.mark(pipeline)
                 report.checkpoints += 1
                 if last:
                     break

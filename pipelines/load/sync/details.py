@@ -7,13 +7,11 @@ from collections.abc import Sequence
 
 import dlt
 
-from pipelines.api.client import PixeeClient
 from pipelines.extract.v1 import pixee_source
 from pipelines.extract.v1.fetcher import DETAIL_OF, Batch, WorkerPool
 from pipelines.load.sync.batches import segment_requests
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, roomy_memory_limit, run_step
-from pipelines.publish.run_summary import SyncReport
-from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.sync")
 
@@ -50,11 +48,10 @@ def missing_details(
     return ids, total
 
 
-def backfill_details(
-    pipeline: dlt.Pipeline, client: PixeeClient, settings: Settings, report: SyncReport
-) -> None:
+def backfill_details(run: SyncRun) -> None:
     """Fetch details for fixes and findings loaded without them (an earlier run without
     --details, or a kill between a segment's rows and their details), committed in segments."""
+    pipeline, client, settings, report = run.pipeline, run.client, run.settings, run.report
     budget = max(1, int(settings.requests_per_minute * BACKFILL_MINUTES))
     wanted: dict[str, list[str]] = {}
     left = 0

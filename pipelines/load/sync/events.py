@@ -5,20 +5,19 @@ from __future__ import annotations
 import dlt
 
 from pipelines.events.runs import EventRun
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import LOADER_FILE_FORMAT, normalize_and_load, run_step
 from pipelines.publish.run_summary import SyncReport
-from pipelines.settings import Settings
 
 
-def plan_events(
-    settings: Settings, pipeline: dlt.Pipeline, full_refresh: bool, report: SyncReport
-) -> EventRun | None:
+def plan_events(run: SyncRun) -> EventRun | None:
     """With events on: plan this run from the journal and load its events; the summary says
     which mode runs and why. None with events off."""
-    if not settings.events_enabled:
+    if not run.settings.events_enabled:
         return None
-    forced = "a full refresh was asked for" if full_refresh else None
-    events = EventRun(settings, pipeline, force_reason=forced)
+    pipeline, report = run.pipeline, run.report
+    forced = "a full refresh was asked for" if run.full_refresh else None
+    events = EventRun(run.settings, pipeline, force_reason=forced)
     report.mode = events.plan.summary()
     for name in sorted(set(events.plan.unresolved)):
         report.warn(f"an event names repository {name!r}, which is not known; its lists were not read for it")

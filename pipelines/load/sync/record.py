@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dlt
 from dlt.common.destination.exceptions import DestinationException, DestinationTransientException
@@ -17,6 +17,9 @@ from pipelines.load.history import record_unrecorded_loads, record_versions
 from pipelines.load.refresh import keep_prior_rows, restore_disappeared
 from pipelines.load.sync.steps import cause_line, roomy_memory_limit
 from pipelines.publish.run_summary import SyncReport
+
+if TYPE_CHECKING:
+    from pipelines.load.sync.context import SyncRun
 
 T = TypeVar("T")
 
@@ -35,15 +38,15 @@ class RunRecord:
     a refresh's restore by the next run that reads every list.
     """
 
-    def __init__(
-        self, report: SyncReport, first_load: int, reconcile: bool, history: bool, flavour: FlavourName = "v1"
-    ) -> None:
-        self.report = report
+    def __init__(self, run: SyncRun, flavour: FlavourName = "v1") -> None:
+        self.run = run
+        self.report = run.report
         self.flavour: FlavourName = flavour  # which tables are versioned (pipelines.extract.endpoints)
-        self.history = history
+        self.history = run.history
         self.reads = ReadLog()
-        self.first_load = first_load  # report.load_ids before this are an earlier run's package
-        self.reconcile = reconcile
+        # report.load_ids before this are an earlier run's package (resume loaded it)
+        self.first_load = len(run.report.load_ids)
+        self.reconcile = run.reconcile
         self.versioned = 0  # report.load_ids before this are in the history tables (a pending one too)
         self.history_waits = False  # recording failed this run: the next run's catch-up does it
 
@@ -76,7 +79,7 @@ class RunRecord:
         goes back, marked deleted (pipelines.load.refresh); the copies stay for the next run if not."""
         marked = self._attempt(
             "restoring what a refresh no longer found",
-            lambda: restore_disappeared(pipeline, self.report.observed_at),
+            lambda: restore_disappeared(pipeline, self.run.observed_at),
             "its copies are kept for the next run that reads every list",
         )
         for table, count in (marked or {}).items():
@@ -89,7 +92,7 @@ class RunRecord:
     def mark(self, pipeline: dlt.Pipeline) -> None:
         """After a load committed: its new versions into the history tables, then `_deleted_at`
         for what the reads it holds no longer found."""
-        started = self.report.observed_at
+        started = self.run.observed_at
         if self.history and not self.history_waits:
             added = self._attempt(
                 "recording history",

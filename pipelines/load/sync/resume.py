@@ -11,37 +11,33 @@ import dlt
 from pipelines.api.redaction import redact
 from pipelines.errors import DestinationError, PixeeEtlError, in_chain
 from pipelines.load.destinations import make_pipeline
+from pipelines.load.sync.context import SyncRun
 from pipelines.load.sync.steps import normalize_and_load, run_step
 from pipelines.publish.run_summary import SyncReport
-from pipelines.settings import Settings
 
 # Where packages that could not be loaded are moved (beside dlt's working dir, never inside it).
 SET_ASIDE = "set-aside"
 
 
-def resume(
-    pipeline: dlt.Pipeline,
-    settings: Settings,
-    pipelines_dir: str | None,
-    report: SyncReport,
-    full_refresh: bool = False,
-) -> dlt.Pipeline:
-    """The pipeline to sync with: a fresh machine restores state and schema from the warehouse;
-    a batch a killed run extracted but did not load goes in before anything new is read.
+def resume(run: SyncRun) -> None:
+    """Make run.pipeline the one to sync with: a fresh machine restores state and schema from the
+    warehouse; a batch a killed run extracted but did not load goes in before anything new is read.
 
     A package the warehouse refuses (a job that fails again: DuckDB out of memory even with
     more, a constraint) must not wedge every later run: it is set aside, the state of the last
     committed load is restored, and its rows are read again. `--full-refresh` sets pending
     packages aside without trying them: it reads everything anew."""
+    pipeline, report = run.pipeline, run.report
     run_step(pipeline.sync_destination)
     if not pipeline.has_pending_data:
-        return pipeline
-    if full_refresh:
-        return set_aside(pipeline, settings, pipelines_dir, report, "--full-refresh reads everything anew")
+        return
+    if run.full_refresh:
+        run.pipeline = set_aside(run, "--full-refresh reads everything anew")
+        return
     try:
         normalize_and_load(pipeline, report)
         remove_double_loads(pipeline, report)
-        return pipeline
+        return
     except DestinationError as exc:
         if not exc.job_failed:
             raise  # the warehouse is unreachable: the package waits for the next run
@@ -53,15 +49,13 @@ def resume(
             raise
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         reason = f"{type(exc).__name__}: {reason}"
-    return set_aside(pipeline, settings, pipelines_dir, report, f"it cannot be loaded ({reason})")
+    run.pipeline = set_aside(run, f"it cannot be loaded ({reason})")
 
 
-def set_aside(
-    pipeline: dlt.Pipeline, settings: Settings, pipelines_dir: str | None, report: SyncReport, why: str
-) -> dlt.Pipeline:
+def set_aside(run: SyncRun, why: str) -> dlt.Pipeline:
     """Move the pending packages out of dlt's way and start from the warehouse's state, as a
     fresh machine would: the uncommitted batch is simply read again."""
-    working = Path(pipeline.working_dir)
+    working = Path(run.pipeline.working_dir)
     target = working.parent / f"{working.name}-{SET_ASIDE}" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     moved = 0
     for folder in ("normalize/extracted", "load/new", "load/normalized"):
@@ -71,12 +65,12 @@ def set_aside(
                 (target / folder).mkdir(parents=True, exist_ok=True)
                 shutil.move(str(package), str(target / folder / package.name))
                 moved += 1
-    report.warn(
+    run.report.warn(
         f"{moved} package(s) an earlier run left were set aside in {target}: {why}; "
         "the state of the last committed load was restored, so their rows are read again"
     )
     shutil.rmtree(working, ignore_errors=True)
-    fresh = make_pipeline(settings, pipelines_dir=pipelines_dir)
+    fresh = make_pipeline(run.settings, pipelines_dir=run.pipelines_dir)
     run_step(fresh.sync_destination)
     return fresh
 
