@@ -7,17 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.cli.demo_common import (
-    DEMO_BURST,
-    DEMO_RPM,
-    demo_context,
-    demo_settings,
-    demo_simulator,
-    duckdb_shell,
-    indented,
-    scalar,
-    shown,
-)
+from pipelines.cli import demo_common as common
 from pipelines.extract.endpoints import V1
 from pipelines.publish.html_report import report_from_pipeline
 from pipelines.publish.run_summary import SyncReport
@@ -64,16 +54,16 @@ def main(args: argparse.Namespace) -> int:
 
         return platform_main(args)
     path = Path(args.duckdb_path)
-    with demo_simulator(args, days=args.days or 120) as sim:
+    with common.demo_simulator(args, days=args.days or 120) as sim:
         truth = sim.truth()
         print(
             f"A simulated Pixee organisation on {sim.base_url} (seed {args.seed}): "
             f"{len(truth['repositories'])} repositories, {len(truth['scans']):,} scans, "
             f"{len(truth['findings']):,} findings, {len(truth['fixes']):,} fixes.\n"
         )
-        settings = demo_settings(sim.base_url, sim.org_token, path)
-        with demo_context(settings, sim) as context:
-            print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
+        settings = common.demo_settings(sim.base_url, sim.org_token, path)
+        with common.demo_context(settings, sim) as context:
+            print(common.full_sync_line(path))
             full = run_once(
                 context, RunRequest(full_refresh=True, details=args.details, progress=True, publish=False)
             )
@@ -91,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
             print("4. The report: tiles and charts from the marts, one HTML file")
             # beside the warehouse, named for its date: the demo's files stay together
             report = report_from_pipeline(incremental.synced.pipeline, settings, path.parent, sim.now.date())
-            print(indented(report.summary()) + "\n")
+            print(common.indented(report.summary()) + "\n")
         # The report line comes before the tour, whose last lines are SQL to paste into the hint.
         print(f"Report: {report.path} (open it in a browser; it needs no network)\n")
         print(tour(published, full.synced, incremental.synced, sim.now.date().isoformat()))
@@ -101,11 +91,10 @@ def main(args: argparse.Namespace) -> int:
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as_of: str) -> str:
     """What a newcomer should look at: tables, request counts, a few mart numbers, SQL to try,
     all read from the serving file, the one readers open."""
-    path = shown(published.path)
-    lines = [f"What is in {path} now:"]
+    lines = [common.tour_heading(published.path)]
     with duckdb.connect(str(published.path), read_only=True) as con:
         for table in RAW_TABLES:
-            count = scalar(con, f"select count(*) from pixee.{table}")
+            count = common.scalar(con, f"select count(*) from pixee.{table}")
             lines.append(f"  pixee.{table:<20} {count:>8,} rows")
         open_by = con.execute(
             "select coalesce(sum(open_findings), 0), coalesce(sum(open_critical), 0), "
@@ -113,7 +102,7 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as
             "coalesce(sum(prs_merged), 0), coalesce(sum(prs_closed_unmerged), 0) "
             "from pixee_marts.repository_scorecard"
         ).fetchone() or (0, 0, 0, 0, 0, 0)
-        p50 = scalar(
+        p50 = common.scalar(
             con,
             "select round(median(hours_detect_to_merge), 1) from pixee_marts.fix_latency "
             "where merged_at is not null",
@@ -131,8 +120,6 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport, as
         f"  Pixee PRs merged {merged:,}, closed unmerged {closed:,}"
         + (f": merge rate {merged / decided:.0%}" if decided else ""),
         f"  median hours from detection to merged fix: {p50 if p50 is not None else 'n/a'}",
-        "",
-        f"Try it: {duckdb_shell(published.path)}",
-        indented(EXAMPLE_SQL),
+        *common.try_it(published.path, EXAMPLE_SQL),
     ]
     return "\n".join(lines)

@@ -68,6 +68,20 @@ def demo_context(settings: Settings, sim: Simulator) -> Iterator[RunContext]:
         yield RunContext(settings, clock=lambda: sim.now, say=lambda text: print(indented(text)))
 
 
+def full_sync_line(path: str) -> str:
+    """The heading of a demo's first sync: where it loads and at what pace."""
+    return f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})"
+
+
+def tour_heading(path: Path) -> str:
+    return f"What is in {shown(path)} now:"
+
+
+def try_it(path: Path, example_sql: str) -> list[str]:
+    """The tour's last lines: the command that opens the serving file, and SQL to paste into it."""
+    return ["", f"Try it: {duckdb_shell(path)}", indented(example_sql)]
+
+
 def duckdb_shell(path: Path) -> str:
     """The command that opens `path` read-only in the DuckDB CLI installed with pixee-etl (the
     duckdb-cli package puts `duckdb` beside this Python), as a path that works from here."""

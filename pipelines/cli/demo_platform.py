@@ -9,17 +9,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.cli.demo_common import (
-    DEMO_BURST,
-    DEMO_RPM,
-    demo_context,
-    demo_settings,
-    demo_simulator,
-    duckdb_shell,
-    indented,
-    scalar,
-    shown,
-)
+from pipelines.cli import demo_common as common
 from pipelines.errors import PixeeEtlError
 from pipelines.extract.endpoints import EXPIRED_AT, PLATFORM
 from pipelines.publish.html_report import report_from_pipeline
@@ -42,17 +32,17 @@ where s._expired_at is not null group by all;"""
 
 def main(args: argparse.Namespace) -> int:
     path = Path(args.duckdb_path)
-    with demo_simulator(args, api="platform", days=args.days) as sim:
+    with common.demo_simulator(args, api="platform", days=args.days) as sim:
         truth = sim.truth()
         print(
             f"A simulated Pixee deployment speaking the platform API on {sim.base_url} (seed {args.seed}): "
             + ", ".join(f"{len(v):,} {k}" for k, v in truth.items() if isinstance(v, list) and k in _COUNTED)
             + ".\n"
         )
-        settings = replace(demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
-        with demo_context(settings, sim) as context:
+        settings = replace(common.demo_settings(sim.base_url, sim.org_token, path), api_flavour="platform")
+        with common.demo_context(settings, sim) as context:
             steps = replace(LIBRARY_STEPS, marts=_marts_or_skipped)
-            print(f"1. Full sync into {path} at {DEMO_RPM:g} requests/min (burst {DEMO_BURST})")
+            print(common.full_sync_line(path))
             full = run_once(context, RunRequest(full_refresh=True, progress=True, publish=False), steps)
             print()
 
@@ -69,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
 
             print("4. The report: tiles and charts from the marts, one HTML file")
             report = _report(incremental.synced, settings, path, sim)
-            print(indented(report) + "\n")
+            print(common.indented(report) + "\n")
         print(tour(published, full.synced, incremental.synced))
     return 0
 
@@ -109,8 +99,7 @@ def _report(report: SyncReport, settings: Any, path: Path, sim: Any) -> str:
 
 def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) -> str:
     """Tables, versions, expired scans and request counts, all read from the serving file."""
-    path = shown(published.path)
-    lines = [f"What is in {path} now:"]
+    lines = [common.tour_heading(published.path)]
     with duckdb.connect(str(published.path), read_only=True) as con:
         have = {
             name
@@ -118,16 +107,13 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
                 "select table_name from information_schema.tables where table_schema = 'pixee'"
             ).fetchall()
         }
-        for entry in PLATFORM:
-            for table in (entry.table, entry.history_table if entry.versioned_by else None):
-                if table in have:
-                    lines.append(
-                        f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows"
-                    )
-        for table in sorted(t for t in have if t.startswith("collection_")):
-            lines.append(f"  pixee.{table:<22} {scalar(con, f'select count(*) from pixee.{table}'):>8,} rows")
+        known = [t for e in PLATFORM for t in (e.table, e.history_table if e.versioned_by else None)]
+        unknown = sorted(t for t in have if t.startswith("collection_"))
+        for table in [t for t in known if t in have] + unknown:
+            rows = common.scalar(con, f"select count(*) from pixee.{table}")
+            lines.append(f"  pixee.{table:<22} {rows:>8,} rows")
         twice = (
-            scalar(
+            common.scalar(
                 con,
                 "select count(*) from (select scan_id, id from pixee.findings_history group by all "
                 "having count(*) > 1)",
@@ -136,7 +122,7 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
             else 0
         )
         expired = (
-            scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
+            common.scalar(con, f"select count(*) from pixee.scans where {EXPIRED_AT} is not null")
             if "scans" in have
             else 0
         )
@@ -147,8 +133,6 @@ def tour(published: PublishReport, full: SyncReport, incremental: SyncReport) ->
         f"expired them: {expired:,}.",
         f"Requests: full sync {full.total_requests:,} ({full.rows:,} rows), "
         f"incremental {incremental.total_requests:,} ({incremental.rows:,} rows): {ratio:.1f}x fewer.",
-        "",
-        f"Try it: {duckdb_shell(published.path)}",
-        indented(EXAMPLE_SQL),
+        *common.try_it(published.path, EXAMPLE_SQL),
     ]
     return "\n".join(lines)
