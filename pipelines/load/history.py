@@ -68,6 +68,7 @@ def _record(
             f"create table if not exists {recorded} ({col('load_id')} varchar not null, "
             f"{col('recorded_at')} timestamp)"
         )
+        catching_up = load_ids is None
         if load_ids is None:
             load_ids = _unrecorded(client, recorded)
         if not load_ids:
@@ -75,7 +76,7 @@ def _record(
         # dlt's load id is the time its package was created, in epoch seconds
         stamp = f"to_timestamp(cast(m.{col('_dlt_load_id')} as double))" if observed_at is None else "%s"
         stamp_args = [] if observed_at is None else [observed_at]
-        tables = []  # (table, main, history, columns, version key) of each versioned table
+        tables = []  # (table, source, history, columns, version key) of each versioned table and source
         for entry in versioned(flavour):
             table = entry.table
             columns = _history_columns(schema, table) if table in present else []
@@ -86,14 +87,21 @@ def _record(
                 history = client.make_qualified_table_name(history_table(table))
                 _ensure_table(client, main, history, columns, stamp_like)
                 tables.append((table, main, history, columns, keys))
+                # A --full-refresh dropped the table while some of its loads waited to be recorded:
+                # their rows are in the copy it kept aside (pipelines.load.refresh), and only there.
+                prior = refresh_copy(client, table) if catching_up else None
+                if prior is not None:
+                    tables.append((table, prior, history, columns, keys))
         for chunk in chunks(load_ids):
             marks = ", ".join(["%s"] * len(chunk))
             for table, main, history, columns, keys in tables:
                 names = ", ".join(col(c) for c in columns)
                 same = " and ".join(f"v.{col(k)} = m.{col(k)}" for k in keys)
+                have = _source_columns(client, main, columns)
+                picked = ", ".join(f"m.{col(c)}" if c.lower() in have else "null" for c in columns)
                 sql = (
                     f"insert into {history} ({names}, {col(OBSERVED_AT)}) "
-                    f"select {', '.join('m.' + col(c) for c in columns)}, {stamp} from {main} m "
+                    f"select {picked}, {stamp} from {main} m "
                     f"where m.{col('_dlt_load_id')} in ({marks}) and m.{col(keys[-1])} is not null "
                     f"and not exists (select 1 from {history} v where {same})"
                 )
@@ -106,6 +114,43 @@ def _record(
                 f"insert into {recorded} ({col('load_id')}, {col('recorded_at')}) values {rows}", *chunk
             )
     return added
+
+
+def refresh_copy(client: Any, table: str) -> str | None:
+    """The qualified name of the copy a --full-refresh kept of `table`, if there is one now."""
+    from pipelines.load.refresh import PRIOR  # refresh reads this module's bookkeeping too
+
+    rows = client.execute_sql(
+        "select 1 from information_schema.tables where lower(table_schema) = lower(%s) "
+        "and lower(table_name) = lower(%s)",
+        client.dataset_name,
+        PRIOR + table,
+    )
+    return client.make_qualified_table_name(PRIOR + table) if rows else None
+
+
+def waiting_in(client: Any, table: str) -> bool:
+    """Whether `table` (a refresh's copy) holds rows of a completed load not yet recorded."""
+    col = client.escape_column_name
+    recorded = client.make_qualified_table_name(RECORDED_LOADS)
+    # Before its first recording succeeds, _history_loads does not exist: every load waits.
+    client.execute_sql(
+        f"create table if not exists {recorded} ({col('load_id')} varchar not null, "
+        f"{col('recorded_at')} timestamp)"
+    )
+    loads = client.make_qualified_table_name("_dlt_loads")
+    rows = client.execute_sql(
+        f"select 1 from {table} t join {loads} l on l.{col('load_id')} = t.{col('_dlt_load_id')} "
+        f"where l.{col('status')} = 0 and not exists "
+        f"(select 1 from {recorded} r where r.{col('load_id')} = t.{col('_dlt_load_id')}) limit 1"
+    )
+    return bool(rows)
+
+
+def _source_columns(client: Any, source: str, columns: list[str]) -> set[str]:
+    """Which of `columns` `source` has: a refresh's copy predates columns the table gained since."""
+    with client.execute_query(f"select * from {source} where 1 = 0") as cursor:
+        return {d[0].lower() for d in cursor.description}
 
 
 def _history_columns(schema: Any, table: str) -> list[str]:

@@ -7,7 +7,9 @@ marts' past days would change after the fact. So, before the drop, each of `repo
 `_refresh_prior_<table>`; once a run has read every list to its end since (the refresh itself,
 or the run after a refresh that was stopped), each prior row whose id the new table lacks goes
 back, in its last observed state, with `_deleted_at` kept or set to that run's start. Then the
-copies are dropped. A refresh stopped part way keeps the copies of the first attempt, never the
+copies are dropped, unless they hold versions the history has not recorded yet (recording failed
+before the refresh): those copies stay until a run's catch-up records them from there. A refresh
+stopped part way keeps the copies of the first attempt, never the
 half-read tables of the second.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from pipelines.extract.v1.columns import DELETED_AT
 from pipelines.load.deletions import MARKED_TABLES
+from pipelines.load.history import waiting_in
 from pipelines.load.schemas import api_schema
 
 PRIOR = "_refresh_prior_"
@@ -44,9 +47,10 @@ def keep_prior_rows(pipeline: Any) -> list[str]:
     return copied
 
 
-def restore_disappeared(pipeline: Any, started: datetime) -> dict[str, int]:
+def restore_disappeared(pipeline: Any, started: datetime, history: bool = True) -> dict[str, int]:
     """After a run that read every list to its end: prior rows whose id is gone go back with
-    `_deleted_at` (kept, or `started`); the copies are dropped. Rows newly marked, per table."""
+    `_deleted_at` (kept, or `started`); the copies are dropped, but with `history` on not while
+    they hold versions not recorded yet. Rows newly marked, per table."""
     marked: dict[str, int] = {}
     schema = api_schema(pipeline)
     if schema is None:
@@ -86,8 +90,11 @@ def restore_disappeared(pipeline: Any, started: datetime) -> dict[str, int]:
                     f"where p.{col('_dlt_id')} in ({gone})",
                     started,
                 )
-            for table in priors:
-                client.execute_sql(f"drop table if exists {q(PRIOR + table)}")
+            # A copy holding versions the history has not recorded yet stays until a catch-up
+            # records them (pipelines.load.history reads the copies too); then it goes.
+            if not history or not any(waiting_in(client, q(PRIOR + t)) for t in priors if "__" not in t):
+                for table in priors:
+                    client.execute_sql(f"drop table if exists {q(PRIOR + table)}")
     return {t: n for t, n in marked.items() if n}
 
 

@@ -223,6 +223,21 @@ def unrecorded_loads(db: Path) -> int:
         return int(row[0])  # type: ignore[index]
 
 
+def versions_in(db: Path, suffix: str) -> dict[str, set[tuple[Any, Any]]]:
+    """(id, updated_at) of every row of the versioned v1 tables, or of their `_history` tables."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            table: set(con.execute(f"select id, updated_at from pixee.{table}{suffix}").fetchall())
+            for table in ("scans", "findings", "fixes")
+        }
+
+
+def refresh_copies(db: Path) -> set[str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()]
+    return {name.removeprefix("_refresh_prior_") for name in names if name.startswith("_refresh_prior_")}
+
+
 def warehouse_refuses(monkeypatch: pytest.MonkeyPatch, *steps: str) -> None:
     """Each named step of the bookkeeping after a load fails, even with more memory."""
 
@@ -266,18 +281,25 @@ def test_bookkeeping_that_keeps_failing_never_blocks_the_next_runs_loads_nor_a_f
         assert "recording the versions of earlier loads failed (" in str(again.value)
         assert_matches_truth(sim, db)
         assert unrecorded_loads(db) > 0
+        waiting = versions_in(db, "")  # what the history owes: these versions are only in the tables
 
         # --full-refresh gets the warehouse going too, history still refusing.
         sim.advance(24)
         with pytest.raises(IncompleteSyncError):
             sync(settings, pipelines_dir=dlt_dir, full_refresh=True)
         assert_matches_truth(sim, db)
+        assert "findings" in refresh_copies(db), "the dropped rows' versions wait in the refresh's copy"
 
     # The warehouse is well again: the next run records every version that waited.
     sim.advance(24)
     done = sync(settings, pipelines_dir=dlt_dir)
     assert done.failures == [] and unrecorded_loads(db) == 0
     assert_matches_truth(sim, db)
+    # Including the versions the refresh dropped from the tables before they were recorded.
+    kept = versions_in(db, "_history")
+    for table, versions in waiting.items():
+        assert versions <= kept[table], f"{table}: {len(versions - kept[table])} versions lost"
+    assert refresh_copies(db) == set(), "recorded, the copies go"
 
 
 def test_bookkeeping_that_keeps_failing_is_one_line_through_the_cli(

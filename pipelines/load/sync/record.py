@@ -79,7 +79,7 @@ class RunRecord:
         goes back, marked deleted (pipelines.load.refresh); the copies stay for the next run if not."""
         marked = self._attempt(
             "restoring what a refresh no longer found",
-            lambda: restore_disappeared(pipeline, self.run.observed_at),
+            lambda: restore_disappeared(pipeline, self.run.observed_at, history=self.history),
             "its copies are kept for the next run that reads every list",
         )
         for table, count in (marked or {}).items():
