@@ -97,7 +97,7 @@ def _record(
             for table, main, history, columns, keys in tables:
                 names = ", ".join(col(c) for c in columns)
                 same = " and ".join(f"v.{col(k)} = m.{col(k)}" for k in keys)
-                have = _source_columns(client, main, columns)
+                have = _source_columns(client, main)
                 picked = ", ".join(f"m.{col(c)}" if c.lower() in have else "null" for c in columns)
                 sql = (
                     f"insert into {history} ({names}, {col(OBSERVED_AT)}) "
@@ -120,35 +120,38 @@ def refresh_copy(client: Any, table: str) -> str | None:
     """The qualified name of the copy a --full-refresh kept of `table`, if there is one now."""
     from pipelines.load.refresh import PRIOR  # refresh reads this module's bookkeeping too
 
+    return client.make_qualified_table_name(PRIOR + table) if _exists(client, PRIOR + table) else None
+
+
+def waiting_in(client: Any, table: str) -> bool:
+    """Whether `table` (a refresh's copy) holds rows of a completed load not yet recorded.
+    Reads only: the caller may hold a transaction that DDL would end (Snowflake commits on it)."""
+    col = client.escape_column_name
+    loads = client.make_qualified_table_name("_dlt_loads")
+    sql = (
+        f"select 1 from {table} t join {loads} l on l.{col('load_id')} = t.{col('_dlt_load_id')} "
+        f"where l.{col('status')} = 0"
+    )
+    # Before its first recording succeeds, _history_loads does not exist: every load waits.
+    if _exists(client, RECORDED_LOADS):
+        recorded = client.make_qualified_table_name(RECORDED_LOADS)
+        same = f"r.{col('load_id')} = t.{col('_dlt_load_id')}"
+        sql += f" and not exists (select 1 from {recorded} r where {same})"
+    return bool(client.execute_sql(sql + " limit 1"))
+
+
+def _exists(client: Any, name: str) -> bool:
     rows = client.execute_sql(
         "select 1 from information_schema.tables where lower(table_schema) = lower(%s) "
         "and lower(table_name) = lower(%s)",
         client.dataset_name,
-        PRIOR + table,
-    )
-    return client.make_qualified_table_name(PRIOR + table) if rows else None
-
-
-def waiting_in(client: Any, table: str) -> bool:
-    """Whether `table` (a refresh's copy) holds rows of a completed load not yet recorded."""
-    col = client.escape_column_name
-    recorded = client.make_qualified_table_name(RECORDED_LOADS)
-    # Before its first recording succeeds, _history_loads does not exist: every load waits.
-    client.execute_sql(
-        f"create table if not exists {recorded} ({col('load_id')} varchar not null, "
-        f"{col('recorded_at')} timestamp)"
-    )
-    loads = client.make_qualified_table_name("_dlt_loads")
-    rows = client.execute_sql(
-        f"select 1 from {table} t join {loads} l on l.{col('load_id')} = t.{col('_dlt_load_id')} "
-        f"where l.{col('status')} = 0 and not exists "
-        f"(select 1 from {recorded} r where r.{col('load_id')} = t.{col('_dlt_load_id')}) limit 1"
+        name,
     )
     return bool(rows)
 
 
-def _source_columns(client: Any, source: str, columns: list[str]) -> set[str]:
-    """Which of `columns` `source` has: a refresh's copy predates columns the table gained since."""
+def _source_columns(client: Any, source: str) -> set[str]:
+    """The columns `source` has: a refresh's copy predates columns the table gained since."""
     with client.execute_query(f"select * from {source} where 1 = 0") as cursor:
         return {d[0].lower() for d in cursor.description}
 

@@ -62,6 +62,9 @@ def restore_disappeared(pipeline: Any, started: datetime, history: bool = True) 
             return marked
         col = client.escape_column_name
         q = client.make_qualified_table_name
+        # A copy holding versions the history has not recorded yet stays until a catch-up
+        # records them (pipelines.load.history reads the copies too); then it goes.
+        keep = history and any(waiting_in(client, q(PRIOR + t)) for t in priors if "__" not in t)
         with client.begin_transaction():
             for table in (t for t in MARKED_TABLES if t in priors and t.lower() in have):
                 prior, main = q(PRIOR + table), q(table)
@@ -90,9 +93,7 @@ def restore_disappeared(pipeline: Any, started: datetime, history: bool = True) 
                     f"where p.{col('_dlt_id')} in ({gone})",
                     started,
                 )
-            # A copy holding versions the history has not recorded yet stays until a catch-up
-            # records them (pipelines.load.history reads the copies too); then it goes.
-            if not history or not any(waiting_in(client, q(PRIOR + t)) for t in priors if "__" not in t):
+            if not keep:
                 for table in priors:
                     client.execute_sql(f"drop table if exists {q(PRIOR + table)}")
     return {t: n for t, n in marked.items() if n}
