@@ -191,6 +191,13 @@ def test_a_host_typo_says_it_does_not_resolve(
     ), line
 
 
+def run_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> None:
+    """`run` in this test's own dlt directory, pointed by `env` at a server."""
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
 def test_run_says_which_api_it_found_first(
     simulator: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
@@ -198,9 +205,7 @@ def test_run_says_which_api_it_found_first(
     tmp_path: Path,
 ) -> None:
     sim = simulator(repositories=1, days=3)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    for key, value in {"PIXEE_BASE_URL": sim.base_url, "PIXEE_TOKEN": sim.org_token}.items():
-        monkeypatch.setenv(key, value)
+    run_env(monkeypatch, tmp_path, PIXEE_BASE_URL=sim.base_url, PIXEE_TOKEN=sim.org_token)
     db = tmp_path / "warehouse.duckdb"
     assert cli.main(["run", "--no-marts", "--duckdb-path", str(db)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
@@ -214,12 +219,7 @@ def test_run_with_a_wrong_key_stops_at_the_root_loading_nothing(
     tmp_path: Path,
 ) -> None:
     sim = simulator(api="platform", repositories=2, days=2)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    for key, value in {
-        "PIXEE_SERVER": sim.base_url.removesuffix("/api/v1"),
-        "PIXEE_TOKEN": WRONG_KEY,
-    }.items():
-        monkeypatch.setenv(key, value)
+    run_env(monkeypatch, tmp_path, PIXEE_SERVER=sim.base_url.removesuffix("/api/v1"), PIXEE_TOKEN=WRONG_KEY)
     assert cli.main(["run", "--duckdb-path", str(tmp_path / "warehouse.duckdb")]) == 1
     out = capsys.readouterr()
     assert out.out == "" and out.err.count("\n") == 1 and "401 unauthorized" in out.err, out
@@ -235,9 +235,7 @@ def test_run_with_a_base_url_without_api_v1_ends_saying_so(
 ) -> None:
     sim = simulator(repositories=1, days=3)
     origin = sim.base_url.removesuffix("/api/v1")
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    for key, value in {"PIXEE_BASE_URL": origin, "PIXEE_TOKEN": sim.org_token}.items():
-        monkeypatch.setenv(key, value)
+    run_env(monkeypatch, tmp_path, PIXEE_BASE_URL=origin, PIXEE_TOKEN=sim.org_token)
     assert cli.main(["run", "--no-marts", "--duckdb-path", str(tmp_path / "warehouse.duckdb")]) == 1
     out = capsys.readouterr()
     assert (
